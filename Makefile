@@ -1,0 +1,62 @@
+# The two commands that matter: `make run` (the shop on an embedded AWS) and `make test`.
+# Both set everything up on a fresh machine: the virtualenv and pinned dependencies included.
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SERVICES := catalog vod orders fulfillment notify
+
+.PHONY: run test lint typecheck schemas schemas-check unit service-tests e2e clean help
+
+help:
+	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
+	@echo "make test           lint, type checks, schema check, every test suite"
+	@echo "make schemas        regenerate contracts/schemas from the pydantic contracts"
+
+$(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip check
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m shop_devstack
+
+test: lint typecheck schemas-check unit service-tests e2e
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack
+	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
+
+schemas: $(STAMP)
+	$(PY) -m shop_contracts.schemas
+
+schemas-check: $(STAMP)
+	$(PY) -m shop_contracts.schemas --check
+
+# Shared packages and the embedded stack's parts, against an in-process moto server.
+unit: $(STAMP)
+	$(PY) -m pytest -q contracts/tests eventing/tests devstack/tests
+
+# Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
+service-tests: $(STAMP)
+	@for s in $(SERVICES); do \
+		if [ -d services/$$s/tests ] && ls services/$$s/tests/test_*.py >/dev/null 2>&1; then \
+			echo "== services/$$s"; (cd services/$$s && ../../$(PY) -m pytest -q tests) || exit 1; \
+		fi; \
+	done
+
+# Through HTTP and the real event flow, against the embedded shop the tests start themselves.
+e2e: $(STAMP)
+	$(PY) -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

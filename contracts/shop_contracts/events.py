@@ -1,0 +1,130 @@
+"""Event contracts: one pydantic model per (event type, major schema version).
+
+Rules (DESIGN §2): money is integer minor units plus an ISO 4217 code, never a float; within a major
+version only optional fields may be added; a breaking change is a new major registered beside the old.
+Events are "fat": they carry what their consumers need, so nobody calls back into the producer.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shop_eventing.envelope import EventData, EventRegistry
+
+REGISTRY = EventRegistry()
+
+Sku = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+ProductKind = Literal["physical", "digital"]
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    amount: int = Field(ge=0, description="Integer minor units (cents; yen for JPY).")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str = Sku
+    name: str
+    kind: ProductKind
+    quantity: int = Field(gt=0)
+    unit_price: Money
+
+
+class StockLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str = Sku
+    quantity: int = Field(gt=0)
+
+
+class UnavailableLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str = Sku
+    requested: int = Field(gt=0)
+    available: int = Field(ge=0)
+
+
+@REGISTRY.register("ProductPublished", 1)
+class ProductPublishedV1(EventData):
+    """catalog: a product was created or changed; carries its whole public state."""
+
+    sku: str = Sku
+    name: str = Field(min_length=1)
+    kind: ProductKind
+    price: Money
+    revision: int = Field(ge=1, description="Grows with every change; readers keep the highest.")
+
+
+@REGISTRY.register("OrderPlaced", 1)
+class OrderPlacedV1(EventData):
+    """orders: a customer placed an order; nothing is reserved or paid yet."""
+
+    order_id: str
+    customer_email: str
+    lines: list[OrderLine] = Field(min_length=1)
+    total: Money
+    shipping_address: str | None = Field(default=None, description="Free text; None for digital-only orders.")
+
+
+@REGISTRY.register("StockReserved", 1)
+class StockReservedV1(EventData):
+    """catalog: every physical line of the order is reserved."""
+
+    order_id: str
+    lines: list[StockLine]
+
+
+@REGISTRY.register("StockRejected", 1)
+class StockRejectedV1(EventData):
+    """catalog: the order cannot be served; nothing was reserved."""
+
+    order_id: str
+    reason: Literal["out_of_stock", "unknown_product"]
+    unavailable: list[UnavailableLine]
+
+
+@REGISTRY.register("StockReleased", 1)
+class StockReleasedV1(EventData):
+    """catalog: a reservation was given back (payment failed)."""
+
+    order_id: str
+    lines: list[StockLine]
+
+
+@REGISTRY.register("PaymentCaptured", 1)
+class PaymentCapturedV1(EventData):
+    """orders: the customer was charged."""
+
+    order_id: str
+    payment_id: str
+    amount: Money
+    customer_email: str
+    lines: list[OrderLine]
+    shipping_address: str | None = None
+
+
+@REGISTRY.register("PaymentFailed", 1)
+class PaymentFailedV1(EventData):
+    """orders: the charge was declined; the order will not go on."""
+
+    order_id: str
+    amount: Money
+    customer_email: str
+    reason: str = Field(description="The gateway's decline code, e.g. card_declined.")
+
+
+@REGISTRY.register("ShipmentRequested", 1)
+class ShipmentRequestedV1(EventData):
+    """fulfillment: a shipment was created for the physical lines of a paid order."""
+
+    shipment_id: str
+    order_id: str
+    lines: list[StockLine]
+    shipping_address: str

@@ -1,0 +1,51 @@
+"""The shop's wiring, as data: who owns what, who publishes what, who listens to what.
+
+Read this to follow the order flow (DESIGN §6):
+  POST /orders ─ OrderPlaced ─▶ catalog.reserve-stock ─ StockReserved ─▶ orders.charge-payment
+  ─ PaymentCaptured ─▶ fulfillment.request-shipment ─ ShipmentRequested ─▶ orders.order-history
+                   └▶ notify.order-emails (one e-mail per order outcome)
+  StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
+"""
+
+from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
+
+TOPOLOGY = Topology(
+    services=(
+        ServiceSpec(
+            name="catalog",
+            publishes=(
+                EventRef("ProductPublished"),
+                EventRef("StockReserved"),
+                EventRef("StockRejected"),
+                EventRef("StockReleased"),
+            ),
+            subscriptions=(
+                Subscription("reserve-stock", events=(EventRef("OrderPlaced"),)),
+                Subscription("release-stock", events=(EventRef("PaymentFailed"),)),
+            ),
+        ),
+        ServiceSpec(name="vod"),
+        ServiceSpec(
+            name="orders",
+            publishes=(EventRef("OrderPlaced"), EventRef("PaymentCaptured"), EventRef("PaymentFailed")),
+            subscriptions=(
+                Subscription("product-view", events=(EventRef("ProductPublished"),)),
+                # One queue for the payment step alone: a slow gateway must not hold up order history.
+                Subscription("charge-payment", events=(EventRef("StockReserved"),), batch_size=5),
+                Subscription(
+                    "order-history",
+                    events=(EventRef("StockRejected"), EventRef("StockReleased"), EventRef("ShipmentRequested")),
+                ),
+            ),
+        ),
+        ServiceSpec(
+            name="fulfillment",
+            publishes=(EventRef("ShipmentRequested"),),
+            subscriptions=(Subscription("request-shipment", events=(EventRef("PaymentCaptured"),)),),
+        ),
+        ServiceSpec(
+            name="notify",
+            subscriptions=(Subscription("order-emails", events=(EventRef("PaymentCaptured"), EventRef("PaymentFailed"))),),
+        ),
+    )
+)

@@ -1,0 +1,90 @@
+"""`make run`: the whole shop on an embedded AWS, until Ctrl-C.
+
+python -m shop_devstack [--no-seed] [--duplicate-deliveries]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from shop_devstack.seed import DEMO_PRODUCTS, seed
+from shop_devstack.stack import SERVICES, EmbeddedShop, StackOptions
+
+DEFAULT_PORTS = {
+    "moto": 5100,
+    "payment-gateway": 5101,
+    "catalog": 8101,
+    "vod": 8102,
+    "orders": 8103,
+    "fulfillment": 8104,
+    "notify": 8105,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--no-seed", action="store_true", help="start with an empty catalog")
+    parser.add_argument("--duplicate-deliveries", action="store_true", help="deliver every SQS message twice (drill)")
+    args = parser.parse_args(argv)
+    base = int(os.environ.get("SHOP_PORT_OFFSET", "0"))
+    ports = {name: port + base for name, port in DEFAULT_PORTS.items()}
+    shop = EmbeddedShop(
+        StackOptions(
+            moto_port=ports["moto"],
+            gateway_port=ports["payment-gateway"],
+            service_ports={s: ports[s] for s in SERVICES},
+            duplicate_deliveries=args.duplicate_deliveries,
+        )
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    print("starting the embedded shop (moto, payment gateway, 5 services)...", flush=True)
+    shop.start()
+    try:
+        if not args.no_seed:
+            seed(shop.service_urls["catalog"])
+        _banner(shop)
+        while not stop.wait(1):
+            dead = shop.dead_processes()
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited", flush=True)
+                return 1
+    finally:
+        print("stopping...", flush=True)
+        shop.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def _banner(shop: EmbeddedShop) -> None:
+    lines = [
+        "",
+        "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
+        f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
+        f"  payment gateway       {shop.gateway_url}   (tokens: tok_visa, tok_chargeDeclined, tok_flaky)",
+    ]
+    lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
+    if shop.options.duplicate_deliveries:
+        lines.append("  drill: every SQS message is delivered twice")
+    sku = DEMO_PRODUCTS[0]["sku"]
+    orders = shop.service_urls["orders"]
+    lines += [
+        "",
+        "Place an order:",
+        f"  curl -s -X POST {orders}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\",
+        f'    -d \'{{"customer_email": "ada@example.com", "payment_token": "tok_visa", '
+        f'"shipping_address": "1 Main St, Springfield", "lines": [{{"sku": "{sku}", "quantity": 1}}]}}\'',
+        "Watch it:",
+        f"  curl -s {orders}/orders/<order_id>",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Plays Lambda's event-source mappings against moto, which cannot run functions itself.
+
+SqsEventSource: long-polls one queue, calls the handler with the real Lambda SQS event shape, deletes
+only the records the handler did not report in `batchItemFailures` (a raised error fails the whole
+batch, as on Lambda). Failed records are left alone, so the queue's visibility timeout and its DLQ
+redrive policy decide what happens next, exactly as on AWS.
+
+DynamoDbStreamSource: reads every shard of a table's stream from TRIM_HORIZON and calls the handler
+with the real Lambda DynamoDB stream event shape; a raised error re-delivers the same records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("shop.dispatcher")
+
+LambdaHandler = Callable[[dict[str, Any], Any], Any]
+# Marks the second copy a duplicate-delivery drill sends, so the copy is not copied again.
+DUPLICATE_ATTRIBUTE = "shop-duplicate-delivery"
+
+
+class LambdaContext:
+    """The parts of Lambda's context object our handlers and powertools read."""
+
+    def __init__(self, function_name: str, timeout_seconds: float) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class SourceStats:
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    duplicates_sent: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def sqs_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": dict(message.get("Attributes", {})),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class SqsEventSource(threading.Thread):
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue_url: str,
+        handler: LambdaHandler,
+        function_name: str,
+        batch_size: int,
+        timeout_seconds: float = 30,
+        duplicate_every_message: bool = False,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"sqs:{function_name}", daemon=True)
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._handler = handler
+        self._function_name = function_name
+        self._batch_size = batch_size
+        self._timeout = timeout_seconds
+        self._duplicate = duplicate_every_message
+        self._stop = stop
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._queue_arn = attributes["QueueArn"]
+        self._region = self._queue_arn.split(":")[3]
+        self.stats = SourceStats()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once(wait_seconds=1)
+            except Exception as error:  # keep polling: the next receive may work
+                log.exception("event source %s failed", self._function_name)
+                self.stats.errors.append(repr(error))
+                self._stop.wait(1)
+
+    def poll_once(self, wait_seconds: int = 0) -> int:
+        messages = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=min(self._batch_size, 10),
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [sqs_lambda_record(m, self._queue_arn, self._region) for m in messages]}
+        self.stats.invocations += 1
+        self.stats.records += len(messages)
+        try:
+            response = self._handler(event, LambdaContext(self._function_name, self._timeout))
+            failed = _batch_item_failures(response, {m["MessageId"] for m in messages})
+        except Exception:
+            log.exception("%s raised: the whole batch returns to the queue", self._function_name)
+            failed = {m["MessageId"] for m in messages}
+        self.stats.failed_records += len(failed)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if self._duplicate:
+            self._send_duplicates(done)
+        return len(messages)
+
+    def _send_duplicates(self, delivered: list[dict[str, Any]]) -> None:
+        """The at-least-once drill: every message that was handled is delivered once more."""
+        for message in delivered:
+            if DUPLICATE_ATTRIBUTE in message.get("MessageAttributes", {}):
+                continue
+            attributes = dict(message.get("MessageAttributes", {}))
+            attributes[DUPLICATE_ATTRIBUTE] = {"DataType": "String", "StringValue": message["MessageId"]}
+            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
+            self.stats.duplicates_sent += 1
+            log.info("duplicate delivery drill: re-sent %s to %s", message["MessageId"], self._function_name)
+
+
+def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:
+    """Lambda's reading of a partial batch response: a malformed one fails the whole batch."""
+    if response is None:
+        return set()
+    if not isinstance(response, dict) or not isinstance(response.get("batchItemFailures", []), list):
+        return set(message_ids)
+    failed = set()
+    for failure in response.get("batchItemFailures", []):
+        identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
+        if not identifier or identifier not in message_ids:
+            return set(message_ids)
+        failed.add(identifier)
+    return failed
+
+
+class DynamoDbStreamSource(threading.Thread):
+    def __init__(
+        self,
+        *,
+        streams: Any,
+        stream_arn: str,
+        handler: LambdaHandler,
+        function_name: str,
+        batch_size: int = 100,
+        poll_interval: float = 0.1,
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"stream:{function_name}", daemon=True)
+        self._streams = streams
+        self._arn = stream_arn
+        self._handler = handler
+        self._function_name = function_name
+        self._batch_size = batch_size
+        self._interval = poll_interval
+        self._stop = stop
+        self._iterators: dict[str, str] = {}
+        self._region = stream_arn.split(":")[3]
+        self.stats = SourceStats()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = self.poll_once()
+            except Exception as error:
+                log.exception("stream source %s failed", self._function_name)
+                self.stats.errors.append(repr(error))
+                delivered = 0
+            if not delivered:
+                self._stop.wait(self._interval)
+
+    def poll_once(self) -> int:
+        self._discover_shards()
+        delivered = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+            records = response.get("Records", [])
+            if records:
+                event = {"Records": [self._lambda_record(r) for r in records]}
+                self.stats.invocations += 1
+                self.stats.records += len(records)
+                try:
+                    self._handler(event, LambdaContext(self._function_name, 60))
+                except Exception:
+                    # As Lambda does: the shard does not advance; the same records come again.
+                    self.stats.failed_records += len(records)
+                    log.exception("%s raised: retrying the same stream records", self._function_name)
+                    self._stop.wait(0.5)
+                    continue
+                delivered += len(records)
+            self._iterators[shard_id] = response["NextShardIterator"]
+        return delivered
+
+    def _discover_shards(self) -> None:
+        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+        for shard in shards:
+            if shard["ShardId"] not in self._iterators:
+                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
+                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+                )["ShardIterator"]
+
+    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
+        dynamodb = dict(record["dynamodb"])
+        created = dynamodb.get("ApproximateCreationDateTime")
+        if isinstance(created, datetime):
+            dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+        return {
+            "eventID": record["eventID"],
+            "eventName": record["eventName"],
+            "eventVersion": record.get("eventVersion", "1.1"),
+            "eventSource": "aws:dynamodb",
+            "awsRegion": record.get("awsRegion", self._region),
+            "dynamodb": dynamodb,
+            "eventSourceARN": self._arn,
+        }

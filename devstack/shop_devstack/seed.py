@@ -1,0 +1,41 @@
+"""Demo products, created through the catalog's own API (so they flow to orders as events)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+DEMO_PRODUCTS: list[dict[str, Any]] = [
+    {
+        "sku": "TSHIRT-BLUE-M",
+        "name": "Director's cut T-shirt (blue, M)",
+        "kind": "physical",
+        "price": {"amount": 2500, "currency": "USD"},
+        "stock": 25,
+    },
+    {"sku": "POSTER-A2", "name": "Film poster A2", "kind": "physical", "price": {"amount": 1500, "currency": "USD"}, "stock": 3},
+    {
+        "sku": "RENT-NIGHTFALL-48H",
+        "name": "Rent 'Nightfall' for 48 hours",
+        "kind": "digital",
+        "price": {"amount": 399, "currency": "USD"},
+    },
+]
+
+
+def put_product(catalog_url: str, product: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in product.items() if k != "sku"}
+    request = urllib.request.Request(
+        f"{catalog_url}/products/{product['sku']}",
+        data=json.dumps(body).encode(),
+        method="PUT",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return dict(json.load(response))
+
+
+def seed(catalog_url: str) -> None:
+    for product in DEMO_PRODUCTS:
+        put_product(catalog_url, product)

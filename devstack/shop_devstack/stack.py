@@ -1,0 +1,225 @@
+"""Start and stop the whole embedded shop: moto's server, the fake payment gateway, every service.
+
+Used by `make run` (python -m shop_devstack) and by the end-to-end tests, so both exercise the same
+start-up. Every process listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import boto3
+
+from shop_contracts import TOPOLOGY
+from shop_devstack.service_host import READY
+from shop_eventing.provision import Provisioned, provision
+from shop_eventing.topology import Naming
+
+SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
+MAIL_SENDER = "shop@example.com"
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class StackOptions:
+    host: str = "127.0.0.1"
+    moto_port: int = 0
+    gateway_port: int = 0
+    service_ports: dict[str, int] = field(default_factory=dict)
+    stage: str = "local"
+    log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
+    duplicate_deliveries: bool = False
+    # Locally a failed record comes back after this many seconds instead of the topology's
+    # production value, so that retries show up while you watch (and tests stay short).
+    visibility_timeout_seconds: int | None = 3
+
+
+class EmbeddedShop:
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.naming = Naming(stage=options.stage)
+        self.endpoint = ""
+        self.gateway_url = ""
+        self.service_urls: dict[str, str] = {}
+        self.provisioned: Provisioned | None = None
+        self._processes: list[tuple[str, subprocess.Popen[str]]] = []
+        self._pumps: list[threading.Thread] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        o = self.options
+        moto_port = o.moto_port or free_port(o.host)
+        self.endpoint = f"http://{o.host}:{moto_port}"
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "SHOP_STAGE": o.stage})
+        self._spawn(
+            "moto",
+            [sys.executable, "-m", "shop_devstack.moto_main", "--host", o.host, "--port", str(moto_port)],
+            os.environ.copy(),
+        )
+        _wait_http(f"{self.endpoint}/moto-api/", "moto server")
+
+        gateway_port = o.gateway_port or free_port(o.host)
+        self.gateway_url = f"http://{o.host}:{gateway_port}"
+        self._spawn(
+            "payment-gateway",
+            [sys.executable, "-m", "shop_devstack.payment_gateway", "--host", o.host, "--port", str(gateway_port)],
+            os.environ.copy(),
+        )
+        _wait_http(f"{self.gateway_url}/health", "payment gateway")
+
+        self.provisioned = provision(
+            TOPOLOGY, self.naming, boto3.Session(), visibility_timeout_seconds=o.visibility_timeout_seconds
+        )
+        # On AWS the sender identity is verified once by a human (DNS/mail click); moto needs the call.
+        boto3.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)
+
+        waiting = []
+        for service in SERVICES:
+            port = o.service_ports.get(service) or free_port(o.host)
+            env = {
+                **os.environ,
+                "SHOP_TABLE_STREAM_ARN": self.provisioned.table_stream_arns[service],
+                "PAYMENT_GATEWAY_URL": self.gateway_url,
+                "SHOP_MAIL_SENDER": MAIL_SENDER,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_NAMESPACE": "shop",
+                "PYTHONUNBUFFERED": "1",
+            }
+            command = [
+                sys.executable,
+                "-m",
+                "shop_devstack.service_host",
+                "--service",
+                service,
+                "--host",
+                o.host,
+                "--port",
+                str(port),
+            ]
+            if o.duplicate_deliveries:
+                command.append("--duplicate-deliveries")
+            ready = self._spawn(service, command, env)
+            self.service_urls[service] = f"http://{o.host}:{port}"
+            waiting.append((service, ready))
+        for service, ready in waiting:
+            if not ready.wait(timeout=60):
+                raise RuntimeError(f"{service} did not start; see its log")
+            _wait_http(f"{self.service_urls[service]}/health", service)
+
+    def stop(self) -> None:
+        for _, process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + 10
+        for _, process in self._processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pump in self._pumps:
+            pump.join(timeout=2)
+        self._processes.clear()
+
+    def dead_processes(self) -> list[str]:
+        return [name for name, process in self._processes if process.poll() is not None]
+
+    # -- inspection helpers for tests and ops --------------------------------------------------
+    def sent_emails(self) -> list[dict[str, Any]]:
+        """Every e-mail SES accepted, as moto recorded it."""
+        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
+            data = json.load(response)
+        return list(data.get("ses", {}).get("Message", []))
+
+    def log_path(self, name: str) -> Path | None:
+        return self.options.log_dir / f"{name}.log" if self.options.log_dir else None
+
+    # -- processes -----------------------------------------------------------------------------
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> threading.Event:
+        process = subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops children in order.
+        )
+        self._processes.append((name, process))
+        ready = threading.Event()
+        log_file: IO[str] | None = None
+        path = self.log_path(name)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            log_file = path.open("a", encoding="utf-8")
+        pump = threading.Thread(target=_pump, args=(name, process, ready, log_file), daemon=True)
+        pump.start()
+        self._pumps.append(pump)
+        return ready
+
+
+def _pump(name: str, process: subprocess.Popen[str], ready: threading.Event, log_file: IO[str] | None) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(READY):
+            ready.set()
+        if log_file:
+            log_file.write(line)
+            log_file.flush()
+        else:
+            sys.stdout.write(f"[{name}] {line}")
+    if log_file:
+        log_file.close()
+
+
+def _wait_http(url: str, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except Exception as error:  # not up yet
+            last = error
+            time.sleep(0.1)
+    raise RuntimeError(f"{what} did not answer at {url}: {last}")
+
+
+@contextmanager
+def running_shop(options: StackOptions) -> Iterator[EmbeddedShop]:
+    shop = EmbeddedShop(options)
+    shop.start()
+    try:
+        yield shop
+    finally:
+        shop.stop()

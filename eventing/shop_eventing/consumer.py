@@ -1,0 +1,159 @@
+"""Idempotent subscribers: SQS batch in, `batchItemFailures` out.
+
+Per record: the body (an EventBridge event) is parsed against the registered contract. A record that
+can never be processed (malformed JSON, not an EventBridge event, unknown type or version, data that
+breaks the contract) is sent to the subscription's DLQ at once with its reason as a message
+attribute, and counts as handled so the rest of the batch goes on. A record whose handler raises is
+reported in `batchItemFailures`: SQS delivers it again after the visibility timeout, and moves it
+to the DLQ after `max_receive_count` receives.
+
+Exactly-once effects rest on two locks keyed on (subscriber, metadata.event_id), never on the SQS
+messageId or the EventBridge id, which change when an event is replayed or redriven:
+1. powertools idempotency (stable `key_prefix` = the subscriber id) short-circuits a repeat;
+2. the handler's own transaction includes a processed-marker (`UnitOfWork.mark_processed`), which
+   still holds if the process died after committing but before powertools saved the result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
+from shop_eventing.outbox import AlreadyProcessed
+from shop_eventing.topology import Naming, ServiceSpec, Subscription
+
+Handler = Callable[[DomainEvent, str], None]
+"""A use case entry: (the event, the subscriber id to mark it processed under)."""
+
+DEAD_LETTER_REASON = "shop-dead-letter-reason"
+# De-duplication must outlive any replay window we support (replays re-send old events).
+IDEMPOTENCY_RETENTION_SECONDS = 30 * 24 * 3600
+
+
+class Subscriber:
+    def __init__(
+        self,
+        *,
+        service: ServiceSpec,
+        subscription: str,
+        registry: EventRegistry,
+        naming: Naming,
+        handlers: Mapping[str, Handler],
+        logger: Logger | None = None,
+        session: boto3.Session | None = None,
+    ) -> None:
+        self.service = service
+        self.subscription: Subscription = service.subscription(subscription)
+        self.id = f"{service.name}.{subscription}"
+        self.naming = naming
+        self._registry = registry
+        declared = {ref.event_type for ref in self.subscription.events}
+        if set(handlers) != declared:
+            raise ValueError(f"{self.id} declares {sorted(declared)} but handles {sorted(handlers)}")
+        self._handlers = dict(handlers)
+        self._log = logger or Logger(service=service.source)
+        self._session = session or boto3.Session()
+        self._dlq_url: str | None = None
+        self._config = IdempotencyConfig(
+            event_key_jmespath="metadata.event_id",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=IDEMPOTENCY_RETENTION_SECONDS,
+        )
+        persistence = DynamoDBPersistenceLayer(
+            table_name=naming.table(service.name),
+            key_attr=service.table.partition_key,
+            sort_key_attr=service.table.sort_key,
+            static_pk_value=f"IDEMPOTENCY#{self.id}",
+            expiry_attr=service.table.ttl_attribute,
+            boto3_session=self._session,
+        )
+        self._apply_once = idempotent_function(
+            self._apply,
+            data_keyword_argument="detail",
+            persistence_store=persistence,
+            config=self._config,
+            key_prefix=self.id,
+        )
+
+    @property
+    def queue_name(self) -> str:
+        queue: str = self.naming.queue(self.service.name, self.subscription.name)
+        return queue
+
+    @property
+    def batch_size(self) -> int:
+        size: int = self.subscription.batch_size
+        return size
+
+    def handle(self, sqs_event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """The Lambda entry: returns {"batchItemFailures": [...]} for the records to retry."""
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self._config.register_lambda_context(context)
+        processor = BatchProcessor(event_type=EventType.SQS)
+        return dict(process_partial_response(event=sqs_event, record_handler=self._record, processor=processor, context=context))
+
+    def _record(self, record: SQSRecord) -> None:
+        try:
+            event = self._parse(record.body)
+        except InvalidEvent as invalid:
+            self._dead_letter(record, invalid.reason)
+            return
+        self._log.append_keys(event_id=event.event_id, correlation_id=event.metadata.correlation_id, event_type=event.event_type)
+        try:
+            self._apply_once(detail=event.to_detail())
+        except Exception:
+            self._log.exception("handler failed; the record will be retried", extra={"message_id": record.message_id})
+            raise
+        finally:
+            self._log.remove_keys(["event_id", "correlation_id", "event_type"])
+
+    def _parse(self, body: str) -> DomainEvent:
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            raise InvalidEvent("body is not JSON") from None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("detail"), dict):
+            raise InvalidEvent("body is not an EventBridge event with a detail object")
+        event = self._registry.parse(envelope["detail"])
+        if not self.subscription.accepts(event.event_type, event.metadata.schema_version):
+            raise InvalidEvent(f"{self.id} does not accept {event.event_type} v{event.metadata.schema_version}")
+        return event
+
+    def _apply(self, detail: dict[str, Any]) -> dict[str, Any]:
+        event = self._registry.parse(detail)
+        try:
+            self._handlers[event.event_type](event, self.id)
+        except AlreadyProcessed:
+            self._log.info("duplicate delivery: already applied")
+            return {"status": "duplicate"}
+        self._log.info("event handled")
+        return {"status": "applied"}
+
+    def _dead_letter(self, record: SQSRecord, reason: str) -> None:
+        """Park a record that no retry can fix in the DLQ, with its reason, and let the batch go on."""
+        self._log.error("invalid event sent to the DLQ", extra={"reason": reason, "message_id": record.message_id})
+        sqs = self._session.client("sqs")
+        if self._dlq_url is None:
+            name = self.naming.dlq(self.service.name, self.subscription.name)
+            self._dlq_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.send_message(
+            QueueUrl=self._dlq_url,
+            MessageBody=record.body,
+            MessageAttributes={
+                DEAD_LETTER_REASON: {"DataType": "String", "StringValue": reason[:1000]},
+                "shop-subscriber": {"DataType": "String", "StringValue": self.id},
+                "shop-original-message-id": {"DataType": "String", "StringValue": record.message_id},
+            },
+        )

@@ -1,0 +1,67 @@
+"""What a service's Lambda functions need at run time, built once per process (cold start).
+
+Everything is derived from the topology and three environment variables, identical on AWS and in
+the embedded stack; only AWS_ENDPOINT_URL (read by boto3 itself) differs locally.
+- SHOP_STAGE: the stage whose resources to use (default "local").
+- SHOP_TABLE_STREAM_ARN: the service table's stream, for the outbox relay's event source.
+- AWS_DEFAULT_REGION / credentials: as boto3 reads them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from shop_eventing.consumer import Handler, Subscriber
+from shop_eventing.envelope import EventRegistry
+from shop_eventing.outbox import UnitOfWork
+from shop_eventing.relay import BotoEventBus, OutboxRelay, table_marker
+from shop_eventing.topology import Naming, ServiceSpec
+
+
+class ServiceRuntime:
+    def __init__(self, service: ServiceSpec, registry: EventRegistry, session: boto3.Session | None = None) -> None:
+        self.service = service
+        self.registry = registry
+        self.naming = Naming(stage=os.environ.get("SHOP_STAGE", "local"))
+        self.session = session or boto3.Session()
+        self.logger = Logger(service=service.source)
+
+    @property
+    def table_name(self) -> str:
+        return self.naming.table(self.service.name)
+
+    @property
+    def table_stream_arn(self) -> str:
+        return os.environ.get("SHOP_TABLE_STREAM_ARN") or ""
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self.session.client("dynamodb")
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.dynamodb, self.table_name, self.service.source)
+
+    def subscriber(self, subscription: str, handlers: Mapping[str, Handler]) -> Subscriber:
+        return Subscriber(
+            service=self.service,
+            subscription=subscription,
+            registry=self.registry,
+            naming=self.naming,
+            handlers=handlers,
+            logger=self.logger,
+            session=self.session,
+        )
+
+    @cached_property
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(
+            BotoEventBus(self.session.client("events")),
+            self.naming.bus,
+            table_marker(self.dynamodb, self.table_name),
+        )

@@ -1,0 +1,83 @@
+"""catalog: products, prices and stock. Reserves stock for orders; never oversells."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, DynamoDBEvent, SQSEvent
+
+from chalicelib import usecases
+from chalicelib.repository import CatalogRepository
+from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.envelope import DomainEvent
+from shop_eventing.http import Conflict, NotFound, RequestInvalid, current_request, json_api, json_response, parse_body
+from shop_eventing.runtime import ServiceRuntime
+
+app = Chalice(app_name="shop-catalog")
+runtime = ServiceRuntime(TOPOLOGY.service("catalog"), REGISTRY)
+repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
+
+
+def _product_body(product: Any) -> dict[str, Any]:
+    return {
+        "sku": product.sku,
+        "name": product.name,
+        "kind": product.kind,
+        "price": {"amount": product.price_amount, "currency": product.currency},
+        "stock": product.stock,
+        "revision": product.revision,
+    }
+
+
+@app.route("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "service": "catalog"}
+
+
+@app.route("/products/{sku}", methods=["PUT"])
+@json_api
+def put_product(sku: str) -> Any:
+    if not 0 < len(sku) <= 64:
+        raise RequestInvalid.field("sku", "must be 1 to 64 characters")
+    command = parse_body(current_request(app).raw_body, usecases.ProductInput)
+    try:
+        product = usecases.upsert_product(sku, command, repository, runtime.unit_of_work)
+    except usecases.ConcurrentUpdate:
+        raise Conflict("the product changed at the same time; retry") from None
+    return json_response(_product_body(product), 200 if product.revision > 1 else 201)
+
+
+@app.route("/products/{sku}", methods=["GET"])
+@json_api
+def get_product(sku: str) -> Any:
+    product = repository.product(sku)
+    if product is None:
+        raise NotFound(f"no product {sku}")
+    return json_response(_product_body(product))
+
+
+def _reserve(event: DomainEvent, subscriber: str) -> None:
+    usecases.reserve_stock(event, subscriber, repository, runtime.unit_of_work)
+
+
+def _release(event: DomainEvent, subscriber: str) -> None:
+    usecases.release_stock(event, subscriber, repository, runtime.unit_of_work)
+
+
+reserve_subscriber = runtime.subscriber("reserve-stock", {"OrderPlaced": _reserve})
+release_subscriber = runtime.subscriber("release-stock", {"PaymentFailed": _release})
+
+
+@app.on_sqs_message(queue=reserve_subscriber.queue_name, batch_size=reserve_subscriber.batch_size)
+def reserve_stock(event: SQSEvent) -> dict[str, Any]:
+    return reserve_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=release_subscriber.queue_name, batch_size=release_subscriber.batch_size)
+def release_stock(event: SQSEvent) -> dict[str, Any]:
+    return release_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
+def relay_outbox(event: DynamoDBEvent) -> None:
+    runtime.relay.handle(event.to_dict())

@@ -1,0 +1,47 @@
+"""fulfillment: shipments for the physical goods of paid orders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Chalice, DynamoDBEvent, SQSEvent
+
+from chalicelib import usecases
+from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.envelope import DomainEvent
+from shop_eventing.http import NotFound, json_api, json_response
+from shop_eventing.runtime import ServiceRuntime
+
+app = Chalice(app_name="shop-fulfillment")
+runtime = ServiceRuntime(TOPOLOGY.service("fulfillment"), REGISTRY)
+
+
+@app.route("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "service": "fulfillment"}
+
+
+@app.route("/orders/{order_id}/shipment", methods=["GET"])
+@json_api
+def get_shipment(order_id: str) -> Any:
+    shipment = usecases.shipment_for_order(runtime.dynamodb, runtime.table_name, order_id)
+    if shipment is None:
+        raise NotFound(f"no shipment for order {order_id}")
+    return json_response(shipment)
+
+
+def _request_shipment(event: DomainEvent, subscriber: str) -> None:
+    usecases.request_shipment(event, subscriber, runtime.unit_of_work)
+
+
+shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured": _request_shipment})
+
+
+@app.on_sqs_message(queue=shipment_subscriber.queue_name, batch_size=shipment_subscriber.batch_size)
+def request_shipment(event: SQSEvent) -> dict[str, Any]:
+    return shipment_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
+def relay_outbox(event: DynamoDBEvent) -> None:
+    runtime.relay.handle(event.to_dict())

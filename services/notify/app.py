@@ -1,0 +1,40 @@
+"""notify: e-mails to customers, one per order outcome.
+
+SES takes no idempotency key, so the send is the only effect inside the subscriber's idempotent
+step (powertools, keyed on the event_id): a repeated delivery finds the step done and sends nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from chalice.app import Chalice, SQSEvent
+
+from chalicelib.emails import email_for
+from chalicelib.mailer import SesMailer
+from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.envelope import DomainEvent
+from shop_eventing.runtime import ServiceRuntime
+
+app = Chalice(app_name="shop-notify")
+runtime = ServiceRuntime(TOPOLOGY.service("notify"), REGISTRY)
+mailer = SesMailer(runtime.session.client("ses"), os.environ.get("SHOP_MAIL_SENDER", "shop@example.com"))
+
+
+@app.route("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "service": "notify"}
+
+
+def _send(event: DomainEvent, subscriber: str) -> None:
+    message_id = mailer.send(email_for(event.data))
+    runtime.logger.info("e-mail sent", extra={"ses_message_id": message_id, "subscriber": subscriber})
+
+
+email_subscriber = runtime.subscriber("order-emails", {"PaymentCaptured": _send, "PaymentFailed": _send})
+
+
+@app.on_sqs_message(queue=email_subscriber.queue_name, batch_size=email_subscriber.batch_size)
+def send_order_emails(event: SQSEvent) -> dict[str, Any]:
+    return email_subscriber.handle(event.to_dict(), event.context)

@@ -1,0 +1,130 @@
+"""orders: checkout, payment and order history — the storefront's API."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+from chalice.app import Chalice, DynamoDBEvent, SQSEvent
+
+from chalicelib import usecases
+from chalicelib.domain import Order, OrderInvalid
+from chalicelib.payments import HttpPaymentGateway
+from chalicelib.repository import OrdersRepository
+from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.envelope import DomainEvent
+from shop_eventing.http import NotFound, RequestInvalid, Unprocessable, current_request, json_api, json_response, parse_body
+from shop_eventing.runtime import ServiceRuntime
+
+app = Chalice(app_name="shop-orders")
+runtime = ServiceRuntime(TOPOLOGY.service("orders"), REGISTRY)
+repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
+gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
+
+
+def order_body(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "status": order.status,
+        "customer_email": order.customer_email,
+        "lines": [asdict(line) for line in order.lines],
+        "total": {"amount": order.total, "currency": order.currency},
+        "shipping_address": order.shipping_address,
+        "payment_id": order.payment_id,
+        "created_at": order.created_at,
+        "timeline": [asdict(entry) for entry in order.timeline],
+    }
+
+
+@app.route("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok", "service": "orders"}
+
+
+@app.route("/products", methods=["GET"])
+@json_api
+def list_products() -> Any:
+    views = sorted(repository.all_product_views(), key=lambda v: v.sku)
+    return json_response(
+        {
+            "products": [
+                {"sku": v.sku, "name": v.name, "kind": v.kind, "price": {"amount": v.price_amount, "currency": v.currency}}
+                for v in views
+            ]
+        }
+    )
+
+
+@app.route("/orders", methods=["POST"])
+@json_api
+def create_order() -> Any:
+    request = current_request(app)
+    key = (request.headers.get("idempotency-key") or "").strip()
+    if not key:
+        raise RequestInvalid.field("Idempotency-Key", "header is required; send a unique value per order attempt")
+    if len(key) > 255:
+        raise RequestInvalid.field("Idempotency-Key", "must be at most 255 characters")
+    command = parse_body(request.raw_body, usecases.PlaceOrderRequest)
+    try:
+        order, replayed = usecases.place(command, key, repository, runtime.unit_of_work)
+    except OrderInvalid as invalid:
+        raise RequestInvalid.field(invalid.field, invalid.problem) from None
+    except usecases.IdempotencyKeyReused:
+        raise Unprocessable(
+            "this Idempotency-Key was already used with a different request",
+            fields=[{"field": "Idempotency-Key", "problem": "reused with a different body"}],
+            code="idempotency_key_reused",
+        ) from None
+    headers = {"Location": f"/orders/{order.order_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(order_body(order), 201, headers)
+
+
+@app.route("/orders/{order_id}", methods=["GET"])
+@json_api
+def get_order(order_id: str) -> Any:
+    order = repository.order(order_id)
+    if order is None:
+        raise NotFound(f"no order {order_id}")
+    return json_response(order_body(order))
+
+
+def _charge(event: DomainEvent, subscriber: str) -> None:
+    usecases.charge_payment(event, subscriber, repository, runtime.unit_of_work, gateway)
+
+
+def _history(event: DomainEvent, subscriber: str) -> None:
+    usecases.record_history(event, subscriber, repository, runtime.unit_of_work)
+
+
+def _product_view(event: DomainEvent, subscriber: str) -> None:
+    usecases.update_product_view(event, subscriber, runtime.unit_of_work)
+
+
+product_view_subscriber = runtime.subscriber("product-view", {"ProductPublished": _product_view})
+payment_subscriber = runtime.subscriber("charge-payment", {"StockReserved": _charge})
+history_subscriber = runtime.subscriber(
+    "order-history", {"StockRejected": _history, "StockReleased": _history, "ShipmentRequested": _history}
+)
+
+
+@app.on_sqs_message(queue=product_view_subscriber.queue_name, batch_size=product_view_subscriber.batch_size)
+def update_product_view(event: SQSEvent) -> dict[str, Any]:
+    return product_view_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=payment_subscriber.queue_name, batch_size=payment_subscriber.batch_size)
+def charge_payment(event: SQSEvent) -> dict[str, Any]:
+    return payment_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=history_subscriber.queue_name, batch_size=history_subscriber.batch_size)
+def record_history(event: SQSEvent) -> dict[str, Any]:
+    return history_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
+def relay_outbox(event: DynamoDBEvent) -> None:
+    runtime.relay.handle(event.to_dict())

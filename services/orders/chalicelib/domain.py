@@ -1,0 +1,141 @@
+"""Orders rules, free of I/O: placing an order, its timeline, and the status the timeline implies.
+
+The status is derived from the set of events an order has seen, never from the order they arrived
+in, so out-of-order and repeated deliveries cannot move an order backwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+Kind = Literal["physical", "digital"]
+
+# Highest first: the first event type the order has seen decides its status.
+_STATUS_BY_EVIDENCE = (
+    ("StockRejected", "REJECTED"),
+    ("PaymentFailed", "PAYMENT_FAILED"),
+    ("ShipmentRequested", "SHIPMENT_REQUESTED"),
+    ("PaymentCaptured", "PAID"),
+    ("StockReserved", "STOCK_RESERVED"),
+)
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """What orders knows of a catalog product (kept up to date from ProductPublished)."""
+
+    sku: str
+    name: str
+    kind: Kind
+    price_amount: int
+    currency: str
+    revision: int
+
+
+@dataclass(frozen=True)
+class Line:
+    sku: str
+    name: str
+    kind: Kind
+    quantity: int
+    unit_price: int
+
+    @property
+    def amount(self) -> int:
+        return self.quantity * self.unit_price
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    event_id: str
+    event_type: str
+    occurred_at: str  # ISO-8601 UTC; sorts as text
+    summary: str
+
+
+@dataclass
+class Order:
+    order_id: str
+    customer_email: str
+    lines: list[Line]
+    currency: str
+    payment_token: str
+    shipping_address: str | None
+    created_at: str
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    payment_id: str | None = None
+    version: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(line.amount for line in self.lines)
+
+    @property
+    def status(self) -> str:
+        seen = {entry.event_type for entry in self.timeline}
+        return next((status for event_type, status in _STATUS_BY_EVIDENCE if event_type in seen), "PENDING")
+
+    def has_seen(self, event_type: str) -> bool:
+        return any(entry.event_type == event_type for entry in self.timeline)
+
+    @property
+    def awaiting_payment(self) -> bool:
+        return self.status == "STOCK_RESERVED"
+
+    def record(self, event_id: str, event_type: str, occurred_at: datetime | str, summary: str) -> bool:
+        """Add an event to the timeline; False (and no change) if it is already there."""
+        if any(entry.event_id == event_id for entry in self.timeline):
+            return False
+        when = occurred_at if isinstance(occurred_at, str) else occurred_at.isoformat()
+        self.timeline.append(TimelineEntry(event_id, event_type, when, summary))
+        self.timeline.sort(key=lambda entry: (entry.occurred_at, entry.event_id))
+        return True
+
+
+class OrderInvalid(Exception):
+    """The request names something the shop cannot sell; `field` says which part."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+def price_lines(requested: Sequence[tuple[str, int]], catalog: Mapping[str, ProductView]) -> list[Line]:
+    lines = []
+    for index, (sku, quantity) in enumerate(requested):
+        product = catalog.get(sku)
+        if product is None:
+            raise OrderInvalid(f"lines[{index}].sku", f"unknown product {sku!r}")
+        lines.append(Line(sku, product.name, product.kind, quantity, product.price_amount))
+    currencies = {catalog[sku].currency for sku, _ in requested}
+    if len(currencies) > 1:
+        raise OrderInvalid("lines", f"products are priced in different currencies: {sorted(currencies)}")
+    return lines
+
+
+def place_order(
+    *,
+    order_id: str,
+    customer_email: str,
+    requested: Sequence[tuple[str, int]],
+    catalog: Mapping[str, ProductView],
+    payment_token: str,
+    shipping_address: str | None,
+    now: datetime,
+) -> Order:
+    lines = price_lines(requested, catalog)
+    if any(line.kind == "physical" for line in lines) and not (shipping_address or "").strip():
+        raise OrderInvalid("shipping_address", "required when the order has physical products")
+    return Order(
+        order_id=order_id,
+        customer_email=customer_email,
+        lines=lines,
+        currency=catalog[lines[0].sku].currency,
+        payment_token=payment_token,
+        shipping_address=shipping_address,
+        created_at=now.isoformat(),
+    )

@@ -1,0 +1,138 @@
+"""The orders table: orders (with their timeline), the catalog view, and Idempotency-Key records."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from chalicelib.domain import Line, Order, ProductView, TimelineEntry
+from shop_eventing.outbox import UnitOfWork, from_dynamodb, to_dynamodb
+
+
+def order_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
+
+
+def product_view_key(sku: str) -> dict[str, str]:
+    return {"pk": f"PRODUCT#{sku}", "sk": "VIEW"}
+
+
+def request_key(idempotency_key: str) -> dict[str, str]:
+    return {"pk": f"REQUEST#{idempotency_key}", "sk": "REQUEST"}
+
+
+def order_item(order: Order) -> dict[str, Any]:
+    return {
+        **order_key(order.order_id),
+        "kind_of_item": "order",
+        "order_id": order.order_id,
+        "customer_email": order.customer_email,
+        "lines": [asdict(line) for line in order.lines],
+        "currency": order.currency,
+        "total": order.total,
+        "payment_token": order.payment_token,
+        "shipping_address": order.shipping_address,
+        "created_at": order.created_at,
+        "timeline": [asdict(entry) for entry in order.timeline],
+        "payment_id": order.payment_id,
+        # Stored for queries; always recomputed from the timeline.
+        "status": order.status,
+        "version": order.version + 1,
+        "gsi1pk": f"CUSTOMER#{order.customer_email}",
+        "gsi1sk": f"{order.created_at}#{order.order_id}",
+    }
+
+
+def order_from_item(item: dict[str, Any]) -> Order:
+    return Order(
+        order_id=item["order_id"],
+        customer_email=item["customer_email"],
+        lines=[Line(**line) for line in item["lines"]],
+        currency=item["currency"],
+        payment_token=item["payment_token"],
+        shipping_address=item.get("shipping_address"),
+        created_at=item["created_at"],
+        timeline=[TimelineEntry(**entry) for entry in item.get("timeline", [])],
+        payment_id=item.get("payment_id"),
+        version=int(item["version"]),
+    )
+
+
+def save_order(uow: UnitOfWork, order: Order) -> None:
+    """Optimistic concurrency: the write fails if anyone saved the order since we read it."""
+    if order.version == 0:
+        uow.put(order_item(order), label="order", condition="attribute_not_exists(pk)")
+    else:
+        uow.put(order_item(order), label="order", condition="version = :read", values={":read": order.version})
+
+
+def save_request(uow: UnitOfWork, idempotency_key: str, fingerprint: str, order_id: str) -> None:
+    uow.put(
+        {**request_key(idempotency_key), "kind_of_item": "request", "fingerprint": fingerprint, "order_id": order_id},
+        label="idempotency-key",
+        condition="attribute_not_exists(pk)",
+    )
+
+
+def save_product_view(uow: UnitOfWork, view: ProductView) -> None:
+    uow.put(
+        {
+            **product_view_key(view.sku),
+            "kind_of_item": "product_view",
+            **asdict(view),
+            "gsi1pk": "PRODUCT_VIEW",
+            "gsi1sk": view.sku,
+        },
+        label="product-view",
+        # Deliveries may come out of order: never let an older revision overwrite a newer one.
+        condition="attribute_not_exists(pk) OR revision < :revision",
+        values={":revision": view.revision},
+    )
+
+
+class OrdersRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def _get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        item = self._client.get_item(TableName=self._table, Key=to_dynamodb(key), ConsistentRead=True).get("Item")
+        return from_dynamodb(item) if item else None
+
+    def order(self, order_id: str) -> Order | None:
+        item = self._get(order_key(order_id))
+        return order_from_item(item) if item else None
+
+    def request(self, idempotency_key: str) -> dict[str, Any] | None:
+        return self._get(request_key(idempotency_key))
+
+    def product_views(self, skus: list[str]) -> dict[str, ProductView]:
+        views = {}
+        for sku in set(skus):
+            item = self._get(product_view_key(sku))
+            if item:
+                views[sku] = _view(item)
+        return views
+
+    def all_product_views(self) -> list[ProductView]:
+        paginator = self._client.get_paginator("query")
+        views = []
+        for page in paginator.paginate(
+            TableName=self._table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :views",
+            ExpressionAttributeValues={":views": {"S": "PRODUCT_VIEW"}},
+        ):
+            views += [_view(from_dynamodb(item)) for item in page["Items"]]
+        return views
+
+
+def _view(item: dict[str, Any]) -> ProductView:
+    return ProductView(
+        sku=item["sku"],
+        name=item["name"],
+        kind=item["kind"],
+        price_amount=int(item["price_amount"]),
+        currency=item["currency"],
+        revision=int(item["revision"]),
+    )

@@ -1,0 +1,251 @@
+"""Orders use cases: place an order, charge it once stock is reserved, keep its history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain import Order, ProductView, place_order
+from chalicelib.payments import PaymentGateway
+from chalicelib.repository import OrdersRepository, save_order, save_product_view, save_request
+from shop_contracts.events import (
+    Money,
+    OrderLine,
+    OrderPlacedV1,
+    PaymentCapturedV1,
+    PaymentFailedV1,
+    ProductPublishedV1,
+    ShipmentRequestedV1,
+    StockRejectedV1,
+    StockReleasedV1,
+    StockReservedV1,
+)
+from shop_eventing.envelope import DomainEvent, EventData, new_event
+from shop_eventing.outbox import TransactionCancelled, UnitOfWork
+
+SOURCE = "shop.orders"
+NewUnitOfWork = Callable[[], UnitOfWork]
+SAVE_ATTEMPTS = 5
+
+
+class LineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(gt=0, le=100)
+
+
+class PlaceOrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    payment_token: str = Field(min_length=1, max_length=200)
+    lines: list[LineRequest] = Field(min_length=1, max_length=50)
+    shipping_address: str | None = Field(default=None, max_length=500)
+
+
+class IdempotencyKeyReused(Exception):
+    """The same Idempotency-Key came with a different request body."""
+
+
+class OrderChanged(Exception):
+    """The order kept changing under us; the event is retried later."""
+
+
+def _fingerprint(request: PlaceOrderRequest) -> str:
+    return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+
+
+def place(
+    request: PlaceOrderRequest, idempotency_key: str, repository: OrdersRepository, new_uow: NewUnitOfWork
+) -> tuple[Order, bool]:
+    """Returns (order, replayed): the same key with the same body returns the first order again."""
+    fingerprint = _fingerprint(request)
+    existing = _replay(idempotency_key, fingerprint, repository)
+    if existing:
+        return existing, True
+    requested = [(line.sku, line.quantity) for line in request.lines]
+    order = place_order(
+        order_id=str(uuid.uuid4()),
+        customer_email=request.customer_email,
+        requested=requested,
+        catalog=repository.product_views([sku for sku, _ in requested]),
+        payment_token=request.payment_token,
+        shipping_address=request.shipping_address,
+        now=datetime.now(UTC),
+    )
+    placed = new_event(
+        OrderPlacedV1(
+            order_id=order.order_id,
+            customer_email=order.customer_email,
+            lines=_order_lines(order),
+            total=Money(amount=order.total, currency=order.currency),
+            shipping_address=order.shipping_address,
+        ),
+        producer=SOURCE,
+        correlation_id=order.order_id,
+    )
+    order.record(placed.event_id, placed.event_type, placed.metadata.occurred_at, "order placed")
+    uow = new_uow()
+    save_order(uow, order)
+    save_request(uow, idempotency_key, fingerprint, order.order_id)
+    uow.publish(placed)
+    try:
+        uow.commit()
+    except TransactionCancelled as cancelled:
+        # A concurrent request with the same key won the race: answer with its order.
+        if "idempotency-key" in cancelled.failed_labels():
+            existing = _replay(idempotency_key, fingerprint, repository)
+            if existing:
+                return existing, True
+        raise
+    order.version += 1
+    return order, False
+
+
+def _replay(idempotency_key: str, fingerprint: str, repository: OrdersRepository) -> Order | None:
+    previous = repository.request(idempotency_key)
+    if previous is None:
+        return None
+    if previous["fingerprint"] != fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return repository.order(previous["order_id"])
+
+
+def _order_lines(order: Order) -> list[OrderLine]:
+    return [
+        OrderLine(
+            sku=line.sku,
+            name=line.name,
+            kind=line.kind,
+            quantity=line.quantity,
+            unit_price=Money(amount=line.unit_price, currency=order.currency),
+        )
+        for line in order.lines
+    ]
+
+
+def charge_payment(
+    event: DomainEvent,
+    subscriber: str,
+    repository: OrdersRepository,
+    new_uow: NewUnitOfWork,
+    gateway: PaymentGateway,
+) -> None:
+    """On StockReserved: charge once (the gateway key is the order id), record the outcome, publish it."""
+    reserved = event.data
+    assert isinstance(reserved, StockReservedV1)
+    for _ in range(SAVE_ATTEMPTS):
+        order = _existing_order(repository, reserved.order_id)
+        order.record(event.event_id, event.event_type, event.metadata.occurred_at, "stock reserved")
+        outcome: DomainEvent | None = None
+        if order.awaiting_payment:
+            # Safe to repeat after a crash or a lost race: the gateway answers the same key with the
+            # original outcome, so this never charges twice nor turns a success into a failure.
+            result = gateway.charge(
+                idempotency_key=f"order-{order.order_id}",
+                amount=order.total,
+                currency=order.currency,
+                token=order.payment_token,
+                description=f"order {order.order_id}",
+            )
+            amount = Money(amount=order.total, currency=order.currency)
+            data: EventData
+            if result.approved:
+                order.payment_id = result.charge_id
+                data = PaymentCapturedV1(
+                    order_id=order.order_id,
+                    payment_id=result.charge_id or "",
+                    amount=amount,
+                    customer_email=order.customer_email,
+                    lines=_order_lines(order),
+                    shipping_address=order.shipping_address,
+                )
+                summary = f"payment captured ({result.charge_id})"
+            else:
+                data = PaymentFailedV1(
+                    order_id=order.order_id,
+                    amount=amount,
+                    customer_email=order.customer_email,
+                    reason=result.decline_code or "declined",
+                )
+                summary = f"payment failed ({result.decline_code})"
+            outcome = event.caused(data, producer=SOURCE)
+            order.record(outcome.event_id, outcome.event_type, outcome.metadata.occurred_at, summary)
+        if _commit(order, subscriber, event, new_uow, outcome):
+            return
+    raise OrderChanged(f"order {reserved.order_id} kept changing")
+
+
+_SUMMARIES: dict[type[EventData], Callable[[EventData], str]] = {
+    StockRejectedV1: lambda d: f"rejected: {d.reason}",  # type: ignore[attr-defined]
+    StockReleasedV1: lambda d: "reserved stock released",
+    ShipmentRequestedV1: lambda d: f"shipment requested ({d.shipment_id})",  # type: ignore[attr-defined]
+}
+
+
+def record_history(event: DomainEvent, subscriber: str, repository: OrdersRepository, new_uow: NewUnitOfWork) -> None:
+    """Another service's event about an order goes on the order's timeline."""
+    assert isinstance(event.data, StockRejectedV1 | StockReleasedV1 | ShipmentRequestedV1)
+    order_id = event.data.order_id
+    summary = _SUMMARIES[type(event.data)](event.data)
+    for _ in range(SAVE_ATTEMPTS):
+        order = _existing_order(repository, order_id)
+        order.record(event.event_id, event.event_type, event.metadata.occurred_at, summary)
+        if _commit(order, subscriber, event, new_uow, None):
+            return
+    raise OrderChanged(f"order {order_id} kept changing")
+
+
+def update_product_view(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) -> None:
+    product = event.data
+    assert isinstance(product, ProductPublishedV1)
+    view = ProductView(
+        sku=product.sku,
+        name=product.name,
+        kind=product.kind,
+        price_amount=product.price.amount,
+        currency=product.price.currency,
+        revision=product.revision,
+    )
+    uow = new_uow()
+    save_product_view(uow, view)
+    uow.mark_processed(subscriber, event)
+    try:
+        uow.commit()
+    except TransactionCancelled as cancelled:
+        if "product-view" not in cancelled.failed_labels():
+            raise
+        # We already hold a newer revision: this one is stale. Remember we saw it, change nothing.
+        seen = new_uow()
+        seen.mark_processed(subscriber, event)
+        seen.commit()
+
+
+def _existing_order(repository: OrdersRepository, order_id: str) -> Order:
+    order = repository.order(order_id)
+    if order is None:
+        # Every event about an order follows its OrderPlaced, which follows the order's commit.
+        raise LookupError(f"no order {order_id}")
+    return order
+
+
+def _commit(order: Order, subscriber: str, event: DomainEvent, new_uow: NewUnitOfWork, outcome: DomainEvent | None) -> bool:
+    """Save the order, the outgoing event and the processed-marker at once; False if the order moved."""
+    uow = new_uow()
+    save_order(uow, order)
+    if outcome:
+        uow.publish(outcome)
+    uow.mark_processed(subscriber, event)
+    try:
+        uow.commit()
+    except TransactionCancelled as cancelled:
+        if "order" in cancelled.failed_labels():
+            return False
+        raise
+    return True
