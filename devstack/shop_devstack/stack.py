@@ -80,11 +80,13 @@ class EmbeddedShop:
         o = self.options
         moto_port = o.moto_port or free_port(o.host)
         self.endpoint = f"http://{o.host}:{moto_port}"
-        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "SHOP_STAGE": o.stage})
+        # Children get the embedded AWS through their environment; this process keeps its own
+        # untouched and uses explicit clients (self.client), so two shops can live in one test run.
+        child_env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "SHOP_STAGE": o.stage}
         self._spawn(
             "moto",
             [sys.executable, "-m", "shop_devstack.moto_main", "--host", o.host, "--port", str(moto_port)],
-            os.environ.copy(),
+            child_env,
         )
         _wait_http(f"{self.endpoint}/moto-api/", "moto server")
 
@@ -93,21 +95,25 @@ class EmbeddedShop:
         self._spawn(
             "payment-gateway",
             [sys.executable, "-m", "shop_devstack.payment_gateway", "--host", o.host, "--port", str(gateway_port)],
-            os.environ.copy(),
+            child_env,
         )
         _wait_http(f"{self.gateway_url}/health", "payment gateway")
 
         self.provisioned = provision(
-            TOPOLOGY, self.naming, boto3.Session(), visibility_timeout_seconds=o.visibility_timeout_seconds
+            TOPOLOGY,
+            self.naming,
+            self.session(),
+            endpoint_url=self.endpoint,
+            visibility_timeout_seconds=o.visibility_timeout_seconds,
         )
         # On AWS the sender identity is verified once by a human (DNS/mail click); moto needs the call.
-        boto3.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)
+        self.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)
 
         waiting = []
         for service in SERVICES:
             port = o.service_ports.get(service) or free_port(o.host)
             env = {
-                **os.environ,
+                **child_env,
                 "SHOP_TABLE_STREAM_ARN": self.provisioned.table_stream_arns[service],
                 "PAYMENT_GATEWAY_URL": self.gateway_url,
                 "SHOP_MAIL_SENDER": MAIL_SENDER,
@@ -155,6 +161,18 @@ class EmbeddedShop:
         return [name for name, process in self._processes if process.poll() is not None]
 
     # -- inspection helpers for tests and ops --------------------------------------------------
+    def session(self) -> boto3.Session:
+        return boto3.Session(
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"],
+        )
+
+    def client(self, service_name: str) -> Any:
+        """A boto3 client of this shop's embedded AWS."""
+        return self.session().client(service_name, endpoint_url=self.endpoint)
+
     def sent_emails(self) -> list[dict[str, Any]]:
         """Every e-mail SES accepted, as moto recorded it."""
         with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:

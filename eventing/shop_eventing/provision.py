@@ -35,13 +35,14 @@ def provision(
     naming: Naming,
     session: boto3.Session | None = None,
     *,
+    endpoint_url: str | None = None,
     visibility_timeout_seconds: int | None = None,
 ) -> Provisioned:
     """Create what is missing and correct what drifted. `visibility_timeout_seconds` overrides every
     subscription's value (the embedded stack shortens it so retries are quick to watch)."""
     session = session or boto3.Session()
     result = Provisioned()
-    _Provisioner(session, naming, result, visibility_timeout_seconds).run(topology)
+    _Provisioner(session, naming, result, endpoint_url, visibility_timeout_seconds).run(topology)
     for change in result.changes:
         log.info("provisioned: %s", change)
     return result
@@ -49,12 +50,17 @@ def provision(
 
 class _Provisioner:
     def __init__(
-        self, session: boto3.Session, naming: Naming, result: Provisioned, visibility_timeout_seconds: int | None
+        self,
+        session: boto3.Session,
+        naming: Naming,
+        result: Provisioned,
+        endpoint_url: str | None,
+        visibility_timeout_seconds: int | None,
     ) -> None:
         self.visibility_timeout_seconds = visibility_timeout_seconds
-        self.events = session.client("events")
-        self.dynamodb = session.client("dynamodb")
-        self.sqs = session.client("sqs")
+        self.events = session.client("events", endpoint_url=endpoint_url)
+        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
+        self.sqs = session.client("sqs", endpoint_url=endpoint_url)
         self.naming = naming
         self.result = result
 

@@ -1,0 +1,144 @@
+"""End-to-end fixtures: the embedded shop, started once per session exactly as `make run` starts it,
+and a small HTTP client for its APIs. Service logs are kept in logs/e2e/<stack>/ for post-mortems."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+
+from shop_devstack.stack import EmbeddedShop, StackOptions
+from shop_devstack.testing import eventually
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TERMINAL_STATUSES = {"SHIPMENT_REQUESTED", "REJECTED", "PAYMENT_FAILED"}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+class Shop:
+    """The running shop as a customer, a staff member and an operator see it."""
+
+    def __init__(self, stack: EmbeddedShop) -> None:
+        self.stack = stack
+        self.http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=30), retries=False)
+
+    def call(self, service: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+        raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        response = self.http.request(
+            method,
+            f"{self.stack.service_urls[service]}{path}",
+            body=raw,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            parsed = json.loads(response.data) if response.data else None
+        except ValueError:
+            parsed = response.data.decode(errors="replace")
+        return Reply(response.status, {k.lower(): v for k, v in response.headers.items()}, parsed)
+
+    # -- staff ---------------------------------------------------------------------------------
+    def new_product(self, *, kind: str = "physical", stock: int | None = 10, amount: int = 1200, currency: str = "USD") -> str:
+        """A product unique to the calling test, visible in the storefront once its event arrived."""
+        sku = f"SKU-{uuid.uuid4().hex[:10].upper()}"
+        body: dict[str, Any] = {"name": f"Test product {sku}", "kind": kind, "price": {"amount": amount, "currency": currency}}
+        if kind == "physical":
+            body["stock"] = stock
+        reply = self.call("catalog", "PUT", f"/products/{sku}", body)
+        assert reply.status == 201, reply.body
+        eventually(lambda: self.storefront_has(sku), what=f"{sku} in the orders service's catalog view")
+        return sku
+
+    def stock(self, sku: str) -> int:
+        reply = self.call("catalog", "GET", f"/products/{sku}")
+        assert reply.status == 200, reply.body
+        return int(reply.body["stock"])
+
+    def storefront_has(self, sku: str) -> bool:
+        products = self.call("orders", "GET", "/products").body["products"]
+        return any(p["sku"] == sku for p in products)
+
+    # -- customer ------------------------------------------------------------------------------
+    def place_order(
+        self,
+        lines: list[tuple[str, int]],
+        *,
+        token: str = "tok_visa",
+        email: str | None = None,
+        key: str | None = None,
+        address: str | None = "1 Main St, Springfield",
+    ) -> Reply:
+        body = {
+            "customer_email": email or f"buyer-{uuid.uuid4().hex[:8]}@example.com",
+            "payment_token": token,
+            "shipping_address": address,
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
+        }
+        return self.call("orders", "POST", "/orders", body, {"Idempotency-Key": key or uuid.uuid4().hex})
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        reply = self.call("orders", "GET", f"/orders/{order_id}")
+        assert reply.status == 200, reply.body
+        return dict(reply.body)
+
+    def settled_order(self, order_id: str, *, wanting: set[str] | None = None, timeout: float = 30) -> dict[str, Any]:
+        """Wait until the order reaches a status in `wanting` (default: any terminal status)."""
+        targets = wanting or TERMINAL_STATUSES
+
+        def probe() -> dict[str, Any] | None:
+            order = self.order(order_id)
+            return order if order["status"] in targets else None
+
+        return eventually(probe, timeout=timeout, what=f"order {order_id} to reach {sorted(targets)}")
+
+    # -- operator ------------------------------------------------------------------------------
+    def emails_to(self, address: str) -> list[dict[str, Any]]:
+        return [m for m in self.stack.sent_emails() if address in m["destinations"]["ToAddresses"]]
+
+    def charges_for(self, order_id: str) -> list[dict[str, Any]]:
+        response = self.http.request("GET", f"{self.stack.gateway_url}/v1/charges?idempotency_key=order-{order_id}")
+        return list(json.loads(response.data)["data"])
+
+    def log(self, name: str) -> str:
+        path = self.stack.log_path(name)
+        return path.read_text() if path and path.exists() else ""
+
+
+def _start(name: str, **options: Any) -> EmbeddedShop:
+    log_dir = REPO_ROOT / "logs" / "e2e" / name
+    for old in log_dir.glob("*.log"):
+        old.unlink()
+    stack = EmbeddedShop(StackOptions(log_dir=log_dir, **options))
+    stack.start()
+    return stack
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[Shop]:
+    stack = _start("default")
+    try:
+        yield Shop(stack)
+        assert not stack.dead_processes(), f"processes died during the tests: {stack.dead_processes()}"
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def duplicating_shop() -> Iterator[Shop]:
+    """A second shop whose dispatcher delivers every SQS message twice."""
+    stack = _start("duplicates", duplicate_deliveries=True)
+    try:
+        yield Shop(stack)
+    finally:
+        stack.stop()

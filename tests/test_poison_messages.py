@@ -1,0 +1,85 @@
+"""A malformed or unknown-version event goes to its subscription's DLQ with the reason; its batch
+neighbours are processed. Sent straight to a real subscription queue of the running shop."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from shop_contracts.events import Money, ProductPublishedV1
+from shop_devstack.testing import eventually
+from shop_eventing.consumer import DEAD_LETTER_REASON
+from shop_eventing.envelope import new_event
+from shop_eventing.topology import Naming
+
+NAMING = Naming(stage="local")
+
+
+def eventbridge_body(detail: dict, detail_type: str = "ProductPublished") -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": "shop.catalog",
+            "time": datetime.now(UTC).isoformat(),
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+    )
+
+
+def drain_dead_letters(sqs, url: str) -> list[dict]:
+    received = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1)
+        messages = batch.get("Messages", [])
+        if not messages:
+            return received
+        received += messages
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_poison_messages_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(shop):
+    sqs = shop.stack.client("sqs")
+    queue = sqs.get_queue_url(QueueName=NAMING.queue("orders", "product-view"))["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName=NAMING.dlq("orders", "product-view"))["QueueUrl"]
+    sku = f"POISON-NEIGHBOUR-{uuid.uuid4().hex[:6].upper()}"
+    good = new_event(
+        ProductPublishedV1(sku=sku, name="Survivor", kind="digital", price=Money(amount=100, currency="EUR"), revision=1),
+        producer="shop.catalog",
+        correlation_id=f"product:{sku}",
+    )
+    future = good.to_detail()
+    future["metadata"] = {**future["metadata"], "schema_version": 9, "event_id": str(uuid.uuid4())}
+    broken_data = good.to_detail()
+    broken_data["metadata"] = {**broken_data["metadata"], "event_id": str(uuid.uuid4())}
+    broken_data["data"] = {**broken_data["data"], "price": {"amount": "a lot", "currency": "EUR"}}
+
+    sqs.send_message_batch(
+        QueueUrl=queue,
+        Entries=[
+            {"Id": "not-json", "MessageBody": "{this is not json"},
+            {"Id": "good", "MessageBody": eventbridge_body(good.to_detail())},
+            {"Id": "unknown-version", "MessageBody": eventbridge_body(future)},
+            {"Id": "breaks-contract", "MessageBody": eventbridge_body(broken_data)},
+        ],
+    )
+
+    eventually(lambda: shop.storefront_has(sku), what="the valid neighbour to be applied")
+    dead: list[dict] = []
+    eventually(lambda: dead.extend(drain_dead_letters(sqs, dlq)) or len(dead) >= 3, what="three dead letters")
+    reasons = sorted(m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in dead)
+    assert len(dead) == 3
+    assert (
+        reasons[0]
+        == "ProductPublished v1 data: price.amount: Input should be a valid integer, unable to parse string as an integer"
+    )
+    assert reasons[1] == "body is not JSON"
+    assert reasons[2] == "unknown event ProductPublished v9"
+    log = shop.log("orders")
+    assert "invalid event sent to the DLQ" in log
+    assert "unknown event ProductPublished v9" in log
