@@ -15,7 +15,9 @@ from shop_eventing.envelope import EventData, EventRegistry
 
 REGISTRY = EventRegistry()
 
-Sku = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+SKU_MAX_LENGTH = 64
+Sku = Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_PATTERN)
 ProductKind = Literal["physical", "digital"]
 
 

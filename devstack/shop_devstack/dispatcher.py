@@ -11,6 +11,7 @@ with the real Lambda DynamoDB stream event shape; a raised error re-delivers the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import threading
@@ -63,7 +64,8 @@ def sqs_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> d
         "messageAttributes": {
             name: {
                 "stringValue": value.get("StringValue"),
-                "binaryValue": value.get("BinaryValue"),
+                # Lambda's event is JSON: binary attributes arrive base64-encoded.
+                "binaryValue": base64.b64encode(value["BinaryValue"]).decode() if "BinaryValue" in value else None,
                 "stringListValues": [],
                 "binaryListValues": [],
                 "dataType": value["DataType"],
@@ -98,20 +100,21 @@ class SqsEventSource(threading.Thread):
         self._batch_size = batch_size
         self._timeout = timeout_seconds
         self._duplicate = duplicate_every_message
-        self._stop = stop
+        # Not `_stop`: threading.Thread has a method of that name, which join() calls.
+        self._stop_event = stop
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
         self._queue_arn = attributes["QueueArn"]
         self._region = self._queue_arn.split(":")[3]
         self.stats = SourceStats()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             try:
                 self.poll_once(wait_seconds=1)
             except Exception as error:  # keep polling: the next receive may work
                 log.exception("event source %s failed", self._function_name)
                 self.stats.errors.append(repr(error))
-                self._stop.wait(1)
+                self._stop_event.wait(1)
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         messages = self._sqs.receive_message(
@@ -159,10 +162,15 @@ def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:
     """Lambda's reading of a partial batch response: a malformed one fails the whole batch."""
     if response is None:
         return set()
-    if not isinstance(response, dict) or not isinstance(response.get("batchItemFailures", []), list):
+    if not isinstance(response, dict):
+        return set(message_ids)
+    failures = response.get("batchItemFailures")
+    if failures is None:  # absent or null: complete success, as Lambda reads it
+        return set()
+    if not isinstance(failures, list):
         return set(message_ids)
     failed = set()
-    for failure in response.get("batchItemFailures", []):
+    for failure in failures:
         identifier = failure.get("itemIdentifier") if isinstance(failure, dict) else None
         if not identifier or identifier not in message_ids:
             return set(message_ids)
@@ -189,13 +197,14 @@ class DynamoDbStreamSource(threading.Thread):
         self._function_name = function_name
         self._batch_size = batch_size
         self._interval = poll_interval
-        self._stop = stop
+        # Not `_stop`: threading.Thread has a method of that name, which join() calls.
+        self._stop_event = stop
         self._iterators: dict[str, str] = {}
         self._region = stream_arn.split(":")[3]
         self.stats = SourceStats()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_event.is_set():
             try:
                 delivered = self.poll_once()
             except Exception as error:
@@ -203,7 +212,7 @@ class DynamoDbStreamSource(threading.Thread):
                 self.stats.errors.append(repr(error))
                 delivered = 0
             if not delivered:
-                self._stop.wait(self._interval)
+                self._stop_event.wait(self._interval)
 
     def poll_once(self) -> int:
         self._discover_shards()
@@ -221,7 +230,7 @@ class DynamoDbStreamSource(threading.Thread):
                     # As Lambda does: the shard does not advance; the same records come again.
                     self.stats.failed_records += len(records)
                     log.exception("%s raised: retrying the same stream records", self._function_name)
-                    self._stop.wait(0.5)
+                    self._stop_event.wait(0.5)
                     continue
                 delivered += len(records)
             self._iterators[shard_id] = response["NextShardIterator"]

@@ -3,7 +3,9 @@
     with embedded_aws() as endpoint:      # sets AWS_ENDPOINT_URL and fake credentials
         provision(TOPOLOGY, Naming("test"))
 
-Each call gets a fresh, empty server on its own port, so tests never see each other's state.
+Each call starts a server on its own port, but moto keeps its data for the whole Python process,
+whichever server serves it: tests isolate themselves by naming their resources uniquely (e.g. a
+random stage, `Naming(stage=f"t{uuid4().hex[:8]}")`), never by wiping state others may still use.
 """
 
 from __future__ import annotations

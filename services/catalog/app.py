@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from chalice.app import Chalice, DynamoDBEvent, SQSEvent
@@ -9,6 +10,7 @@ from chalice.app import Chalice, DynamoDBEvent, SQSEvent
 from chalicelib import usecases
 from chalicelib.repository import CatalogRepository
 from shop_contracts import REGISTRY, TOPOLOGY
+from shop_contracts.events import SKU_MAX_LENGTH, SKU_PATTERN
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import Conflict, NotFound, RequestInvalid, current_request, json_api, json_response, parse_body
 from shop_eventing.runtime import ServiceRuntime
@@ -37,8 +39,8 @@ def health() -> dict[str, str]:
 @app.route("/products/{sku}", methods=["PUT"])
 @json_api
 def put_product(sku: str) -> Any:
-    if not 0 < len(sku) <= 64:
-        raise RequestInvalid.field("sku", "must be 1 to 64 characters")
+    if not (0 < len(sku) <= SKU_MAX_LENGTH and re.fullmatch(SKU_PATTERN, sku)):
+        raise RequestInvalid.field("sku", f"must be 1 to {SKU_MAX_LENGTH} characters matching {SKU_PATTERN}")
     command = parse_body(current_request(app).raw_body, usecases.ProductInput)
     try:
         product = usecases.upsert_product(sku, command, repository, runtime.unit_of_work)

@@ -66,11 +66,39 @@ class CatalogRepository:
         return from_dynamodb(item) if item else None
 
 
-def save_product(uow: UnitOfWork, product: Product, previous_revision: int | None) -> None:
-    if previous_revision is None:
-        uow.put(product_item(product), label="product", condition="attribute_not_exists(pk)")
+def create_product(uow: UnitOfWork, product: Product) -> None:
+    uow.put(product_item(product), label="product", condition="attribute_not_exists(pk)")
+
+
+def revise_product(uow: UnitOfWork, product: Product, previous_revision: int, stock_given: bool) -> None:
+    """Write the staff's changes only. Stock is written only when the staff set it (or the product
+    stopped being physical): a whole-item put would undo reservations made since we read it."""
+    names = {"#name": "name", "#kind": "kind"}
+    values: dict[str, Any] = {
+        ":name": product.name,
+        ":kind": product.kind,
+        ":price": product.price_amount,
+        ":currency": product.currency,
+        ":revision": product.revision,
+        ":previous": previous_revision,
+    }
+    expression = "SET #name = :name, #kind = :kind, price_amount = :price, currency = :currency, revision = :revision"
+    if product.kind == "digital":
+        expression += " REMOVE stock"
+    elif stock_given:
+        expression += ", stock = :stock"
+        values[":stock"] = product.stock
     else:
-        uow.put(product_item(product), label="product", condition="revision = :previous", values={":previous": previous_revision})
+        expression += ", stock = if_not_exists(stock, :zero)"
+        values[":zero"] = 0
+    uow.update(
+        product_key(product.sku),
+        expression,
+        label="product",
+        condition="revision = :previous",
+        names=names,
+        values=values,
+    )
 
 
 def take_stock(uow: UnitOfWork, sku: str, quantity: int) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chalicelib.domain import Product, Reserve, decide_reservation, merge_lines
 from chalicelib.repository import (
     CatalogRepository,
+    create_product,
     put_reservation,
     release_reservation,
     return_stock,
-    save_product,
+    revise_product,
     take_stock,
 )
 from shop_contracts.events import (
@@ -44,11 +45,12 @@ class ProductInput(BaseModel):
     price: Money
     stock: int | None = Field(default=None, ge=0, description="On-hand units; physical products only.")
 
-    @model_validator(mode="after")
-    def _stock_only_for_physical(self) -> ProductInput:
-        if self.kind == "digital" and self.stock is not None:
+    @field_validator("stock")
+    @classmethod
+    def _stock_only_for_physical(cls, stock: int | None, info: ValidationInfo) -> int | None:
+        if stock is not None and info.data.get("kind") == "digital":
             raise ValueError("stock applies to physical products only")
-        return self
+        return stock
 
 
 class ConcurrentUpdate(Exception):
@@ -66,7 +68,10 @@ def upsert_product(sku: str, command: ProductInput, repository: CatalogRepositor
     }
     product = existing.revised(**fields) if existing else Product.new(sku, **fields)  # type: ignore[arg-type]
     uow = new_uow()
-    save_product(uow, product, existing.revision if existing else None)
+    if existing:
+        revise_product(uow, product, existing.revision, stock_given=command.stock is not None)
+    else:
+        create_product(uow, product)
     uow.publish(
         new_event(
             ProductPublishedV1(

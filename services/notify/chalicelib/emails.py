@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from shop_contracts.events import Money, PaymentCapturedV1, PaymentFailedV1
 from shop_eventing.envelope import EventData
 
-# Currencies without a minor unit (ISO 4217 exponent 0) that the shop may sell in.
-_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK"}
+# ISO 4217 minor-unit exponents that differ from the usual 2 (the contracts accept any code).
+_EXPONENTS = {
+    **dict.fromkeys(
+        ["BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"], 0
+    ),
+    **dict.fromkeys(["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"], 3),
+    **dict.fromkeys(["CLF", "UYW"], 4),
+}
 
 
 @dataclass(frozen=True)
@@ -19,9 +25,11 @@ class Email:
 
 
 def format_money(money: Money) -> str:
-    if money.currency in _ZERO_DECIMAL:
+    exponent = _EXPONENTS.get(money.currency, 2)
+    if exponent == 0:
         return f"{money.amount} {money.currency}"
-    return f"{money.amount // 100}.{money.amount % 100:02d} {money.currency}"
+    major, minor = divmod(money.amount, 10**exponent)
+    return f"{major}.{minor:0{exponent}d} {money.currency}"
 
 
 def email_for(data: EventData) -> Email:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain import Order, ProductView, place_order
-from chalicelib.payments import PaymentGateway
+from chalicelib.payments import ChargeOutcome, PaymentGateway
 from chalicelib.repository import OrdersRepository, save_order, save_product_view, save_request
 from shop_contracts.events import (
     Money,
@@ -147,12 +147,17 @@ def charge_payment(
         if order.awaiting_payment:
             # Safe to repeat after a crash or a lost race: the gateway answers the same key with the
             # original outcome, so this never charges twice nor turns a success into a failure.
-            result = gateway.charge(
-                idempotency_key=f"order-{order.order_id}",
-                amount=order.total,
-                currency=order.currency,
-                token=order.payment_token,
-                description=f"order {order.order_id}",
+            result = (
+                # Nothing to charge (free products): a card gateway refuses a zero amount.
+                ChargeOutcome(approved=True, charge_id=f"free-{order.order_id}")
+                if order.total == 0
+                else gateway.charge(
+                    idempotency_key=f"order-{order.order_id}",
+                    amount=order.total,
+                    currency=order.currency,
+                    token=order.payment_token,
+                    description=f"order {order.order_id}",
+                )
             )
             amount = Money(amount=order.total, currency=order.currency)
             data: EventData

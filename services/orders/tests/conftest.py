@@ -1,0 +1,139 @@
+"""Orders test fixtures.
+
+Domain tests use none of these and never touch AWS. The integration tests share one in-process moto
+server and one fake payment gateway per session; both exist, and the topology is provisioned, *before*
+`app` is imported (app.py builds its boto3 clients and its gateway at import). Each test uses its own
+SKUs, Idempotency-Keys and orders, so tests do not see each other's data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+PRODUCT_VIEW = "orders.product-view"
+
+
+@dataclass
+class Aws:
+    endpoint: str
+    table: str
+    dynamodb: Any
+    gateway: Any  # the session's PaymentGatewayServer, which app.gateway talks to
+
+    def outbox(self, **match: str) -> list[dict[str, Any]]:
+        """Every outbox item of the orders table whose attributes equal `match`, oldest first."""
+        from shop_eventing.outbox import from_dynamodb
+
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :outbox)",
+            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+            ConsistentRead=True,
+        ):
+            items += [from_dynamodb(item) for item in page["Items"]]
+        found = [item for item in items if all(item.get(k) == v for k, v in match.items())]
+        for item in found:
+            item["detail"] = json.loads(item["detail"])
+        return sorted(found, key=lambda item: (item["occurred_at"], item["event_id"]))
+
+    def processed(self, subscriber: str, event_id: str) -> bool:
+        from shop_eventing.outbox import to_dynamodb
+
+        key = to_dynamodb({"pk": f"PROCESSED#{subscriber}", "sk": event_id})
+        return "Item" in self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+
+
+@pytest.fixture(scope="session")
+def aws() -> Iterator[Aws]:
+    import boto3
+
+    from shop_contracts import TOPOLOGY
+    from shop_devstack.payment_gateway import PaymentGatewayServer
+    from shop_devstack.testing import embedded_aws
+    from shop_eventing.provision import provision
+    from shop_eventing.topology import Naming
+
+    saved = {k: os.environ.get(k) for k in ("SHOP_STAGE", "SHOP_TABLE_STREAM_ARN", "PAYMENT_GATEWAY_URL")}
+    with embedded_aws() as endpoint, PaymentGatewayServer(port=0) as gateway:
+        naming = Naming(stage="local")
+        provisioned = provision(TOPOLOGY, naming)
+        os.environ["SHOP_STAGE"] = "local"
+        os.environ["SHOP_TABLE_STREAM_ARN"] = provisioned.table_stream_arns["orders"]
+        os.environ["PAYMENT_GATEWAY_URL"] = gateway.url
+        try:
+            yield Aws(endpoint=endpoint, table=naming.table("orders"), dynamodb=boto3.client("dynamodb"), gateway=gateway)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def orders_app(aws: Aws) -> ModuleType:
+    import app
+
+    return app
+
+
+@pytest.fixture
+def client(orders_app: ModuleType) -> Iterator[Any]:
+    from chalice.test import Client
+
+    with Client(orders_app.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def publish_product(orders_app: ModuleType) -> Callable[..., Any]:
+    """Feed the orders service's catalog view a ProductPublished v1, as its subscriber would; returns the event."""
+    from chalicelib import usecases
+    from shop_contracts.events import Money, ProductPublishedV1
+    from shop_eventing.envelope import new_event
+
+    def publish(
+        sku: str | None = None,
+        *,
+        kind: str = "physical",
+        amount: int = 1200,
+        currency: str = "USD",
+        revision: int = 1,
+        name: str | None = None,
+    ) -> Any:
+        sku = sku or f"SKU-{uuid.uuid4().hex[:12].upper()}"
+        data = ProductPublishedV1(
+            sku=sku,
+            name=name or f"Product {sku}",
+            kind=kind,
+            price=Money(amount=amount, currency=currency),
+            revision=revision,
+        )
+        event = new_event(data, producer="shop.catalog", correlation_id=f"product:{sku}")
+        usecases.update_product_view(event, PRODUCT_VIEW, orders_app.runtime.unit_of_work)
+        return event
+
+    return publish
+
+
+@pytest.fixture
+def post_order(client: Any) -> Callable[..., Any]:
+    """POST /orders with a JSON body (a dict) or a raw string; `key=None` sends no Idempotency-Key."""
+
+    def post(body: Any, key: str | None = "new") -> Any:
+        headers = {"Content-Type": "application/json"}
+        if key is not None:
+            headers["Idempotency-Key"] = uuid.uuid4().hex if key == "new" else key
+        raw = body if isinstance(body, str) else json.dumps(body)
+        return client.http.post("/orders", body=raw, headers=headers)
+
+    return post

@@ -1,0 +1,259 @@
+"""Orders rules without any I/O: placing an order, its timeline, and the status the timeline implies."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chalicelib.domain import Line, Order, OrderInvalid, ProductView, place_order
+
+NOW = datetime(2030, 5, 17, 12, 0, tzinfo=UTC)
+
+CATALOG = {
+    "BOX": ProductView("BOX", "Blu-ray box", "physical", 2500, "USD", 3),
+    "MUG": ProductView("MUG", "Mug", "physical", 800, "USD", 1),
+    "FILM": ProductView("FILM", "Film rental", "digital", 399, "USD", 7),
+    "ANIME": ProductView("ANIME", "Anime season", "digital", 1500, "JPY", 1),
+}
+
+
+def new_order(timeline_types: tuple[str, ...] = ()) -> Order:
+    order = Order(
+        order_id="ord-1",
+        customer_email="buyer@example.com",
+        lines=[Line("BOX", "Blu-ray box", "physical", 1, 2500)],
+        currency="USD",
+        payment_token="tok_visa",
+        shipping_address="1 Main St",
+        created_at=NOW.isoformat(),
+    )
+    for index, event_type in enumerate(timeline_types):
+        order.record(f"evt-{index}", event_type, NOW + timedelta(seconds=index), event_type)
+    return order
+
+
+def place(requested: list[tuple[str, int]], shipping_address: str | None = "1 Main St", **overrides: object) -> Order:
+    arguments: dict[str, object] = {
+        "order_id": "ord-1",
+        "customer_email": "buyer@example.com",
+        "requested": requested,
+        "catalog": CATALOG,
+        "payment_token": "tok_visa",
+        "shipping_address": shipping_address,
+        "now": NOW,
+    }
+    arguments.update(overrides)
+    return place_order(**arguments)  # type: ignore[arg-type]
+
+
+# -- status from the set of events ----------------------------------------------------------------
+
+
+def test_a_new_order_is_pending():
+    assert new_order().status == "PENDING"
+    assert new_order(("OrderPlaced",)).status == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("seen", "status"),
+    [
+        (("OrderPlaced", "StockReserved"), "STOCK_RESERVED"),
+        (("OrderPlaced", "StockReserved", "PaymentCaptured"), "PAID"),
+        (("OrderPlaced", "StockReserved", "PaymentFailed"), "PAYMENT_FAILED"),
+        (("OrderPlaced", "StockReserved", "PaymentFailed", "StockReleased"), "PAYMENT_FAILED"),
+        (("OrderPlaced", "StockReserved", "PaymentCaptured", "ShipmentRequested"), "SHIPMENT_REQUESTED"),
+        (("OrderPlaced", "StockRejected"), "REJECTED"),
+    ],
+)
+def test_status_follows_the_story(seen, status):
+    assert new_order(seen).status == status
+
+
+@pytest.mark.parametrize("arrival", list(itertools.permutations(["StockReserved", "PaymentCaptured", "ShipmentRequested"])))
+def test_shipment_requested_whatever_order_the_events_arrive_in(arrival):
+    order = new_order()
+    for index, event_type in enumerate(arrival):
+        order.record(f"evt-{event_type}", event_type, NOW + timedelta(seconds=index), event_type)
+
+    assert order.status == "SHIPMENT_REQUESTED"
+
+
+@pytest.mark.parametrize("arrival", list(itertools.permutations(["StockReserved", "PaymentCaptured"])))
+def test_paid_whatever_order_the_events_arrive_in(arrival):
+    order = new_order()
+    for index, event_type in enumerate(arrival):
+        order.record(f"evt-{event_type}", event_type, NOW + timedelta(seconds=index), event_type)
+
+    assert order.status == "PAID"
+
+
+@pytest.mark.parametrize(
+    "arrival", list(itertools.permutations(["StockRejected", "StockReserved", "PaymentCaptured", "ShipmentRequested"]))
+)
+def test_stock_rejected_dominates_whatever_else_was_seen(arrival):
+    order = new_order()
+    for index, event_type in enumerate(arrival):
+        order.record(f"evt-{event_type}", event_type, NOW + timedelta(seconds=index), event_type)
+
+    assert order.status == "REJECTED"
+
+
+def test_payment_failed_dominates_captured_and_shipped():
+    assert new_order(("ShipmentRequested", "PaymentCaptured", "PaymentFailed")).status == "PAYMENT_FAILED"
+
+
+def test_status_does_not_depend_on_the_timestamps():
+    order = new_order()
+    order.record("late", "StockReserved", NOW, "reserved")
+    order.record("early", "PaymentCaptured", NOW - timedelta(days=1), "captured")
+
+    assert order.status == "PAID"
+
+
+def test_awaiting_payment_only_while_stock_is_reserved():
+    assert new_order(("OrderPlaced",)).awaiting_payment is False
+    assert new_order(("OrderPlaced", "StockReserved")).awaiting_payment is True
+    assert new_order(("OrderPlaced", "StockReserved", "PaymentCaptured")).awaiting_payment is False
+    assert new_order(("OrderPlaced", "StockReserved", "PaymentFailed")).awaiting_payment is False
+    assert new_order(("OrderPlaced", "StockRejected")).awaiting_payment is False
+    assert new_order(("StockReserved", "StockRejected")).awaiting_payment is False
+
+
+def test_has_seen():
+    order = new_order(("OrderPlaced", "StockReserved"))
+
+    assert order.has_seen("StockReserved")
+    assert not order.has_seen("PaymentCaptured")
+
+
+# -- record ---------------------------------------------------------------------------------------
+
+
+def test_record_is_idempotent_per_event_id():
+    order = new_order()
+
+    assert order.record("evt-a", "StockReserved", NOW, "reserved") is True
+    assert order.record("evt-a", "StockReserved", NOW, "reserved") is False
+    # Same id, anything else different: still the same event, still ignored.
+    assert order.record("evt-a", "PaymentCaptured", NOW + timedelta(hours=1), "other") is False
+
+    assert [(e.event_id, e.event_type, e.summary) for e in order.timeline] == [("evt-a", "StockReserved", "reserved")]
+
+
+def test_record_keeps_the_timeline_sorted_by_occurred_at():
+    order = new_order()
+
+    order.record("c", "ShipmentRequested", NOW + timedelta(seconds=30), "shipped")
+    order.record("a", "OrderPlaced", NOW, "placed")
+    order.record("b", "StockReserved", NOW + timedelta(seconds=10), "reserved")
+    order.record("d", "PaymentCaptured", NOW + timedelta(seconds=20), "paid")
+
+    assert [e.event_id for e in order.timeline] == ["a", "b", "d", "c"]
+    assert [e.occurred_at for e in order.timeline] == sorted(e.occurred_at for e in order.timeline)
+
+
+def test_record_stores_a_datetime_as_iso_text_and_takes_text_as_given():
+    order = new_order()
+
+    order.record("a", "OrderPlaced", NOW, "placed")
+    order.record("b", "StockReserved", "2030-05-17T12:00:05+00:00", "reserved")
+
+    assert [e.occurred_at for e in order.timeline] == ["2030-05-17T12:00:00+00:00", "2030-05-17T12:00:05+00:00"]
+
+
+def test_events_at_the_same_instant_are_ordered_by_event_id():
+    order = new_order()
+
+    order.record("z", "StockReserved", NOW, "reserved")
+    order.record("m", "OrderPlaced", NOW, "placed")
+
+    assert [e.event_id for e in order.timeline] == ["m", "z"]
+
+
+# -- place_order -----------------------------------------------------------------------------------
+
+
+def test_place_order_prices_lines_from_the_catalog_view():
+    order = place([("BOX", 2), ("FILM", 3)])
+
+    assert order.lines == [Line("BOX", "Blu-ray box", "physical", 2, 2500), Line("FILM", "Film rental", "digital", 3, 399)]
+    assert order.total == 2 * 2500 + 3 * 399
+    assert order.currency == "USD"
+    assert order.status == "PENDING"
+    assert order.timeline == []
+    assert order.version == 0
+    assert order.created_at == NOW.isoformat()
+    assert (order.order_id, order.customer_email, order.payment_token, order.shipping_address) == (
+        "ord-1",
+        "buyer@example.com",
+        "tok_visa",
+        "1 Main St",
+    )
+
+
+def test_the_same_sku_twice_is_two_priced_lines():
+    order = place([("MUG", 1), ("MUG", 2)])
+
+    assert [line.amount for line in order.lines] == [800, 1600]
+    assert order.total == 2400
+
+
+def test_price_comes_from_the_catalog_given_not_from_elsewhere():
+    cheaper = {**CATALOG, "BOX": ProductView("BOX", "Blu-ray box", "physical", 100, "USD", 4)}
+
+    order = place([("BOX", 3)], catalog=cheaper)
+
+    assert order.total == 300
+
+
+def test_jpy_order_total_is_in_yen():
+    order = place([("ANIME", 2)], shipping_address=None)
+
+    assert (order.total, order.currency) == (3000, "JPY")
+
+
+def test_unknown_sku_names_its_line():
+    with pytest.raises(OrderInvalid) as raised:
+        place([("BOX", 1), ("NOPE", 1)])
+
+    assert raised.value.field == "lines[1].sku"
+    assert "NOPE" in raised.value.problem
+
+
+def test_first_unknown_sku_is_the_one_named():
+    with pytest.raises(OrderInvalid) as raised:
+        place([("GHOST", 1), ("BOX", 1), ("NOPE", 1)])
+
+    assert raised.value.field == "lines[0].sku"
+
+
+def test_mixed_currencies_name_the_lines():
+    with pytest.raises(OrderInvalid) as raised:
+        place([("FILM", 1), ("ANIME", 1)])
+
+    assert raised.value.field == "lines"
+    assert "JPY" in raised.value.problem
+    assert "USD" in raised.value.problem
+
+
+@pytest.mark.parametrize("address", [None, "", "   \n"])
+def test_physical_goods_need_a_shipping_address(address):
+    with pytest.raises(OrderInvalid) as raised:
+        place([("FILM", 1), ("BOX", 1)], shipping_address=address)
+
+    assert raised.value.field == "shipping_address"
+
+
+def test_digital_only_order_needs_no_shipping_address():
+    order = place([("FILM", 2)], shipping_address=None)
+
+    assert order.shipping_address is None
+    assert order.total == 798
+
+
+def test_order_invalid_says_field_and_problem():
+    error = OrderInvalid("lines[0].sku", "unknown product 'X'")
+
+    assert str(error) == "lines[0].sku: unknown product 'X'"
