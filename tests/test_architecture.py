@@ -14,8 +14,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVICES = sorted(p.name for p in (REPO_ROOT / "services").iterdir() if p.is_dir())
 # What a service may import beyond the standard library: its own chalicelib, the shared packages,
 # and its runtime libraries (all in its requirements.txt or provided by Lambda).
-ALLOWED_TOP_LEVEL = {"chalicelib", "shop_contracts", "shop_eventing", "chalice", "boto3", "botocore",
-                     "aws_lambda_powertools", "pydantic", "urllib3", "app"}
+ALLOWED_TOP_LEVEL = {
+    "chalicelib",
+    "shop_contracts",
+    "shop_eventing",
+    "chalice",
+    "boto3",
+    "botocore",
+    "aws_lambda_powertools",
+    "pydantic",
+    "urllib3",
+    "app",
+}
 
 
 def imported_top_levels(path: Path) -> set[str]:

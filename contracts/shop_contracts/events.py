@@ -24,7 +24,7 @@ ProductKind = Literal["physical", "digital"]
 class Money(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    amount: int = Field(ge=0, description="Integer minor units (cents; yen for JPY).")
+    amount: int = Field(ge=0, strict=True, description="Integer minor units (cents; yen for JPY); never a float.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
 
 

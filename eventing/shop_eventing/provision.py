@@ -18,6 +18,8 @@ from shop_eventing.topology import Naming, ServiceSpec, TableSpec, Topology, rul
 
 log = logging.getLogger(__name__)
 
+_TARGET_ID = "subscriber-queue"
+
 
 @dataclass
 class Provisioned:
@@ -80,7 +82,11 @@ class _Provisioner:
             queue_url, queue_arn = self._queue(
                 self.naming.queue(service.name, subscription.name),
                 {
-                    "VisibilityTimeout": str(self.visibility_timeout_seconds or subscription.visibility_timeout_seconds),
+                    "VisibilityTimeout": str(
+                        subscription.visibility_timeout_seconds
+                        if self.visibility_timeout_seconds is None
+                        else self.visibility_timeout_seconds
+                    ),
                     "RedrivePolicy": json.dumps(
                         {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": subscription.max_receive_count},
                         sort_keys=True,
@@ -127,6 +133,18 @@ class _Provisioner:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             table = self._create_table(name, spec)
+        stream = table.get("StreamSpecification") or {}
+        if not stream.get("StreamEnabled") or stream.get("StreamViewType") != spec.stream_view_type:
+            # Without its stream the outbox relay is never fed: events would pile up unpublished.
+            if stream.get("StreamEnabled"):  # DynamoDB changes a view type only through off → on
+                self.dynamodb.update_table(TableName=name, StreamSpecification={"StreamEnabled": False})
+                self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+            self.dynamodb.update_table(
+                TableName=name, StreamSpecification={"StreamEnabled": True, "StreamViewType": spec.stream_view_type}
+            )
+            self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+            table = self.dynamodb.describe_table(TableName=name)["Table"]
+            self.result.changes.append(f"enabled stream on {name}")
         ttl = self.dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         if ttl.get("AttributeName") != spec.ttl_attribute or ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
             self.dynamodb.update_time_to_live(
@@ -192,8 +210,13 @@ class _Provisioner:
             rule_arn = str(self.events.put_rule(Name=name, EventBusName=bus, EventPattern=wanted, State="ENABLED")["RuleArn"])
             self.result.changes.append(f"put rule {name}")
         targets = self.events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
-        if [t["Arn"] for t in targets] != [queue_arn]:
-            self.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "subscriber-queue", "Arn": queue_arn}])
+        # A rule feeds its subscription's queue and nothing else: anything more would leak its events.
+        foreign = [t["Id"] for t in targets if t["Id"] != _TARGET_ID or t["Arn"] != queue_arn]
+        if foreign:
+            self.events.remove_targets(Rule=name, EventBusName=bus, Ids=foreign)
+            self.result.changes.append(f"removed targets {sorted(foreign)} from rule {name}")
+        if not any(t["Id"] == _TARGET_ID and t["Arn"] == queue_arn for t in targets):
+            self.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": _TARGET_ID, "Arn": queue_arn}])
             self.result.changes.append(f"targeted rule {name} at its queue")
         return rule_arn
 

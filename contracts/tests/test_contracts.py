@@ -1,0 +1,295 @@
+"""The event contracts: committed JSON Schemas match the code, the topology only names registered
+events, money is integer minor units with an ISO code, and every event survives a JSON round trip."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import create_model
+
+from shop_contracts import REGISTRY, TOPOLOGY, schemas
+from shop_contracts.events import (
+    Money,
+    OrderLine,
+    OrderPlacedV1,
+    PaymentCapturedV1,
+    PaymentFailedV1,
+    ProductPublishedV1,
+    ShipmentRequestedV1,
+    StockLine,
+    StockRejectedV1,
+    StockReleasedV1,
+    StockReservedV1,
+    UnavailableLine,
+)
+from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, InvalidEvent, field_path, new_event
+
+COMMITTED_DIR = Path(schemas.__file__).resolve().parent.parent / "schemas"
+NOW = datetime(2025, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
+
+BOOK = OrderLine(sku="BOOK-1", name="A book", kind="physical", quantity=2, unit_price=Money(amount=1250, currency="EUR"))
+FILM = OrderLine(sku="film.42", name="A film", kind="digital", quantity=1, unit_price=Money(amount=399, currency="EUR"))
+
+# One valid instance of every registered contract, with optional fields set so they round-trip too.
+SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
+    ("ProductPublished", 1): lambda: ProductPublishedV1(
+        sku="BOOK-1", name="A book", kind="physical", price=Money(amount=1250, currency="EUR"), revision=3
+    ),
+    ("OrderPlaced", 1): lambda: OrderPlacedV1(
+        order_id="o-1",
+        customer_email="ann@example.com",
+        lines=[BOOK, FILM],
+        total=Money(amount=2899, currency="EUR"),
+        shipping_address="1 Main St, Springfield",
+    ),
+    ("StockReserved", 1): lambda: StockReservedV1(order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)]),
+    ("StockRejected", 1): lambda: StockRejectedV1(
+        order_id="o-1",
+        reason="out_of_stock",
+        unavailable=[UnavailableLine(sku="BOOK-1", requested=2, available=1)],
+    ),
+    ("StockReleased", 1): lambda: StockReleasedV1(order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)]),
+    ("PaymentCaptured", 1): lambda: PaymentCapturedV1(
+        order_id="o-1",
+        payment_id="pay-9",
+        amount=Money(amount=2899, currency="EUR"),
+        customer_email="ann@example.com",
+        lines=[BOOK, FILM],
+        shipping_address="1 Main St, Springfield",
+    ),
+    ("PaymentFailed", 1): lambda: PaymentFailedV1(
+        order_id="o-1", amount=Money(amount=500, currency="JPY"), customer_email="ann@example.com", reason="card_declined"
+    ),
+    ("ShipmentRequested", 1): lambda: ShipmentRequestedV1(
+        shipment_id="s-1", order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)], shipping_address="1 Main St"
+    ),
+}
+REGISTERED = [key for key, _ in REGISTRY]
+
+
+def sample_event(key: tuple[str, int]) -> DomainEvent:
+    return new_event(SAMPLES[key](), producer="shop.test", correlation_id="o-1", causation_id="cause-1", now=NOW)
+
+
+def money_paths(value: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
+    """Every place in a dumped `data` object that holds a Money value ({amount, currency})."""
+    if isinstance(value, dict):
+        if set(value) == {"amount", "currency"}:
+            yield path
+        for key, item in value.items():
+            yield from money_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from money_paths(item, (*path, index))
+
+
+def replaced(detail: dict[str, Any], path: tuple[str | int, ...], field: str, new: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(detail)
+    target: Any = changed["data"]
+    for part in path:
+        target = target[part]
+    target[field] = new
+    return changed
+
+
+def detail_money(detail: dict[str, Any], path: tuple[str | int, ...]) -> dict[str, Any]:
+    target: Any = detail["data"]
+    for part in path:
+        target = target[part]
+    return dict(target)
+
+
+# --- committed schemas ----------------------------------------------------------------------------
+
+
+def test_committed_schemas_are_exactly_the_generated_ones() -> None:
+    wanted = schemas.rendered_schemas()
+    committed = {p.name: p.read_text() for p in COMMITTED_DIR.glob("*.json")}
+
+    assert sorted(wanted) == sorted(f"{t}.v{v}.json" for t, v in REGISTERED)
+    assert sorted(committed) == sorted(wanted)
+    for name, text in wanted.items():
+        assert committed[name] == text, f"{name} is stale"
+
+
+def test_check_passes_on_the_committed_schemas(capsys: pytest.CaptureFixture[str]) -> None:
+    assert schemas.main(["--check"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_each_schema_describes_its_envelope() -> None:
+    placed = json.loads((COMMITTED_DIR / "OrderPlaced.v1.json").read_text())
+
+    assert placed["title"] == "OrderPlaced v1"
+    assert placed["required"] == ["metadata", "data"]
+    metadata = placed["$defs"]["OrderPlacedV1Metadata"]["properties"]
+    assert metadata["event_type"]["const"] == "OrderPlaced"
+    assert metadata["schema_version"]["const"] == 1
+    money = placed["$defs"]["Money"]["properties"]
+    assert (money["amount"]["type"], money["amount"]["minimum"]) == ("integer", 0)
+    assert money["currency"]["pattern"] == "^[A-Z]{3}$"
+
+
+@pytest.fixture
+def schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A writable copy of the committed schemas that `schemas.main` reads instead of the real ones."""
+    for path in COMMITTED_DIR.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    monkeypatch.setattr(schemas, "SCHEMA_DIR", tmp_path)
+    return tmp_path
+
+
+def test_check_fails_on_an_edited_schema_and_names_it(schema_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    planted = schema_dir / "PaymentCaptured.v1.json"
+    edited = json.loads(planted.read_text())
+    edited["required"] = ["metadata"]
+    planted.write_text(json.dumps(edited, indent=2, sort_keys=True) + "\n")
+
+    assert schemas.main(["--check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "schema out of date: contracts/schemas/PaymentCaptured.v1.json (run: make schemas)"
+    ]
+
+
+def test_check_fails_on_a_missing_and_on_an_orphan_schema(schema_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (schema_dir / "StockReleased.v1.json").unlink()
+    (schema_dir / "StockReleased.v2.json").write_text("{}\n")
+
+    assert schemas.main(["--check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "schema out of date: contracts/schemas/StockReleased.v1.json (run: make schemas)",
+        "schema without a contract: contracts/schemas/StockReleased.v2.json",
+    ]
+
+
+def test_check_fails_when_a_contract_changes_but_its_schema_was_not_regenerated(
+    schema_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    changed = EventRegistry()
+    for (event_type, version), contract in REGISTRY:
+        if (event_type, version) == ("OrderPlaced", 1):
+            contract = create_model(  # noqa: PLW2901 - the planted change: one new optional field
+                contract.__name__, __base__=contract, __doc__=contract.__doc__, gift_note=(str | None, None)
+            )
+        changed.register(event_type, version)(contract)
+    monkeypatch.setattr(schemas, "REGISTRY", changed)
+
+    assert schemas.main(["--check"]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        "schema out of date: contracts/schemas/OrderPlaced.v1.json (run: make schemas)"
+    ]
+    # Regenerating writes the new field into exactly that schema, after which the check passes again.
+    assert schemas.main([]) == 0
+    capsys.readouterr()
+    regenerated = json.loads((schema_dir / "OrderPlaced.v1.json").read_text())
+    assert "gift_note" in regenerated["$defs"]["OrderPlacedV1"]["properties"]
+    assert (schema_dir / "PaymentCaptured.v1.json").read_text() == (COMMITTED_DIR / "PaymentCaptured.v1.json").read_text()
+    assert schemas.main(["--check"]) == 0
+
+
+# --- topology vs registry --------------------------------------------------------------------------
+
+
+def test_every_event_the_topology_publishes_or_subscribes_to_is_registered() -> None:
+    named = set()
+    for service in TOPOLOGY.services:
+        refs = [*service.publishes, *(ref for s in service.subscriptions for ref in s.events)]
+        named |= {(ref.event_type, version) for ref in refs for version in ref.versions}
+
+    unregistered = sorted(key for key in named if key not in REGISTRY)
+    assert unregistered == []
+    assert named, "the topology names no events at all"
+
+
+def test_every_registered_contract_has_exactly_one_producer() -> None:
+    for event_type, version in REGISTERED:
+        producer = TOPOLOGY.producer_of(event_type)
+        published = next(ref for ref in producer.publishes if ref.event_type == event_type)
+        assert version in published.versions, f"{event_type} v{version} is registered but {producer.name} does not publish it"
+
+
+# --- money ------------------------------------------------------------------------------------------
+
+
+def test_every_registered_contract_has_a_sample() -> None:
+    assert sorted(SAMPLES) == REGISTERED
+
+
+MONEY_FIELDS = [
+    (key, path) for key in REGISTERED if key in SAMPLES for path in money_paths(sample_event(key).to_detail()["data"])
+]
+
+
+def test_money_fields_are_found_where_expected() -> None:
+    found = {(key[0], field_path(path)) for key, path in MONEY_FIELDS}
+    assert {
+        ("OrderPlaced", "total"),
+        ("OrderPlaced", "lines[1].unit_price"),
+        ("PaymentCaptured", "amount"),
+        ("PaymentFailed", "amount"),
+        ("ProductPublished", "price"),
+    } <= found
+
+
+@pytest.mark.parametrize(
+    ("key", "path"), MONEY_FIELDS, ids=[f"{key[0]}.v{key[1]}:{field_path(path)}" for key, path in MONEY_FIELDS]
+)
+@pytest.mark.parametrize(
+    ("field", "bad", "why"),
+    [
+        ("amount", 12.5, "Input should be a valid integer"),
+        ("amount", -1, "Input should be greater than or equal to 0"),
+        ("currency", "eur", "String should match pattern '^[A-Z]{3}$'"),
+        ("currency", "EURO", "String should match pattern '^[A-Z]{3}$'"),
+    ],
+    ids=["fraction", "negative", "lowercase", "four-letters"],
+)
+def test_money_fields_reject_fractions_negatives_and_bad_currencies(
+    key: tuple[str, int], path: tuple[str | int, ...], field: str, bad: Any, why: str
+) -> None:
+    detail = sample_event(key).to_detail()
+
+    with pytest.raises(InvalidEvent) as error:
+        REGISTRY.parse(replaced(detail, path, field, bad))
+
+    assert error.value.reason == f"{key[0]} v{key[1]} data: {field_path((*path, field))}: {why}"
+    # The same place with a valid value (zero: a free item) parses and keeps it.
+    parsed: Any = REGISTRY.parse(replaced(detail, path, "amount", 0)).to_detail()["data"]
+    for part in path:
+        parsed = parsed[part]
+    assert parsed == {"amount": 0, "currency": detail_money(detail, path)["currency"]}
+
+
+def test_money_model_itself_rejects_floats_with_a_fraction() -> None:
+    assert Money(amount=1999, currency="USD").amount == 1999
+    assert Money(amount=0, currency="JPY").amount == 0
+    for amount in (19.99, 0.5, -100):
+        with pytest.raises(ValueError, match="amount"):
+            Money(amount=amount, currency="USD")  # type: ignore[arg-type]
+    for currency in ("usd", "US", "US1", ""):
+        with pytest.raises(ValueError, match="currency"):
+            Money(amount=1, currency=currency)
+
+
+# --- JSON round trip -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", REGISTERED, ids=lambda key: f"{key[0]}.v{key[1]}" if isinstance(key, tuple) else str(key))
+def test_every_event_survives_a_json_round_trip(key: tuple[str, int]) -> None:
+    event = sample_event(key)
+
+    wire = json.dumps(event.to_detail())
+    parsed = REGISTRY.parse(json.loads(wire))
+
+    assert parsed == event
+    assert type(parsed.data) is REGISTRY.contract(*key)
+    assert parsed.metadata.event_type == key[0]
+    assert parsed.metadata.schema_version == key[1]
+    assert parsed.metadata.occurred_at == NOW
+    assert parsed.to_detail() == json.loads(wire)

@@ -1,0 +1,410 @@
+"""Subscriber: SQS batch in, `batchItemFailures` out, poison to the DLQ, effects once per event_id.
+
+Every test gets a fresh in-process moto server with a small topology provisioned on it: a producer
+publishing Ping (v1 and v3) and a consumer with two subscriptions that accept Ping v1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from shop_devstack.testing import embedded_aws
+from shop_eventing.consumer import DEAD_LETTER_REASON, Subscriber
+from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
+from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, processed_marker_key
+from shop_eventing.provision import Provisioned, provision
+from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+
+registry = EventRegistry()
+
+
+@registry.register("Ping", 1)
+class PingV1(EventData):
+    n: int
+
+
+@registry.register("Ping", 3)
+class PingV3(EventData):
+    """Registered and published, but the consumer's subscriptions accept v1 only."""
+
+    n: int
+
+
+PRODUCER = ServiceSpec(name="producer", publishes=(EventRef("Ping", (1, 3)),))
+CONSUMER = ServiceSpec(
+    name="consumer",
+    subscriptions=(
+        Subscription(name="pings", events=(EventRef("Ping"),), max_receive_count=2),
+        Subscription(name="audit", events=(EventRef("Ping"),), max_receive_count=2),
+    ),
+)
+TOPOLOGY = Topology(services=(PRODUCER, CONSUMER))
+SUBSCRIBER_ID = "consumer.pings"
+
+
+class FakeContext:
+    """What powertools reads from a Lambda context."""
+
+    function_name = "consumer-t-on_ping"
+    aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class Aws:
+    naming: Naming
+    provisioned: Provisioned
+    sqs: Any
+    dynamodb: Any
+
+    @property
+    def table(self) -> str:
+        return str(self.naming.table("consumer"))
+
+    def queue_url(self, subscription: str = "pings") -> str:
+        return self.provisioned.queue_urls[("consumer", subscription)]
+
+    def dlq_url(self, subscription: str = "pings") -> str:
+        return self.provisioned.dlq_urls[("consumer", subscription)]
+
+    def queue_arn(self, subscription: str = "pings") -> str:
+        url = self.queue_url(subscription)
+        return str(self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+    def drain(self, queue_url: str) -> list[dict[str, Any]]:
+        """Every message in a queue (received and deleted), with its message attributes."""
+        found: list[dict[str, Any]] = []
+        for _ in range(20):
+            batch = self.sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+            ).get("Messages", [])
+            if not batch:
+                return found
+            found.extend(batch)
+            for message in batch:
+                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        raise AssertionError(f"{queue_url} did not drain")
+
+    def idempotency_records(self) -> list[dict[str, Any]]:
+        items = self.dynamodb.scan(TableName=self.table)["Items"]
+        return [item for item in items if item["pk"]["S"].startswith("IDEMPOTENCY#")]
+
+
+@pytest.fixture
+def aws() -> Iterator[Aws]:
+    with embedded_aws():
+        # A stage of its own: moto's backends are process-wide, so a new server still holds what
+        # earlier tests in this process made (see devstack/tests/test_dispatcher.py).
+        naming = Naming(stage=f"t{uuid.uuid4().hex[:8]}")
+        provisioned = provision(TOPOLOGY, naming, visibility_timeout_seconds=1)
+        yield Aws(naming=naming, provisioned=provisioned, sqs=boto3.client("sqs"), dynamodb=boto3.client("dynamodb"))
+
+
+def ping(n: int, *, event_id: str | None = None) -> DomainEvent:
+    return new_event(PingV1(n=n), producer="shop.producer", correlation_id="c-1", event_id=event_id)
+
+
+def eventbridge_body(detail: Any, *, detail_type: str = "Ping") -> str:
+    """An SQS body as an EventBridge rule target delivers it: a fresh EventBridge `id` every time."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": "shop.producer",
+            "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": detail,
+        }
+    )
+
+
+def sqs_record(body: str, queue_arn: str, *, message_id: str | None = None, receive_count: int = 1) -> dict[str, Any]:
+    """A record of Lambda's SQS event, each with its own messageId (chalice's generator repeats them)."""
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": f"handle-{uuid.uuid4()}",
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1767225600000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1767225600001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }
+
+
+def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+class Recorder:
+    """A handler that records what it applied, and can be told to fail for some events."""
+
+    def __init__(self, fail: Callable[[DomainEvent], bool] = lambda _: False) -> None:
+        self.calls: list[tuple[str, int, str]] = []
+        self.applied: list[int] = []
+        self._fail = fail
+
+    def __call__(self, event: DomainEvent, subscriber_id: str) -> None:
+        assert isinstance(event.data, PingV1)
+        self.calls.append((event.event_id, event.data.n, subscriber_id))
+        if self._fail(event):
+            raise RuntimeError(f"handler failed on n={event.data.n}")
+        self.applied.append(event.data.n)
+
+
+def subscriber(aws: Aws, handler: Callable[[DomainEvent, str], None], subscription: str = "pings") -> Subscriber:
+    return Subscriber(
+        service=CONSUMER, subscription=subscription, registry=registry, naming=aws.naming, handlers={"Ping": handler}
+    )
+
+
+def test_handlers_must_match_the_subscriptions_declared_event_types(aws: Aws) -> None:
+    with pytest.raises(ValueError, match=r"consumer\.pings declares \['Ping'\] but handles \['Pong'\]"):
+        Subscriber(service=CONSUMER, subscription="pings", registry=registry, naming=aws.naming, handlers={"Pong": Recorder()})
+
+
+def test_a_failing_record_is_reported_alone_and_its_neighbours_are_handled_once(aws: Aws) -> None:
+    handler = Recorder(fail=lambda event: event.data.n == 2)  # type: ignore[attr-defined]
+    events = [ping(1), ping(2), ping(3)]
+    records = [sqs_record(eventbridge_body(e.to_detail()), aws.queue_arn()) for e in events]
+    assert len({r["messageId"] for r in records}) == 3
+
+    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}]}
+    assert handler.applied == [1, 3]
+    assert handler.calls == [(e.event_id, e.data.n, SUBSCRIBER_ID) for e in events]  # type: ignore[attr-defined]
+    assert aws.drain(aws.dlq_url()) == [], "a handler failure is retried by SQS, not dead-lettered"
+
+
+def test_a_batch_where_every_record_fails_raises_so_the_whole_batch_is_retried(aws: Aws) -> None:
+    handler = Recorder(fail=lambda _: True)
+    record = sqs_record(eventbridge_body(ping(1).to_detail()), aws.queue_arn())
+
+    with pytest.raises(BatchProcessingError):
+        subscriber(aws, handler).handle(sqs_event(record), FakeContext())
+
+    assert len(handler.calls) == 1
+    assert handler.applied == []
+    assert aws.idempotency_records() == [], "the failed attempt left no idempotency record behind"
+
+
+def test_poison_records_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(aws: Aws) -> None:
+    handler = Recorder()
+    good = ping(7)
+    unknown_type = {**ping(1).to_detail()}
+    unknown_type["metadata"] = {**unknown_type["metadata"], "event_type": "Pong"}
+    unregistered_version = {**ping(1).to_detail()}
+    unregistered_version["metadata"] = {**unregistered_version["metadata"], "schema_version": 2}
+    not_accepted = new_event(PingV3(n=1), producer="shop.producer", correlation_id="c-1").to_detail()
+    bad_data = {**ping(1).to_detail(), "data": {"n": "x"}}
+    no_event_id = {**ping(1).to_detail()}
+    no_event_id["metadata"] = {k: v for k, v in no_event_id["metadata"].items() if k != "event_id"}
+    poison = {
+        "not json": "body is not JSON",
+        json.dumps({"version": "0", "id": "e-1", "detail-type": "Ping", "source": "shop.producer"}): (
+            "body is not an EventBridge event with a detail object"
+        ),
+        json.dumps([1, 2]): "body is not an EventBridge event with a detail object",
+        eventbridge_body("a string"): "body is not an EventBridge event with a detail object",
+        eventbridge_body(unknown_type, detail_type="Pong"): "unknown event Pong v1",
+        eventbridge_body(unregistered_version): "unknown event Ping v2",
+        eventbridge_body(not_accepted): "consumer.pings does not accept Ping v3",
+        eventbridge_body(bad_data): "Ping v1 data: n: Input should be a valid integer",
+        eventbridge_body(no_event_id): "metadata: event_id: Field required",
+    }
+    arn = aws.queue_arn()
+    poison_records = [sqs_record(body, arn) for body in poison]
+    good_record = sqs_record(eventbridge_body(good.to_detail()), arn)
+    records = [*poison_records[:4], good_record, *poison_records[4:]]
+
+    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+
+    assert response == {"batchItemFailures": []}
+    assert handler.calls == [(good.event_id, 7, SUBSCRIBER_ID)]
+    dead = {m["Body"]: m["MessageAttributes"] for m in aws.drain(aws.dlq_url())}
+    assert set(dead) == set(poison), "every poison record is in the DLQ exactly as it arrived"
+    message_ids = {r["body"]: r["messageId"] for r in poison_records}
+    for body, expected_reason in poison.items():
+        attributes = dead[body]
+        reason = attributes[DEAD_LETTER_REASON]
+        assert reason["DataType"] == "String"
+        assert reason["StringValue"].startswith(expected_reason), (body, reason["StringValue"])
+        assert attributes["shop-subscriber"]["StringValue"] == SUBSCRIBER_ID
+        assert attributes["shop-original-message-id"]["StringValue"] == message_ids[body]
+    assert aws.drain(aws.dlq_url("audit")) == [], "only the receiving subscription's DLQ gets its poison"
+    assert [i["sk"]["S"].split("#")[0] for i in aws.idempotency_records()] == [SUBSCRIBER_ID]
+
+
+def test_the_same_event_redelivered_with_new_sqs_and_eventbridge_ids_is_applied_once(aws: Aws) -> None:
+    handler = Recorder()
+    first = ping(1)
+    arn = aws.queue_arn()
+    body_a = eventbridge_body(first.to_detail())
+    body_b = eventbridge_body(first.to_detail())  # a replay or redrive: new EventBridge id
+    assert json.loads(body_a)["id"] != json.loads(body_b)["id"]
+
+    assert subscriber(aws, handler).handle(sqs_event(sqs_record(body_a, arn)), FakeContext()) == {"batchItemFailures": []}
+    # A second process (a fresh Subscriber) gets the copy under a different messageId.
+    again = subscriber(aws, handler).handle(sqs_event(sqs_record(body_b, arn)), FakeContext())
+
+    assert again == {"batchItemFailures": []}
+    assert handler.calls == [(first.event_id, 1, SUBSCRIBER_ID)]
+    records = aws.idempotency_records()
+    assert len(records) == 1
+    assert records[0]["pk"]["S"] == f"IDEMPOTENCY#{SUBSCRIBER_ID}"
+    assert records[0]["sk"]["S"].startswith(f"{SUBSCRIBER_ID}#"), "keyed on the stable subscriber id, not the module"
+    assert records[0]["status"]["S"] == "COMPLETED"
+    assert json.loads(records[0]["data"]["S"]) == {"status": "applied"}
+    assert "expires_at" in records[0], "the record expires through the table's TTL attribute"
+
+    second = ping(2)
+    subscriber(aws, handler).handle(sqs_event(sqs_record(eventbridge_body(second.to_detail()), arn)), FakeContext())
+
+    assert handler.calls == [(first.event_id, 1, SUBSCRIBER_ID), (second.event_id, 2, SUBSCRIBER_ID)]
+    assert len(aws.idempotency_records()) == 2
+
+
+def test_the_same_event_twice_in_one_batch_is_applied_once(aws: Aws) -> None:
+    handler = Recorder()
+    event = ping(5)
+    arn = aws.queue_arn()
+    records = [sqs_record(eventbridge_body(event.to_detail()), arn) for _ in range(2)]
+
+    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+
+    assert response == {"batchItemFailures": []}
+    assert handler.applied == [5]
+
+
+def test_each_subscription_applies_the_same_event_once_on_its_own(aws: Aws) -> None:
+    pings, audit = Recorder(), Recorder()
+    event = ping(4)
+
+    for handler, name in ((pings, "pings"), (audit, "audit")):
+        for _ in range(2):
+            record = sqs_record(eventbridge_body(event.to_detail()), aws.queue_arn(name))
+            assert subscriber(aws, handler, name).handle(sqs_event(record), FakeContext()) == {"batchItemFailures": []}
+
+    assert pings.calls == [(event.event_id, 4, "consumer.pings")]
+    assert audit.calls == [(event.event_id, 4, "consumer.audit")]
+    assert sorted(i["pk"]["S"] for i in aws.idempotency_records()) == ["IDEMPOTENCY#consumer.audit", "IDEMPOTENCY#consumer.pings"]
+
+
+def test_a_handler_that_failed_runs_again_on_the_retry_and_applies_once(aws: Aws) -> None:
+    failures = Counter[str]()
+
+    def fail_once(event: DomainEvent) -> bool:
+        failures[event.event_id] += 1
+        return failures[event.event_id] == 1 and event.data.n == 1  # type: ignore[attr-defined]
+
+    handler = Recorder(fail=fail_once)
+    flaky, steady = ping(1), ping(2)
+    arn = aws.queue_arn()
+    flaky_record = sqs_record(eventbridge_body(flaky.to_detail()), arn)
+    consumer = subscriber(aws, handler)
+
+    first = consumer.handle(sqs_event(flaky_record, sqs_record(eventbridge_body(steady.to_detail()), arn)), FakeContext())
+
+    assert first == {"batchItemFailures": [{"itemIdentifier": flaky_record["messageId"]}]}
+    assert handler.applied == [2]
+    assert [i["data"]["S"] for i in aws.idempotency_records()] == [json.dumps({"status": "applied"})], (
+        "the failed attempt's in-progress record was removed; only the steady event's record is left"
+    )
+
+    # SQS delivers the same message again after the visibility timeout: same messageId, receive count 2.
+    retry = {
+        **flaky_record,
+        "receiptHandle": "handle-2",
+        "attributes": {**flaky_record["attributes"], "ApproximateReceiveCount": "2"},
+    }
+    assert consumer.handle(sqs_event(retry), FakeContext()) == {"batchItemFailures": []}
+    assert handler.applied == [2, 1]
+    assert [c[0] for c in handler.calls] == [flaky.event_id, steady.event_id, flaky.event_id]
+
+    # A third copy (say, a duplicate delivery) changes nothing.
+    assert consumer.handle(sqs_event(sqs_record(eventbridge_body(flaky.to_detail()), arn)), FakeContext()) == {
+        "batchItemFailures": []
+    }
+    assert handler.applied == [2, 1]
+    assert len(handler.calls) == 3
+    assert {i["status"]["S"] for i in aws.idempotency_records()} == {"COMPLETED"}
+
+
+def test_a_handler_raising_already_processed_counts_as_success(aws: Aws) -> None:
+    calls: list[str] = []
+
+    def duplicate(event: DomainEvent, subscriber_id: str) -> None:
+        calls.append(event.event_id)
+        raise AlreadyProcessed()
+
+    event = ping(1)
+    record = sqs_record(eventbridge_body(event.to_detail()), aws.queue_arn())
+
+    assert subscriber(aws, duplicate).handle(sqs_event(record), FakeContext()) == {"batchItemFailures": []}
+    assert calls == [event.event_id]
+    assert aws.drain(aws.dlq_url()) == []
+    [stored] = aws.idempotency_records()
+    assert json.loads(stored["data"]["S"]) == {"status": "duplicate"}
+
+
+def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aws) -> None:
+    """The process died after the handler's commit but before powertools saved its result."""
+    ddb = aws.dynamodb
+    calls: list[str] = []
+
+    def count_ping(event: DomainEvent, subscriber_id: str) -> None:
+        calls.append(event.event_id)
+        assert isinstance(event.data, PingV1)
+        uow = UnitOfWork(ddb, aws.table, source="shop.consumer")
+        uow.update(
+            {"pk": "COUNTER", "sk": "pings"},
+            "ADD #total :n",
+            label="counter",
+            names={"#total": "total"},
+            values={":n": event.data.n},
+        )
+        uow.mark_processed(subscriber_id, event)
+        uow.commit()
+
+    event = ping(5)
+    arn = aws.queue_arn()
+    assert subscriber(aws, count_ping).handle(sqs_event(sqs_record(eventbridge_body(event.to_detail()), arn)), FakeContext()) == {
+        "batchItemFailures": []
+    }
+    marker = ddb.get_item(
+        TableName=aws.table, Key={k: {"S": v} for k, v in processed_marker_key(SUBSCRIBER_ID, event.event_id).items()}
+    )
+    assert marker["Item"]["event_type"]["S"] == "Ping"
+    [lost] = aws.idempotency_records()
+    ddb.delete_item(TableName=aws.table, Key={"pk": lost["pk"], "sk": lost["sk"]})
+
+    again = subscriber(aws, count_ping).handle(sqs_event(sqs_record(eventbridge_body(event.to_detail()), arn)), FakeContext())
+
+    assert again == {"batchItemFailures": []}
+    assert calls == [event.event_id, event.event_id], "the handler ran again: powertools had no record"
+    counter = ddb.get_item(TableName=aws.table, Key={"pk": {"S": "COUNTER"}, "sk": {"S": "pings"}})["Item"]
+    assert counter["total"]["N"] == "5", "the effect committed once"
+    [stored] = aws.idempotency_records()
+    assert stored["status"]["S"] == "COMPLETED"
+    assert json.loads(stored["data"]["S"]) == {"status": "duplicate"}
+    assert aws.drain(aws.dlq_url()) == []

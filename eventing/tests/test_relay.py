@@ -1,0 +1,232 @@
+"""The outbox relay against a fake bus: chunks of ten, retries of exactly the failed entries, no
+"published" mark for what did not get out, and only outbox INSERTs are relayed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shop_eventing.envelope import DomainEvent, EventData, new_event
+from shop_eventing.outbox import to_dynamodb
+from shop_eventing.relay import PUT_EVENTS_MAX_ENTRIES, OutboxRelay, RelayFailed, outbox_events
+
+BUS = "shop-t"
+T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+class PingV1(EventData):
+    n: int
+
+
+PingV1.event_type = "Ping"
+PingV1.schema_version = 1
+
+
+class FakeBus:
+    """Records every PutEvents call; fails entries whose event_id is listed, `times` times each."""
+
+    def __init__(self, failures: Mapping[str, int] | None = None, code: str = "InternalFailure") -> None:
+        self.calls: list[list[dict[str, Any]]] = []
+        self.remaining_failures = dict(failures or {})
+        self.code = code
+
+    def put_events(self, entries: Sequence[Mapping[str, Any]]) -> list[str | None]:
+        assert len(entries) <= PUT_EVENTS_MAX_ENTRIES, "PutEvents takes at most ten entries"
+        self.calls.append([dict(e) for e in entries])
+        result: list[str | None] = []
+        for entry in entries:
+            event_id = json.loads(entry["Detail"])["metadata"]["event_id"]
+            if self.remaining_failures.get(event_id, 0) > 0:
+                self.remaining_failures[event_id] -= 1
+                result.append(self.code)
+            else:
+                result.append(None)
+        return result
+
+    def ids(self, call: int) -> list[str]:
+        return [json.loads(e["Detail"])["metadata"]["event_id"] for e in self.calls[call]]
+
+    def accepted_ids(self) -> list[str]:
+        """Every event id the bus took, in order (an id failed then retried appears once)."""
+        taken: list[str] = []
+        for call in range(len(self.calls)):
+            taken += [i for i in self.ids(call) if i not in taken]
+        return taken
+
+
+class Marks:
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+
+    def __call__(self, key: dict[str, Any]) -> None:
+        self.keys.append(key)
+
+    def event_ids(self) -> list[str]:
+        return [key["pk"].removeprefix("OUTBOX#") for key in self.keys]
+
+
+def pings(count: int) -> list[DomainEvent]:
+    return [
+        new_event(
+            PingV1(n=n), producer="shop.test", correlation_id=f"c-{n}", event_id=f"e-{n:02d}", now=T0 + timedelta(seconds=n)
+        )
+        for n in range(count)
+    ]
+
+
+def relay(bus: FakeBus, marks: Marks, *, max_attempts: int = 5, sleeps: list[float] | None = None) -> OutboxRelay:
+    return OutboxRelay(
+        bus, BUS, marks, max_attempts=max_attempts, sleep=(sleeps.append if sleeps is not None else lambda s: None)
+    )
+
+
+@pytest.fixture
+def stream(insert_record: Callable[..., dict[str, Any]]) -> Callable[[list[DomainEvent]], dict[str, Any]]:
+    def make(events: list[DomainEvent]) -> dict[str, Any]:
+        return {"Records": [insert_record(event) for event in events]}
+
+    return make
+
+
+def test_an_entry_carries_source_type_detail_bus_and_time(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
+    bus, marks = FakeBus(), Marks()
+    (event,) = pings(1)
+
+    assert relay(bus, marks).handle(stream([event])) == 1
+
+    assert bus.calls == [
+        [
+            {
+                "Source": "shop.test",
+                "DetailType": "Ping",
+                "Detail": json.dumps(event.to_detail(), separators=(",", ":"), sort_keys=True),
+                "EventBusName": BUS,
+                "Time": T0,
+            }
+        ]
+    ]
+    assert json.loads(bus.calls[0][0]["Detail"]) == event.to_detail()
+    assert marks.keys == [{"pk": "OUTBOX#e-00", "sk": "OUTBOX"}]
+
+
+def test_23_inserts_go_out_in_chunks_of_10_10_3_in_order(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
+    bus, marks = FakeBus(), Marks()
+    events = pings(23)
+
+    assert relay(bus, marks).handle(stream(events)) == 23
+
+    assert [len(call) for call in bus.calls] == [10, 10, 3]
+    assert bus.accepted_ids() == [e.event_id for e in events]
+    assert marks.event_ids() == [e.event_id for e in events]
+
+
+def test_an_entry_failing_once_is_retried_alone_and_everything_is_marked(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]],
+) -> None:
+    bus, marks = FakeBus({"e-04": 1}), Marks()
+    sleeps: list[float] = []
+    events = pings(7)
+
+    assert relay(bus, marks, sleeps=sleeps).handle(stream(events)) == 7
+
+    assert len(bus.calls) == 2
+    assert bus.ids(0) == [e.event_id for e in events]
+    assert bus.ids(1) == ["e-04"]
+    assert bus.calls[1][0] == bus.calls[0][4], "the retry re-sends the identical entry"
+    assert sorted(marks.event_ids()) == sorted(e.event_id for e in events)
+    assert sleeps == [0.2]
+
+
+def test_retries_only_the_failed_entries_of_each_chunk(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
+    bus, marks = FakeBus({"e-01": 2, "e-08": 1, "e-12": 1}), Marks()
+    sleeps: list[float] = []
+    events = pings(13)
+
+    assert relay(bus, marks, sleeps=sleeps).handle(stream(events)) == 13
+
+    assert [bus.ids(call) for call in range(len(bus.calls))] == [
+        [f"e-{n:02d}" for n in range(10)],
+        ["e-01", "e-08"],
+        ["e-01"],
+        ["e-10", "e-11", "e-12"],
+        ["e-12"],
+    ]
+    assert sleeps == [0.2, 0.4, 0.2], "exponential backoff, restarted per chunk"
+    assert sorted(marks.event_ids()) == [e.event_id for e in events]
+
+
+def test_an_entry_failing_every_time_raises_and_its_chunk_is_not_marked(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]],
+) -> None:
+    bus, marks = FakeBus({"e-13": 99}), Marks()
+    sleeps: list[float] = []
+    events = pings(23)
+
+    with pytest.raises(RelayFailed, match="e-13"):
+        relay(bus, marks, max_attempts=3, sleeps=sleeps).handle(stream(events))
+
+    # First chunk out and marked; second chunk: one full call then two retries of the bad entry alone.
+    assert [len(call) for call in bus.calls] == [10, 10, 1, 1]
+    assert bus.ids(2) == bus.ids(3) == ["e-13"]
+    assert sleeps == [0.2, 0.4]
+    assert marks.event_ids() == [f"e-{n:02d}" for n in range(10)]
+    assert not set(marks.event_ids()) & {f"e-{n:02d}" for n in range(10, 23)}
+    # The third chunk was never attempted: the stream batch will be delivered again.
+    assert "e-20" not in bus.accepted_ids()
+
+
+def test_max_attempts_bounds_the_calls_for_a_single_bad_entry(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
+    bus, marks = FakeBus({"e-00": 99}, code="ThrottlingException"), Marks()
+
+    with pytest.raises(RelayFailed, match=r"could not publish \['e-00'\]"):
+        relay(bus, marks).handle(stream(pings(1)))
+
+    assert len(bus.calls) == 5
+    assert marks.keys == []
+
+
+def test_non_insert_and_non_outbox_records_are_ignored(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]], insert_record: Callable[..., dict[str, Any]]
+) -> None:
+    bus, marks = FakeBus(), Marks()
+    first, second, third = pings(3)
+    state_item = {"pk": "ORDER#o-1", "sk": "ORDER", "kind": "order", "status": "PENDING"}
+    records = [
+        {"eventName": "INSERT", "dynamodb": {"NewImage": to_dynamodb(state_item)}},
+        insert_record(first),
+        insert_record(second, event_name="MODIFY"),  # e.g. the relay's own published_at update
+        insert_record(third, event_name="REMOVE"),  # the TTL expiring an old outbox item
+        {"eventName": "INSERT", "dynamodb": {"NewImage": to_dynamodb({"pk": "PROCESSED#x", "sk": "e", "kind": "processed"})}},
+        {"eventName": "INSERT", "dynamodb": {}},
+        {"dynamodb": {"NewImage": to_dynamodb(state_item)}},
+    ]
+
+    assert relay(bus, marks).handle({"Records": records}) == 1
+
+    assert [bus.ids(call) for call in range(len(bus.calls))] == [[first.event_id]]
+    assert marks.event_ids() == [first.event_id]
+
+
+def test_a_batch_without_outbox_items_makes_no_calls() -> None:
+    bus, marks = FakeBus(), Marks()
+
+    assert relay(bus, marks).handle({"Records": []}) == 0
+    assert relay(bus, marks).handle({}) == 0
+    assert bus.calls == []
+    assert marks.keys == []
+
+
+def test_outbox_events_reads_the_stream_image(insert_record: Callable[..., dict[str, Any]]) -> None:
+    (event,) = pings(1)
+
+    (pending,) = outbox_events([insert_record(event, "shop.orders")], "my-bus")
+
+    assert pending.event_id == event.event_id
+    assert pending.key == {"pk": f"OUTBOX#{event.event_id}", "sk": "OUTBOX"}
+    assert pending.entry["Source"] == "shop.orders"
+    assert pending.entry["EventBusName"] == "my-bus"
+    assert pending.entry["Time"] == T0
