@@ -74,10 +74,7 @@ def test_poison_messages_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(s
     eventually(lambda: dead.extend(drain_dead_letters(sqs, dlq)) or len(dead) >= 3, what="three dead letters")
     reasons = sorted(m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in dead)
     assert len(dead) == 3
-    assert (
-        reasons[0]
-        == "ProductPublished v1 data: price.amount: Input should be a valid integer, unable to parse string as an integer"
-    )
+    assert reasons[0] == "ProductPublished v1 data: price.amount: Input should be a valid integer"
     assert reasons[1] == "body is not JSON"
     assert reasons[2] == "unknown event ProductPublished v9"
     log = shop.log("orders")
