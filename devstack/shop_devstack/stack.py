@@ -143,16 +143,20 @@ class EmbeddedShop:
             _wait_http(f"{self.service_urls[service]}/health", service)
 
     def stop(self) -> None:
-        for _, process in reversed(self._processes):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 10
-        for _, process in self._processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        # Services first, the embedded AWS last: a poller must never find moto gone.
+        services = [p for name, p in self._processes if name != "moto"]
+        aws = [p for name, p in self._processes if name == "moto"]
+        for group in (services, aws):
+            for process in group:
+                if process.poll() is None:
+                    process.terminate()
+            deadline = time.monotonic() + 10
+            for process in group:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes.clear()
