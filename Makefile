@@ -7,12 +7,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := catalog vod orders fulfillment notify
 
-.PHONY: run test lint typecheck schemas schemas-check unit service-tests e2e clean help
+.PHONY: run test lint typecheck schemas contracts-check unit service-tests e2e clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
 	@echo "make test           lint, type checks, schema check, every test suite"
-	@echo "make schemas        regenerate contracts/schemas from the pydantic contracts"
+	@echo "make schemas        regenerate contracts/schemas (refuses a breaking change)"
+	@echo "make contracts-check  the compatibility gate CI runs"
 
 $(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m shop_devstack
 
-test: lint typecheck schemas-check unit service-tests e2e
+test: lint typecheck contracts-check unit service-tests e2e
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -39,7 +40,9 @@ typecheck: $(STAMP)
 schemas: $(STAMP)
 	$(PY) -m shop_contracts.schemas
 
-schemas-check: $(STAMP)
+# The compatibility gate: committed schemas are current, and every (event, major) accepts exactly
+# what all its published revisions accepted (only optional fields may be added).
+contracts-check: $(STAMP)
 	$(PY) -m shop_contracts.schemas --check
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.

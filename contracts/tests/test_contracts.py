@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,7 +121,7 @@ def test_committed_schemas_are_exactly_the_generated_ones() -> None:
 
 def test_check_passes_on_the_committed_schemas(capsys: pytest.CaptureFixture[str]) -> None:
     assert schemas.main(["--check"]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == "contracts OK: 8 event versions, each compatible with all its published revisions\n"
 
 
 def test_each_schema_describes_its_envelope() -> None:
@@ -141,6 +142,7 @@ def schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A writable copy of the committed schemas that `schemas.main` reads instead of the real ones."""
     for path in COMMITTED_DIR.glob("*.json"):
         (tmp_path / path.name).write_text(path.read_text())
+    shutil.copytree(COMMITTED_DIR / "history", tmp_path / "history")
     monkeypatch.setattr(schemas, "SCHEMA_DIR", tmp_path)
     return tmp_path
 
@@ -182,7 +184,8 @@ def test_check_fails_when_a_contract_changes_but_its_schema_was_not_regenerated(
 
     assert schemas.main(["--check"]) == 1
     assert capsys.readouterr().out.splitlines() == [
-        "schema out of date: contracts/schemas/OrderPlaced.v1.json (run: make schemas)"
+        "schema out of date: contracts/schemas/OrderPlaced.v1.json (run: make schemas)",
+        "OrderPlaced v1: the current schema is not recorded as a revision (run: make schemas)",
     ]
     # Regenerating writes the new field into exactly that schema, after which the check passes again.
     assert schemas.main([]) == 0
@@ -190,6 +193,9 @@ def test_check_fails_when_a_contract_changes_but_its_schema_was_not_regenerated(
     regenerated = json.loads((schema_dir / "OrderPlaced.v1.json").read_text())
     assert "gift_note" in regenerated["$defs"]["OrderPlacedV1"]["properties"]
     assert (schema_dir / "PaymentCaptured.v1.json").read_text() == (COMMITTED_DIR / "PaymentCaptured.v1.json").read_text()
+    # An optional field is a compatible change: recorded as the major's second revision.
+    assert sorted(p.name for p in (schema_dir / "history" / "OrderPlaced.v1").iterdir()) == ["r1.json", "r2.json"]
+    assert [p.name for p in (schema_dir / "history" / "PaymentCaptured.v1").iterdir()] == ["r1.json"]
     assert schemas.main(["--check"]) == 0
 
 
