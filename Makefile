@@ -39,11 +39,13 @@ typecheck: $(STAMP)
 
 schemas: $(STAMP)
 	$(PY) -m shop_contracts.schemas
+	$(PY) -m shop_contracts.catalog
 
 # The compatibility gate: committed schemas are current, and every (event, major) accepts exactly
 # what all its published revisions accepted (only optional fields may be added).
 contracts-check: $(STAMP)
 	$(PY) -m shop_contracts.schemas --check
+	$(PY) -m shop_contracts.catalog --check
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
