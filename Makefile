@@ -7,13 +7,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := catalog vod orders fulfillment notify
 
-.PHONY: run test lint typecheck schemas contracts-check unit service-tests e2e clean help
+.PHONY: run test lint typecheck schemas contracts-check unit service-tests e2e package clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
 	@echo "make test           lint, type checks, schema check, every test suite"
 	@echo "make schemas        regenerate contracts/schemas (refuses a breaking change)"
 	@echo "make contracts-check  the compatibility gate CI runs"
+	@echo "make package        chalice package + cfn-lint + bare-venv import check for every service"
 
 $(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,7 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -49,7 +50,7 @@ contracts-check: $(STAMP)
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
-	$(PY) -m pytest -q contracts/tests eventing/tests devstack/tests
+	$(PY) -m pytest -q contracts/tests eventing/tests devstack/tests deploy/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
 service-tests: $(STAMP)
@@ -62,6 +63,13 @@ service-tests: $(STAMP)
 # Through HTTP and the real event flow, against the embedded shop the tests start themselves.
 e2e: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# Deployability, proved without an AWS account: every service is packaged with `chalice package`
+# and the topology's merge template (shared packages vendored in), cfn-lint passes on every template,
+# and each deployment.zip imports its app in a bare virtualenv holding only boto3 (Lambda's runtime).
+package: $(STAMP)
+	$(PY) deploy/package.py --out build/
+	$(PY) -m pytest -q deploy/tests -m packaging
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

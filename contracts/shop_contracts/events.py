@@ -75,6 +75,44 @@ class OrderPlacedV1(EventData):
     shipping_address: str | None = Field(default=None, description="Free text; None for digital-only orders.")
 
 
+class Address(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    recipient: str | None = Field(default=None, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+
+    def as_text(self) -> str:
+        """The one-line form OrderPlaced v1 carries."""
+        place = " ".join(part for part in (self.postal_code, self.city) if part)
+        return ", ".join(part for part in (self.recipient, self.line1, self.line2, place, self.country) if part)
+
+
+@REGISTRY.register("OrderPlaced", 2)
+class OrderPlacedV2(EventData):
+    """orders: a customer placed an order (v2: the shipping address is structured).
+
+    Published beside v1 while v1 has consumers; the same order carries the same order_id in both."""
+
+    order_id: str
+    customer_email: str
+    lines: list[OrderLine] = Field(min_length=1)
+    total: Money
+    shipping_address: Address | None = Field(default=None, description="None for digital-only orders.")
+
+
+@REGISTRY.register_upcaster("OrderPlaced", 1)
+def _order_placed_v1_to_v2(data: OrderPlacedV1) -> OrderPlacedV2:
+    """A v1 address is free text: it becomes the first line of a v2 address, nothing is invented."""
+    address = Address(line1=data.shipping_address) if data.shipping_address else None
+    return OrderPlacedV2(
+        order_id=data.order_id, customer_email=data.customer_email, lines=data.lines, total=data.total, shipping_address=address
+    )
+
+
 @REGISTRY.register("StockReserved", 1)
 class StockReservedV1(EventData):
     """catalog: every physical line of the order is reserved."""

@@ -4,6 +4,7 @@ Read this to follow the order flow (DESIGN §6):
   POST /orders ─ OrderPlaced ─▶ catalog.reserve-stock ─ StockReserved ─▶ orders.charge-payment
   ─ PaymentCaptured ─▶ fulfillment.request-shipment ─ ShipmentRequested ─▶ orders.order-history
                    └▶ notify.order-emails (one e-mail per order outcome)
+  OrderPlaced v1+v2 ─▶ fulfillment.delivery-addresses (structured address for the shipment)
   StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
 """
 
@@ -27,7 +28,8 @@ TOPOLOGY = Topology(
         ServiceSpec(name="vod"),
         ServiceSpec(
             name="orders",
-            publishes=(EventRef("OrderPlaced"), EventRef("PaymentCaptured"), EventRef("PaymentFailed")),
+            # OrderPlaced v1 stays published until catalog.reserve-stock moves to v2.
+            publishes=(EventRef("OrderPlaced", (1, 2)), EventRef("PaymentCaptured"), EventRef("PaymentFailed")),
             subscriptions=(
                 Subscription("product-view", events=(EventRef("ProductPublished"),)),
                 # One queue for the payment step alone: a slow gateway must not hold up order history.
@@ -41,7 +43,11 @@ TOPOLOGY = Topology(
         ServiceSpec(
             name="fulfillment",
             publishes=(EventRef("ShipmentRequested"),),
-            subscriptions=(Subscription("request-shipment", events=(EventRef("PaymentCaptured"),)),),
+            subscriptions=(
+                Subscription("request-shipment", events=(EventRef("PaymentCaptured"),)),
+                # Both majors during the migration, read as v2 through the registry's upcaster.
+                Subscription("delivery-addresses", events=(EventRef("OrderPlaced", (1, 2)),)),
+            ),
         ),
         ServiceSpec(
             name="notify",

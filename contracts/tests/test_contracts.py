@@ -16,9 +16,11 @@ from pydantic import create_model
 
 from shop_contracts import REGISTRY, TOPOLOGY, schemas
 from shop_contracts.events import (
+    Address,
     Money,
     OrderLine,
     OrderPlacedV1,
+    OrderPlacedV2,
     PaymentCapturedV1,
     PaymentFailedV1,
     ProductPublishedV1,
@@ -48,6 +50,15 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         lines=[BOOK, FILM],
         total=Money(amount=2899, currency="EUR"),
         shipping_address="1 Main St, Springfield",
+    ),
+    ("OrderPlaced", 2): lambda: OrderPlacedV2(
+        order_id="o-1",
+        customer_email="ann@example.com",
+        lines=[BOOK, FILM],
+        total=Money(amount=2899, currency="EUR"),
+        shipping_address=Address(
+            recipient="Ann", line1="1 Main St", line2="Flat 2", city="Springfield", postal_code="12345", country="US"
+        ),
     ),
     ("StockReserved", 1): lambda: StockReservedV1(order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)]),
     ("StockRejected", 1): lambda: StockRejectedV1(
@@ -121,7 +132,7 @@ def test_committed_schemas_are_exactly_the_generated_ones() -> None:
 
 def test_check_passes_on_the_committed_schemas(capsys: pytest.CaptureFixture[str]) -> None:
     assert schemas.main(["--check"]) == 0
-    assert capsys.readouterr().out == "contracts OK: 8 event versions, each compatible with all its published revisions\n"
+    assert capsys.readouterr().out == "contracts OK: 9 event versions, each compatible with all its published revisions\n"
 
 
 def test_each_schema_describes_its_envelope() -> None:

@@ -199,7 +199,7 @@ class DynamoDbStreamSource(threading.Thread):
         self._interval = poll_interval
         # Not `_stop`: threading.Thread has a method of that name, which join() calls.
         self._stop_event = stop
-        self._iterators: dict[str, str] = {}
+        self._checkpoints: dict[str, str] = {}  # shard id -> last delivered sequence number
         self._region = stream_arn.split(":")[3]
         self.stats = SourceStats()
 
@@ -215,34 +215,45 @@ class DynamoDbStreamSource(threading.Thread):
                 self._stop_event.wait(self._interval)
 
     def poll_once(self) -> int:
-        self._discover_shards()
         delivered = 0
-        for shard_id, iterator in list(self._iterators.items()):
-            response = self._streams.get_records(ShardIterator=iterator, Limit=self._batch_size)
+        for shard_id in self._shard_ids():
+            response = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=self._batch_size)
             records = response.get("Records", [])
-            if records:
-                event = {"Records": [self._lambda_record(r) for r in records]}
-                self.stats.invocations += 1
-                self.stats.records += len(records)
-                try:
-                    self._handler(event, LambdaContext(self._function_name, 60))
-                except Exception:
-                    # As Lambda does: the shard does not advance; the same records come again.
-                    self.stats.failed_records += len(records)
-                    log.exception("%s raised: retrying the same stream records", self._function_name)
-                    self._stop_event.wait(0.5)
-                    continue
-                delivered += len(records)
-            self._iterators[shard_id] = response["NextShardIterator"]
+            if not records:
+                continue
+            event = {"Records": [self._lambda_record(r) for r in records]}
+            self.stats.invocations += 1
+            self.stats.records += len(records)
+            try:
+                self._handler(event, LambdaContext(self._function_name, 60))
+            except Exception:
+                # As Lambda does: the shard does not advance; the same records come again.
+                self.stats.failed_records += len(records)
+                log.exception("%s raised: retrying the same stream records", self._function_name)
+                self._stop_event.wait(0.5)
+                continue
+            self._checkpoints[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            delivered += len(records)
         return delivered
 
-    def _discover_shards(self) -> None:
+    def _shard_ids(self) -> list[str]:
         shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
-        for shard in shards:
-            if shard["ShardId"] not in self._iterators:
-                self._iterators[shard["ShardId"]] = self._streams.get_shard_iterator(
-                    StreamArn=self._arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-                )["ShardIterator"]
+        return [shard["ShardId"] for shard in shards]
+
+    def _iterator(self, shard_id: str) -> str:
+        """A fresh iterator after the last delivered record, asked for on every poll.
+
+        Holding iterators across polls would be cheaper, but moto rolls a cancelled transaction back
+        by swapping in a deep copy of the table, stream shard included, which orphans every open
+        iterator (they would read nothing, ever again). A checkpoint survives that; it is also what
+        Lambda's event-source mapping keeps.
+        """
+        checkpoint = self._checkpoints.get(shard_id)
+        if checkpoint is None:
+            position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}
+        else:
+            position = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": checkpoint}
+        return str(self._streams.get_shard_iterator(StreamArn=self._arn, ShardId=shard_id, **position)["ShardIterator"])
 
     def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
         dynamodb = dict(record["dynamodb"])

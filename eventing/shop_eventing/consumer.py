@@ -51,9 +51,13 @@ class Subscriber:
         registry: EventRegistry,
         naming: Naming,
         handlers: Mapping[str, Handler],
+        read_as: Mapping[str, int] | None = None,
         logger: Logger | None = None,
         session: boto3.Session | None = None,
     ) -> None:
+        """`read_as` maps an event type to the major its handler reads; older majors the
+        subscription accepts are upcast to it first (the registry's upcasters), so one handler
+        serves a consumer that listens to both majors during a migration."""
         self.service = service
         self.subscription: Subscription = service.subscription(subscription)
         self.id = f"{service.name}.{subscription}"
@@ -63,6 +67,7 @@ class Subscriber:
         if set(handlers) != declared:
             raise ValueError(f"{self.id} declares {sorted(declared)} but handles {sorted(handlers)}")
         self._handlers = dict(handlers)
+        self._read_as = dict(read_as or {})
         self._log = logger or Logger(service=service.source)
         self._session = session or boto3.Session()
         self._dlq_url: str | None = None
@@ -110,14 +115,17 @@ class Subscriber:
         except InvalidEvent as invalid:
             self._dead_letter(record, invalid.reason)
             return
-        self._log.append_keys(event_id=event.event_id, correlation_id=event.metadata.correlation_id, event_type=event.event_type)
+        # Thread-local keys: locally several subscribers of one service share a process and a logger.
+        self._log.thread_safe_append_keys(
+            event_id=event.event_id, correlation_id=event.metadata.correlation_id, event_type=event.event_type
+        )
         try:
             self._apply_once(detail=event.to_detail())
         except Exception:
             self._log.exception("handler failed; the record will be retried", extra={"message_id": record.message_id})
             raise
         finally:
-            self._log.remove_keys(["event_id", "correlation_id", "event_type"])
+            self._log.thread_safe_remove_keys(["event_id", "correlation_id", "event_type"])
 
     def _parse(self, body: str) -> DomainEvent:
         try:
@@ -133,6 +141,8 @@ class Subscriber:
 
     def _apply(self, detail: dict[str, Any]) -> dict[str, Any]:
         event = self._registry.parse(detail)
+        if event.event_type in self._read_as:
+            event = self._registry.upcast(event, self._read_as[event.event_type])
         try:
             self._handlers[event.event_type](event, self.id)
         except AlreadyProcessed:

@@ -52,6 +52,12 @@ D = TypeVar("D", bound=EventData)
 class DomainEvent:
     metadata: EventMetadata
     data: EventData
+    # Set when the registry upcast this event: the major it was published in.
+    upcast_from: int | None = None
+
+    @property
+    def published_version(self) -> int:
+        return self.upcast_from or self.metadata.schema_version
 
     @property
     def event_id(self) -> str:
@@ -115,6 +121,7 @@ class EventRegistry:
 
     def __init__(self) -> None:
         self._contracts: dict[tuple[str, int], type[EventData]] = {}
+        self._upcasters: dict[tuple[str, int], Callable[[EventData], EventData]] = {}
 
     def register(self, event_type: str, schema_version: int) -> Callable[[type[D]], type[D]]:
         def decorate(model: type[D]) -> type[D]:
@@ -127,6 +134,37 @@ class EventRegistry:
             return model
 
         return decorate
+
+    def register_upcaster(
+        self, event_type: str, from_version: int
+    ) -> Callable[[Callable[[Any], EventData]], Callable[[Any], EventData]]:
+        """Register how to read `event_type` v`from_version` data as v`from_version + 1` data."""
+
+        def decorate(upcast: Callable[[Any], EventData]) -> Callable[[Any], EventData]:
+            for version in (from_version, from_version + 1):
+                if (event_type, version) not in self._contracts:
+                    raise ValueError(f"register {event_type} v{version} before its upcaster")
+            self._upcasters[(event_type, from_version)] = upcast
+            return upcast
+
+        return decorate
+
+    def upcast(self, event: DomainEvent, to_version: int) -> DomainEvent:
+        """The same event (same event_id and metadata otherwise) read as major `to_version`."""
+        version = event.metadata.schema_version
+        if version > to_version:
+            raise InvalidEvent(f"{event.event_type} v{version} cannot be read as the older v{to_version}")
+        data = event.data
+        while version < to_version:
+            upcaster = self._upcasters.get((event.event_type, version))
+            if upcaster is None:
+                raise InvalidEvent(f"no upcaster from {event.event_type} v{version} to v{version + 1}")
+            data = upcaster(data)
+            version += 1
+        if version == event.metadata.schema_version:
+            return event
+        metadata = event.metadata.model_copy(update={"schema_version": version})
+        return DomainEvent(metadata=metadata, data=data, upcast_from=event.published_version)
 
     def contract(self, event_type: str, schema_version: int) -> type[EventData]:
         try:

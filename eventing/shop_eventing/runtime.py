@@ -47,8 +47,11 @@ class ServiceRuntime:
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.dynamodb, self.table_name, self.service.source)
 
-    def subscriber(self, subscription: str, handlers: Mapping[str, Handler]) -> Subscriber:
+    def subscriber(
+        self, subscription: str, handlers: Mapping[str, Handler], read_as: Mapping[str, int] | None = None
+    ) -> Subscriber:
         return Subscriber(
+            read_as=read_as,
             service=self.service,
             subscription=subscription,
             registry=self.registry,

@@ -64,8 +64,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 7
-    assert len(RULES) == 10
+    assert len(SUBSCRIPTIONS) == 8
+    assert len(RULES) == 11
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -105,7 +105,7 @@ def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> No
     wanted = {NAMING.queue(*key) for key in SUBSCRIPTIONS} | {NAMING.dlq(*key) for key in SUBSCRIPTIONS}
 
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == sorted(wanted)
-    assert len(urls) == 14
+    assert len(urls) == 16
     assert sorted(aws.first.queue_urls) == sorted(SUBSCRIPTIONS) == sorted(aws.first.dlq_urls)
     for service, sub in TOPOLOGY.subscriptions():
         queue = aws.queue_attributes(aws.queue_url(service.name, sub.name))
@@ -163,11 +163,11 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert changes[:2] == ["created event bus shop-t", "created archive shop-t-archive"]
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
-    assert sum(c.startswith("created queue ") for c in changes) == 14
-    assert sum(c.startswith("put rule ") for c in changes) == 10
-    assert sum(c.startswith("targeted rule ") for c in changes) == 10
-    assert sum(c.startswith("set policy on ") for c in changes) == 7
-    assert len(changes) == 2 + 5 + 5 + 14 + 10 + 10 + 7
+    assert sum(c.startswith("created queue ") for c in changes) == 16
+    assert sum(c.startswith("put rule ") for c in changes) == 11
+    assert sum(c.startswith("targeted rule ") for c in changes) == 11
+    assert sum(c.startswith("set policy on ") for c in changes) == 8
+    assert len(changes) == 2 + 5 + 5 + 16 + 11 + 11 + 8
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:

@@ -34,12 +34,22 @@ def _request_shipment(event: DomainEvent, subscriber: str) -> None:
     usecases.request_shipment(event, subscriber, runtime.unit_of_work)
 
 
+def _record_address(event: DomainEvent, subscriber: str) -> None:
+    usecases.record_delivery_address(event, subscriber, runtime.unit_of_work)
+
+
 shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured": _request_shipment})
+address_subscriber = runtime.subscriber("delivery-addresses", {"OrderPlaced": _record_address}, read_as={"OrderPlaced": 2})
 
 
 @app.on_sqs_message(queue=shipment_subscriber.queue_name, batch_size=shipment_subscriber.batch_size)
 def request_shipment(event: SQSEvent) -> dict[str, Any]:
     return shipment_subscriber.handle(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=address_subscriber.queue_name, batch_size=address_subscriber.batch_size)
+def record_delivery_address(event: SQSEvent) -> dict[str, Any]:
+    return address_subscriber.handle(event.to_dict(), event.context)
 
 
 @app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)

@@ -31,6 +31,7 @@ def order_body(order: Order) -> dict[str, Any]:
         "lines": [asdict(line) for line in order.lines],
         "total": {"amount": order.total, "currency": order.currency},
         "shipping_address": order.shipping_address,
+        "delivery_address": order.delivery_address,
         "payment_id": order.payment_id,
         "created_at": order.created_at,
         "timeline": [asdict(entry) for entry in order.timeline],

@@ -65,6 +65,8 @@ class Order:
     payment_token: str
     shipping_address: str | None
     created_at: str
+    # The structured form (OrderPlaced v2's Address fields); shipping_address is its one-line text.
+    delivery_address: dict[str, str | None] | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
     payment_id: str | None = None
     version: int = 0
@@ -126,6 +128,7 @@ def place_order(
     payment_token: str,
     shipping_address: str | None,
     now: datetime,
+    delivery_address: dict[str, str | None] | None = None,
 ) -> Order:
     lines = price_lines(requested, catalog)
     if any(line.kind == "physical" for line in lines) and not (shipping_address or "").strip():
@@ -138,4 +141,5 @@ def place_order(
         payment_token=payment_token,
         shipping_address=shipping_address,
         created_at=now.isoformat(),
+        delivery_address=delivery_address,
     )

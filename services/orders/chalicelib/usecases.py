@@ -8,15 +8,17 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.domain import Order, ProductView, place_order
 from chalicelib.payments import ChargeOutcome, PaymentGateway
 from chalicelib.repository import OrdersRepository, save_order, save_product_view, save_request
 from shop_contracts.events import (
+    Address,
     Money,
     OrderLine,
     OrderPlacedV1,
+    OrderPlacedV2,
     PaymentCapturedV1,
     PaymentFailedV1,
     ProductPublishedV1,
@@ -46,7 +48,18 @@ class PlaceOrderRequest(BaseModel):
     customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
     payment_token: str = Field(min_length=1, max_length=200)
     lines: list[LineRequest] = Field(min_length=1, max_length=50)
-    shipping_address: str | None = Field(default=None, max_length=500)
+    # Structured; older clients still send one line of text, read as the address's first lines.
+    shipping_address: Address | None = None
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _legacy_text_address(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if len(text) > 400:
+            raise ValueError("a one-line address must be at most 400 characters")
+        return {"line1": text[:200], "line2": text[200:] or None} if text else None
 
 
 class IdempotencyKeyReused(Exception):
@@ -70,13 +83,15 @@ def place(
     if existing:
         return existing, True
     requested = [(line.sku, line.quantity) for line in request.lines]
+    address = request.shipping_address
     order = place_order(
         order_id=str(uuid.uuid4()),
         customer_email=request.customer_email,
         requested=requested,
         catalog=repository.product_views([sku for sku, _ in requested]),
         payment_token=request.payment_token,
-        shipping_address=request.shipping_address,
+        shipping_address=address.as_text() if address else None,
+        delivery_address=address.model_dump() if address else None,
         now=datetime.now(UTC),
     )
     placed = new_event(
@@ -90,11 +105,25 @@ def place(
         producer=SOURCE,
         correlation_id=order.order_id,
     )
+    # The same fact in both majors while v1 has consumers (catalog); each has its own event_id.
+    placed_v2 = new_event(
+        OrderPlacedV2(
+            order_id=order.order_id,
+            customer_email=order.customer_email,
+            lines=_order_lines(order),
+            total=Money(amount=order.total, currency=order.currency),
+            shipping_address=address,
+        ),
+        producer=SOURCE,
+        correlation_id=order.order_id,
+        now=placed.metadata.occurred_at,
+    )
     order.record(placed.event_id, placed.event_type, placed.metadata.occurred_at, "order placed")
     uow = new_uow()
     save_order(uow, order)
     save_request(uow, idempotency_key, fingerprint, order.order_id)
     uow.publish(placed)
+    uow.publish(placed_v2)
     try:
         uow.commit()
     except TransactionCancelled as cancelled:

@@ -127,7 +127,13 @@ def test_place_order_publishes_one_order_placed(publish_product, post_order, aws
 
     order = body_of(post_order(order_request((box, 3))))
 
-    [placed] = aws.outbox(correlation_id=order["order_id"])
+    # One event per major during the v1 → v2 migration; same order, own event_ids.
+    [placed] = aws.outbox(correlation_id=order["order_id"], schema_version=1)
+    [placed_v2] = aws.outbox(correlation_id=order["order_id"], schema_version=2)
+    assert placed_v2["event_type"] == "OrderPlaced"
+    assert placed_v2["event_id"] != placed["event_id"]
+    assert placed_v2["detail"]["data"]["shipping_address"]["line1"] == placed["detail"]["data"]["shipping_address"]
+    assert placed_v2["detail"]["data"]["lines"] == placed["detail"]["data"]["lines"]
     assert placed["event_type"] == "OrderPlaced"
     assert placed["event_id"] == order["timeline"][0]["event_id"]
     assert placed["detail"]["data"] == {
@@ -202,10 +208,10 @@ def test_same_key_and_body_replays_the_same_order(publish_product, post_order, a
     assert body_of(second)["order_id"] == body_of(first)["order_id"]
     assert second.headers["Location"] == first.headers["Location"]
     assert body_of(second) == body_of(first)
-    assert len(aws.outbox(event_type="OrderPlaced", correlation_id=body_of(first)["order_id"])) == 1
+    assert len(aws.outbox(event_type="OrderPlaced", schema_version=1, correlation_id=body_of(first)["order_id"])) == 1
     placed_for_sku = [
         item["detail"]["data"]["order_id"]
-        for item in aws.outbox(event_type="OrderPlaced")
+        for item in aws.outbox(event_type="OrderPlaced", schema_version=1)
         if item["detail"]["data"]["lines"][0]["sku"] == sku
     ]
     assert placed_for_sku == [body_of(first)["order_id"]]
@@ -234,7 +240,7 @@ def test_same_key_with_a_different_body_is_422(publish_product, post_order, aws)
     error = error_of(response)
     assert error["code"] == "idempotency_key_reused"
     assert field_names(error) == ["Idempotency-Key"]
-    assert len(aws.outbox(event_type="OrderPlaced", correlation_id=body_of(first)["order_id"])) == 1
+    assert len(aws.outbox(event_type="OrderPlaced", schema_version=1, correlation_id=body_of(first)["order_id"])) == 1
 
 
 def test_concurrent_requests_with_one_key_make_one_order(publish_product, orders_app, aws):
@@ -262,7 +268,11 @@ def test_concurrent_requests_with_one_key_make_one_order(publish_product, orders
     assert errors == []
     assert len({order_id for order_id, _ in results}) == 1
     assert sorted(replayed for _, replayed in results) == [False] + [True] * 5
-    placed = [item for item in aws.outbox(event_type="OrderPlaced") if item["detail"]["data"]["lines"][0]["sku"] == sku]
+    placed = [
+        item
+        for item in aws.outbox(event_type="OrderPlaced", schema_version=1)
+        if item["detail"]["data"]["lines"][0]["sku"] == sku
+    ]
     assert len(placed) == 1
 
 
@@ -331,12 +341,12 @@ def test_bad_order_is_a_400_naming_the_field(box, post_order, aws, make_body, fi
 
 
 def test_a_refused_order_writes_nothing(box, post_order, aws):
-    before = len(aws.outbox(event_type="OrderPlaced"))
+    before = len(aws.outbox(event_type="OrderPlaced", schema_version=1))
 
     post_order(order_request((box, 0)))
     post_order(order_request(("NO-SUCH-SKU", 1)))
 
-    assert len(aws.outbox(event_type="OrderPlaced")) == before
+    assert len(aws.outbox(event_type="OrderPlaced", schema_version=1)) == before
 
 
 def test_mixed_currencies_are_a_400_naming_lines(publish_product, post_order):

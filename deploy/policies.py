@@ -1,0 +1,138 @@
+"""Least-privilege IAM policies, one per service and stage, generated from the topology.
+
+Chalice uses `.chalice/policy-<stage>.json` verbatim for every function of the service when the
+stage sets `"autogen_policy": false, "iam_policy_file": "policy-<stage>.json"`. The ARNs name the
+resources literally (region and account wildcarded) so the same file works in any account.
+
+Granted, and nothing else:
+- its own table and its indexes: the item actions its use cases and powertools idempotency use
+  (TransactWriteItems is authorised per item through Put/Update/Delete/ConditionCheckItem);
+- its own table's stream, read by the outbox relay (only services that publish have one);
+- its own queues (Lambda's event source mapping) and DLQs (+ SendMessage/GetQueueUrl: invalid
+  events are parked there directly by the subscriber);
+- events:PutEvents on the bus, only with `events:source` = its own source;
+- its own Lambda log groups; notify alone: SES sending.
+The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
+(read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from shop_contracts import TOPOLOGY
+from shop_eventing.topology import Naming, ServiceSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = tuple(s.name for s in TOPOLOGY.services)
+
+TABLE_ACTIONS = [
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+]
+STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
+QUEUE_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+DLQ_SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
+LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+# What each service's adapters need beyond the backbone.
+ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
+    "notify": [
+        {
+            "Sid": "SendOrderEmails",
+            "Effect": "Allow",
+            "Action": ["ses:SendEmail", "ses:SendRawEmail"],
+            "Resource": "arn:aws:ses:*:*:identity/*",
+        }
+    ],
+}
+# Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
+UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"]}
+
+
+def app_name(service: str) -> str:
+    config = json.loads((ROOT / "services" / service / ".chalice" / "config.json").read_text())
+    return str(config["app_name"])
+
+
+def policy_path(service: str, stage: str) -> Path:
+    return ROOT / "services" / service / ".chalice" / f"policy-{stage}.json"
+
+
+def _arn(kind: str, resource: str) -> str:
+    return f"arn:aws:{kind}:*:*:{resource}"
+
+
+def table_arn(service: ServiceSpec, naming: Naming) -> str:
+    return _arn("dynamodb", f"table/{naming.table(service.name)}")
+
+
+def queue_arns(service: ServiceSpec, naming: Naming) -> tuple[list[str], list[str]]:
+    queues = [_arn("sqs", naming.queue(service.name, s.name)) for s in service.subscriptions]
+    dlqs = [_arn("sqs", naming.dlq(service.name, s.name)) for s in service.subscriptions]
+    return queues, dlqs
+
+
+def bus_arn(naming: Naming) -> str:
+    return _arn("events", f"event-bus/{naming.bus}")
+
+
+def log_group_arn(service: str, stage: str) -> str:
+    # Chalice names functions <app_name>-<stage>[-<handler>]; a log group's ARN ends in the group name
+    # (streams add ":log-stream:<name>"), so one prefix pattern covers every function of this service.
+    return _arn("logs", f"log-group:/aws/lambda/{app_name(service)}-{stage}*")
+
+
+def policy(service_name: str, stage: str) -> dict[str, Any]:
+    service = TOPOLOGY.service(service_name)
+    naming = Naming(stage)
+    table = table_arn(service, naming)
+    statements: list[dict[str, Any]] = [
+        {"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS, "Resource": log_group_arn(service_name, stage)},
+        {"Sid": "OwnTable", "Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": [table, f"{table}/index/*"]},
+    ]
+    if service.publishes:
+        statements += [
+            {"Sid": "OwnTableStream", "Effect": "Allow", "Action": STREAM_ACTIONS, "Resource": f"{table}/stream/*"},
+            {"Sid": "ListTableStreams", "Effect": "Allow", "Action": UNSCOPED_ALLOWED["ListTableStreams"], "Resource": "*"},
+            {
+                "Sid": "PublishOwnEvents",
+                "Effect": "Allow",
+                "Action": "events:PutEvents",
+                "Resource": bus_arn(naming),
+                "Condition": {"StringEquals": {"events:source": service.source}},
+            },
+        ]
+    if service.subscriptions:
+        queues, dlqs = queue_arns(service, naming)
+        statements += [
+            {"Sid": "ConsumeOwnQueues", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": queues + dlqs},
+            {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
+        ]
+    statements += ADAPTER_STATEMENTS.get(service_name, [])
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2) + "\n"
+
+
+def write_all(stage: str = "dev") -> list[Path]:
+    written = []
+    for service in SERVICES:
+        path = policy_path(service, stage)
+        path.write_text(render(policy(service, stage)))
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    import sys
+
+    for written_path in write_all(sys.argv[1] if len(sys.argv) > 1 else "dev"):
+        print(written_path.relative_to(ROOT))

@@ -1,0 +1,119 @@
+"""Every service's committed IAM policy is the generated one, and nothing in it reaches beyond the service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from policies import SERVICES, UNSCOPED_ALLOWED, app_name, policy, policy_path, render
+
+from shop_contracts import TOPOLOGY
+from shop_eventing.topology import Naming
+
+STAGE = "dev"
+
+
+def statements(service: str) -> list[dict[str, Any]]:
+    return list(json.loads(policy_path(service, STAGE).read_text())["Statement"])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def own_resource_prefixes(service: str) -> list[str]:
+    spec = TOPOLOGY.service(service)
+    naming = Naming(STAGE)
+    table = f"arn:aws:dynamodb:*:*:table/{naming.table(service)}"
+    prefixes = [table, f"{table}/", f"arn:aws:logs:*:*:log-group:/aws/lambda/{app_name(service)}-{STAGE}"]
+    for subscription in spec.subscriptions:
+        prefixes += [
+            f"arn:aws:sqs:*:*:{naming.queue(service, subscription.name)}",
+            f"arn:aws:sqs:*:*:{naming.dlq(service, subscription.name)}",
+        ]
+    prefixes.append(f"arn:aws:events:*:*:event-bus/{naming.bus}")
+    if service == "notify":
+        prefixes.append("arn:aws:ses:*:*:identity/")
+    return prefixes
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_committed_policy_is_the_generated_one(service: str) -> None:
+    path = policy_path(service, STAGE)
+    assert path.exists(), f"{path} missing: run .venv/bin/python deploy/policies.py {STAGE}"
+    assert path.read_text() == render(policy(service, STAGE)), f"{path} is stale: run deploy/policies.py {STAGE}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_chalice_uses_the_policy_file(service: str) -> None:
+    config = json.loads((policy_path(service, STAGE).parent / "config.json").read_text())["stages"][STAGE]
+    assert config["autogen_policy"] is False
+    assert config["iam_policy_file"] == f"policy-{STAGE}.json"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_wildcard_action_or_resource_beyond_the_named_exceptions(service: str) -> None:
+    for statement in statements(service):
+        assert statement["Effect"] == "Allow"
+        assert "NotAction" not in statement and "NotResource" not in statement
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, f"{service}/{statement['Sid']}: wildcard action {action}"
+        if "*" in as_list(statement["Resource"]):
+            # dynamodb:ListStreams has no resource type in IAM: it cannot be scoped.
+            assert statement["Sid"] in UNSCOPED_ALLOWED, f"{service}/{statement['Sid']}: Resource *"
+            assert as_list(statement["Action"]) == UNSCOPED_ALLOWED[statement["Sid"]]
+            assert as_list(statement["Resource"]) == ["*"]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_resource_belongs_to_the_service(service: str) -> None:
+    prefixes = own_resource_prefixes(service)
+    for statement in statements(service):
+        for resource in as_list(statement["Resource"]):
+            if resource == "*":
+                continue  # checked above
+            assert any(resource == p or resource.startswith(p) for p in prefixes), (
+                f"{service}/{statement['Sid']}: {resource} is not one of its own resources"
+            )
+            naming = Naming(STAGE)
+            others = [s for s in SERVICES if s != service]
+            for other in others:
+                assert naming.table(other) not in resource.split("/")
+                assert f":{naming.table(other)}-" not in resource
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_put_events_only_with_its_own_source(service: str) -> None:
+    spec = TOPOLOGY.service(service)
+    puts = [s for s in statements(service) if "events:PutEvents" in as_list(s["Action"])]
+    if not spec.publishes:
+        assert puts == [], f"{service} publishes nothing and must not be able to put events"
+        return
+    assert puts, f"{service} publishes but cannot put events"
+    for statement in puts:
+        assert as_list(statement["Action"]) == ["events:PutEvents"]
+        assert statement["Resource"] == f"arn:aws:events:*:*:event-bus/{Naming(STAGE).bus}"
+        assert statement["Condition"] == {"StringEquals": {"events:source": spec.source}}
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_notify_sends_email(service: str) -> None:
+    actions = {a for s in statements(service) for a in as_list(s["Action"])}
+    services_used = {a.split(":")[0] for a in actions}
+    expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
+    expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
+    expected |= {"ses"} if service == "notify" else set()
+    assert services_used == expected
+
+
+def test_a_broader_policy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks above fail on a planted defect: a wildcard action on another service's table."""
+    broad = {"Sid": "Oops", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:*:*:table/shop-dev-orders"}
+    document = policy("catalog", STAGE)
+    document["Statement"].append(broad)
+    monkeypatch.setitem(globals(), "statements", lambda service: document["Statement"])
+    with pytest.raises(AssertionError):
+        test_no_wildcard_action_or_resource_beyond_the_named_exceptions("catalog")
+    with pytest.raises(AssertionError):
+        test_every_resource_belongs_to_the_service("catalog")

@@ -1,0 +1,57 @@
+"""Regression: moto rolls a cancelled transaction back by swapping in a deep copy of the table, which
+orphaned the stream poller's open iterator; from then on the outbox relay received nothing (found
+when a subscriber's conditional write first lost a race: the order stalled at PAID)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from shop_devstack.dispatcher import DynamoDbStreamSource
+from shop_devstack.testing import embedded_aws
+
+
+def test_stream_source_keeps_delivering_after_a_cancelled_transaction():
+    with embedded_aws():
+        dynamodb = boto3.client("dynamodb")
+        table = f"stream-{uuid.uuid4().hex[:8]}"
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        seen: list[str] = []
+        source = DynamoDbStreamSource(
+            streams=boto3.client("dynamodbstreams"),
+            stream_arn=arn,
+            handler=lambda event, context: seen.extend(r["dynamodb"]["Keys"]["pk"]["S"] for r in event["Records"]),
+            function_name="relay",
+            stop=threading.Event(),
+        )
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": "first"}})
+        source.poll_once()
+
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": "first"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                ]
+            )
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": "after-the-cancelled-one"}})
+        source.poll_once()
+        source.poll_once()
+
+        assert seen == ["first", "after-the-cancelled-one"]
