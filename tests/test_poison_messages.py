@@ -3,32 +3,15 @@ neighbours are processed. Sent straight to a real subscription queue of the runn
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import UTC, datetime
 
 from shop_contracts.events import Money, ProductPublishedV1
-from shop_devstack.testing import eventually
+from shop_devstack.testing import eventbridge_body, eventually, raw_eventbridge_body
 from shop_eventing.consumer import DEAD_LETTER_REASON
 from shop_eventing.envelope import new_event
 from shop_eventing.topology import Naming
 
 NAMING = Naming(stage="local")
-
-
-def eventbridge_body(detail: dict, detail_type: str = "ProductPublished") -> str:
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": "shop.catalog",
-            "time": datetime.now(UTC).isoformat(),
-            "region": "us-east-1",
-            "resources": [],
-            "detail": detail,
-        }
-    )
 
 
 def drain_dead_letters(sqs, url: str) -> list[dict]:
@@ -63,9 +46,15 @@ def test_poison_messages_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(s
         QueueUrl=queue,
         Entries=[
             {"Id": "not-json", "MessageBody": "{this is not json"},
-            {"Id": "good", "MessageBody": eventbridge_body(good.to_detail())},
-            {"Id": "unknown-version", "MessageBody": eventbridge_body(future)},
-            {"Id": "breaks-contract", "MessageBody": eventbridge_body(broken_data)},
+            {"Id": "good", "MessageBody": eventbridge_body(good)},
+            {
+                "Id": "unknown-version",
+                "MessageBody": raw_eventbridge_body(future, detail_type="ProductPublished", source="shop.catalog"),
+            },
+            {
+                "Id": "breaks-contract",
+                "MessageBody": raw_eventbridge_body(broken_data, detail_type="ProductPublished", source="shop.catalog"),
+            },
         ],
     )
 

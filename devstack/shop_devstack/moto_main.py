@@ -10,9 +10,8 @@ import logging
 import signal
 import threading
 
-from moto.server import ThreadedMotoServer
-
 from shop_devstack.lifecycle import die_with_parent
+from shop_devstack.moto_server import EmbeddedAwsServer
 
 
 def main() -> None:
@@ -26,7 +25,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     # Every request would be one line of noise; errors still show.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server = EmbeddedAwsServer(args.host, args.port)
     server.start()
     print(f"moto listening on http://{args.host}:{args.port}", flush=True)
     stop.wait()

@@ -1,7 +1,13 @@
-"""Test helpers: an in-process moto server on loopback, reached with plain boto3.
+"""Test helpers: an in-process moto server on loopback, reached with plain boto3, and the events
+Lambda hands a subscriber.
 
     with embedded_aws() as endpoint:      # sets AWS_ENDPOINT_URL and fake credentials
         provision(TOPOLOGY, Naming("test"))
+
+    with provisioned_service("catalog") as (endpoint, provisioned):   # what a service's app.py expects
+        import app
+
+    batch = lambda_sqs_event(eventbridge_body(event), queue_arn=subscription_queue_arn("notify", "order-emails"))
 
 Each call starts a server on its own port, but moto keeps its data for the whole Python process,
 whichever server serves it: tests isolate themselves by naming their resources uniquely (e.g. a
@@ -10,38 +16,159 @@ random stage, `Naming(stage=f"t{uuid4().hex[:8]}")`), never by wiping state othe
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TypeVar
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
-from moto.server import ThreadedMotoServer
-
-from shop_devstack.stack import LOCAL_CREDENTIALS, free_port
+from shop_contracts import TOPOLOGY
+from shop_devstack.moto_server import EmbeddedAwsServer
+from shop_devstack.stack import LOCAL_CREDENTIALS
+from shop_eventing.envelope import DomainEvent
+from shop_eventing.outbox import from_dynamodb
+from shop_eventing.provision import Provisioned, provision
+from shop_eventing.topology import Naming
 
 T = TypeVar("T")
 
+REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
+ACCOUNT_ID = "123456789012"  # moto's default account
+LOCAL_NAMING = Naming(stage="local")
+"""The naming a service's tests provision with (`provisioned_service`): resources named shop-local-..."""
+
 
 @contextmanager
-def embedded_aws() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in [*LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL"]}
-    os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint})
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set these environment variables for the block; each gets its previous value (or absence) back after."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
-        yield endpoint
+        yield
     finally:
-        server.stop()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def embedded_aws() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = EmbeddedAwsServer()
+    server.start()
+    endpoint = server.endpoint
+    with patched_environ({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
+        try:
+            yield endpoint
+        finally:
+            server.stop()  # the server stops before the environment is restored
+
+
+@contextmanager
+def provisioned_service(service: str) -> Iterator[tuple[str, Provisioned]]:
+    """An embedded AWS with the shop's whole topology provisioned under `LOCAL_NAMING`, and the
+    environment `service`'s app.py reads at import: SHOP_STAGE and SHOP_TABLE_STREAM_ARN (its table's
+    stream). Yields (endpoint, what provisioning made); the environment is restored on exit.
+
+    Import the service's `app` inside the block, never before: it builds its boto3 clients at import.
+    """
+    with embedded_aws() as endpoint:
+        provisioned = provision(TOPOLOGY, LOCAL_NAMING)
+        environment = {"SHOP_STAGE": LOCAL_NAMING.stage, "SHOP_TABLE_STREAM_ARN": provisioned.table_stream_arns[service]}
+        with patched_environ(environment):
+            yield endpoint, provisioned
+
+
+def outbox_items(dynamodb: Any, table: str, **match: object) -> list[dict[str, Any]]:
+    """Every outbox item of `table` whose attributes equal `match`, oldest first, its detail parsed.
+
+    `dynamodb` is a boto3 DynamoDB client; the scan is consistent, so a commit just made is seen.
+    """
+    items: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=table,
+        FilterExpression="begins_with(pk, :outbox)",
+        ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
+        ConsistentRead=True,
+    ):
+        items += [from_dynamodb(item) for item in page["Items"]]
+    found = [item for item in items if all(item.get(k) == v for k, v in match.items())]
+    for item in found:
+        item["detail"] = json.loads(item["detail"])
+    return sorted(found, key=lambda item: (item["occurred_at"], item["event_id"]))
+
+
+def eventbridge_body(event: DomainEvent, *, envelope_id: str | None = None) -> str:
+    """The SQS message body an EventBridge rule target delivers for `event`.
+
+    The EventBridge envelope gets a fresh `id` every time (a replay or a redrive gets a new one too)
+    unless `envelope_id` is given; the event's own `event_id` is in the detail, unchanged.
+    """
+    meta = event.metadata
+    return _eventbridge_envelope(event.to_detail(), meta.event_type, meta.producer, meta.occurred_at, envelope_id)
+
+
+def raw_eventbridge_body(detail: object, *, detail_type: str, source: str) -> str:
+    """An EventBridge envelope around any `detail`, valid or not (for poison-message tests): sent now,
+    with a fresh envelope `id`."""
+    return _eventbridge_envelope(detail, detail_type, source, datetime.now(UTC), None)
+
+
+def _eventbridge_envelope(detail: object, detail_type: str, source: str, sent: datetime, envelope_id: str | None) -> str:
+    return json.dumps(
+        {
+            "version": "0",
+            "id": envelope_id or str(uuid.uuid4()),
+            "detail-type": detail_type,
+            "source": source,
+            "time": sent.isoformat(),
+            "region": REGION,
+            "resources": [],
+            "detail": detail,
+        }
+    )
+
+
+def subscription_queue_arn(service: str, subscription: str, *, naming: Naming = LOCAL_NAMING) -> str:
+    """The ARN of a subscription's queue as the embedded AWS names it (its region, moto's account)."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{naming.queue(service, subscription)}"
+
+
+def lambda_sqs_event(*bodies: str, queue_arn: str) -> dict[str, Any]:
+    """The event Lambda's SQS event source passes the function: one record per body, in order.
+
+    Each record has the shape Lambda delivers, as received for the first time, and its own messageId
+    and receiptHandle (chalice's test event generator repeats them, which hides partial-batch bugs).
+    """
+    sent_ms = str(int(time.time() * 1000))
+    return {
+        "Records": [
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"handle-{uuid.uuid4()}",
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": sent_ms,
+                    "SenderId": "AIDAEXAMPLE",
+                    "ApproximateFirstReceiveTimestamp": sent_ms,
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(body.encode()).hexdigest(),  # noqa: S324 - what SQS computes
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+            for body in bodies
+        ]
+    }
 
 
 def eventually(probe: Callable[[], T | None], *, timeout: float = 20, interval: float = 0.1, what: str = "condition") -> T:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import threading
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -26,7 +25,7 @@ from shop_devstack.dispatcher import (
     _batch_item_failures,
     sqs_lambda_record,
 )
-from shop_devstack.testing import eventually
+from shop_devstack.testing import eventbridge_body, eventually
 from shop_eventing.consumer import DEAD_LETTER_REASON, Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 
@@ -44,21 +43,6 @@ class PingV1(EventData):
 
 def ping(n: int) -> DomainEvent:
     return new_event(PingV1(n=n), producer="shop.producer", correlation_id="c-1")
-
-
-def eventbridge_body(event: DomainEvent) -> str:
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_type,
-            "source": "shop.producer",
-            "time": "2026-01-01T00:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": event.to_detail(),
-        }
-    )
 
 
 def send(stack: PingStack, *bodies: str, attributes: dict[str, Any] | None = None) -> dict[str, str]:

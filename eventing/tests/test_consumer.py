@@ -17,7 +17,7 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from shop_devstack.testing import embedded_aws
+from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_event, raw_eventbridge_body
 from shop_eventing.consumer import DEAD_LETTER_REASON, Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, processed_marker_key
@@ -49,6 +49,7 @@ CONSUMER = ServiceSpec(
 )
 TOPOLOGY = Topology(services=(PRODUCER, CONSUMER))
 SUBSCRIBER_ID = "consumer.pings"
+SOURCE = "shop.producer"
 
 
 class FakeContext:
@@ -112,47 +113,12 @@ def aws() -> Iterator[Aws]:
 
 
 def ping(n: int, *, event_id: str | None = None) -> DomainEvent:
-    return new_event(PingV1(n=n), producer="shop.producer", correlation_id="c-1", event_id=event_id)
+    return new_event(PingV1(n=n), producer=SOURCE, correlation_id="c-1", event_id=event_id)
 
 
-def eventbridge_body(detail: Any, *, detail_type: str = "Ping") -> str:
-    """An SQS body as an EventBridge rule target delivers it: a fresh EventBridge `id` every time."""
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": "shop.producer",
-            "time": "2026-01-01T00:00:00Z",
-            "region": "us-east-1",
-            "resources": [],
-            "detail": detail,
-        }
-    )
-
-
-def sqs_record(body: str, queue_arn: str, *, message_id: str | None = None, receive_count: int = 1) -> dict[str, Any]:
-    """A record of Lambda's SQS event, each with its own messageId (chalice's generator repeats them)."""
-    return {
-        "messageId": message_id or str(uuid.uuid4()),
-        "receiptHandle": f"handle-{uuid.uuid4()}",
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1767225600000",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1767225600001",
-        },
-        "messageAttributes": {},
-        "md5OfBody": "0" * 32,
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "us-east-1",
-    }
-
-
-def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
-    return {"Records": list(records)}
+def raw_ping_body(detail: object, *, detail_type: str = "Ping") -> str:
+    """The EventBridge envelope of a Ping around any detail, valid or not."""
+    return raw_eventbridge_body(detail, detail_type=detail_type, source=SOURCE)
 
 
 class Recorder:
@@ -185,10 +151,11 @@ def test_handlers_must_match_the_subscriptions_declared_event_types(aws: Aws) ->
 def test_a_failing_record_is_reported_alone_and_its_neighbours_are_handled_once(aws: Aws) -> None:
     handler = Recorder(fail=lambda event: event.data.n == 2)  # type: ignore[attr-defined]
     events = [ping(1), ping(2), ping(3)]
-    records = [sqs_record(eventbridge_body(e.to_detail()), aws.queue_arn()) for e in events]
+    batch = lambda_sqs_event(*map(eventbridge_body, events), queue_arn=aws.queue_arn())
+    records = batch["Records"]
     assert len({r["messageId"] for r in records}) == 3
 
-    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+    response = subscriber(aws, handler).handle(batch, FakeContext())
 
     assert response == {"batchItemFailures": [{"itemIdentifier": records[1]["messageId"]}]}
     assert handler.applied == [1, 3]
@@ -198,10 +165,10 @@ def test_a_failing_record_is_reported_alone_and_its_neighbours_are_handled_once(
 
 def test_a_batch_where_every_record_fails_raises_so_the_whole_batch_is_retried(aws: Aws) -> None:
     handler = Recorder(fail=lambda _: True)
-    record = sqs_record(eventbridge_body(ping(1).to_detail()), aws.queue_arn())
+    batch = lambda_sqs_event(eventbridge_body(ping(1)), queue_arn=aws.queue_arn())
 
     with pytest.raises(BatchProcessingError):
-        subscriber(aws, handler).handle(sqs_event(record), FakeContext())
+        subscriber(aws, handler).handle(batch, FakeContext())
 
     assert len(handler.calls) == 1
     assert handler.applied == []
@@ -215,35 +182,33 @@ def test_poison_records_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(aw
     unknown_type["metadata"] = {**unknown_type["metadata"], "event_type": "Pong"}
     unregistered_version = {**ping(1).to_detail()}
     unregistered_version["metadata"] = {**unregistered_version["metadata"], "schema_version": 2}
-    not_accepted = new_event(PingV3(n=1), producer="shop.producer", correlation_id="c-1").to_detail()
+    not_accepted = new_event(PingV3(n=1), producer=SOURCE, correlation_id="c-1")
     bad_data = {**ping(1).to_detail(), "data": {"n": "x"}}
     no_event_id = {**ping(1).to_detail()}
     no_event_id["metadata"] = {k: v for k, v in no_event_id["metadata"].items() if k != "event_id"}
     poison = {
         "not json": "body is not JSON",
-        json.dumps({"version": "0", "id": "e-1", "detail-type": "Ping", "source": "shop.producer"}): (
+        json.dumps({"version": "0", "id": "e-1", "detail-type": "Ping", "source": SOURCE}): (
             "body is not an EventBridge event with a detail object"
         ),
         json.dumps([1, 2]): "body is not an EventBridge event with a detail object",
-        eventbridge_body("a string"): "body is not an EventBridge event with a detail object",
-        eventbridge_body(unknown_type, detail_type="Pong"): "unknown event Pong v1",
-        eventbridge_body(unregistered_version): "unknown event Ping v2",
+        raw_ping_body("a string"): "body is not an EventBridge event with a detail object",
+        raw_ping_body(unknown_type, detail_type="Pong"): "unknown event Pong v1",
+        raw_ping_body(unregistered_version): "unknown event Ping v2",
         eventbridge_body(not_accepted): "consumer.pings does not accept Ping v3",
-        eventbridge_body(bad_data): "Ping v1 data: n: Input should be a valid integer",
-        eventbridge_body(no_event_id): "metadata: event_id: Field required",
+        raw_ping_body(bad_data): "Ping v1 data: n: Input should be a valid integer",
+        raw_ping_body(no_event_id): "metadata: event_id: Field required",
     }
-    arn = aws.queue_arn()
-    poison_records = [sqs_record(body, arn) for body in poison]
-    good_record = sqs_record(eventbridge_body(good.to_detail()), arn)
-    records = [*poison_records[:4], good_record, *poison_records[4:]]
+    bodies = list(poison)
+    batch = lambda_sqs_event(*bodies[:4], eventbridge_body(good), *bodies[4:], queue_arn=aws.queue_arn())
 
-    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+    response = subscriber(aws, handler).handle(batch, FakeContext())
 
     assert response == {"batchItemFailures": []}
     assert handler.calls == [(good.event_id, 7, SUBSCRIBER_ID)]
     dead = {m["Body"]: m["MessageAttributes"] for m in aws.drain(aws.dlq_url())}
     assert set(dead) == set(poison), "every poison record is in the DLQ exactly as it arrived"
-    message_ids = {r["body"]: r["messageId"] for r in poison_records}
+    message_ids = {r["body"]: r["messageId"] for r in batch["Records"]}
     for body, expected_reason in poison.items():
         attributes = dead[body]
         reason = attributes[DEAD_LETTER_REASON]
@@ -259,13 +224,13 @@ def test_the_same_event_redelivered_with_new_sqs_and_eventbridge_ids_is_applied_
     handler = Recorder()
     first = ping(1)
     arn = aws.queue_arn()
-    body_a = eventbridge_body(first.to_detail())
-    body_b = eventbridge_body(first.to_detail())  # a replay or redrive: new EventBridge id
+    body_a = eventbridge_body(first)
+    body_b = eventbridge_body(first)  # a replay or redrive: new EventBridge id
     assert json.loads(body_a)["id"] != json.loads(body_b)["id"]
 
-    assert subscriber(aws, handler).handle(sqs_event(sqs_record(body_a, arn)), FakeContext()) == {"batchItemFailures": []}
+    assert subscriber(aws, handler).handle(lambda_sqs_event(body_a, queue_arn=arn), FakeContext()) == {"batchItemFailures": []}
     # A second process (a fresh Subscriber) gets the copy under a different messageId.
-    again = subscriber(aws, handler).handle(sqs_event(sqs_record(body_b, arn)), FakeContext())
+    again = subscriber(aws, handler).handle(lambda_sqs_event(body_b, queue_arn=arn), FakeContext())
 
     assert again == {"batchItemFailures": []}
     assert handler.calls == [(first.event_id, 1, SUBSCRIBER_ID)]
@@ -278,7 +243,7 @@ def test_the_same_event_redelivered_with_new_sqs_and_eventbridge_ids_is_applied_
     assert "expires_at" in records[0], "the record expires through the table's TTL attribute"
 
     second = ping(2)
-    subscriber(aws, handler).handle(sqs_event(sqs_record(eventbridge_body(second.to_detail()), arn)), FakeContext())
+    subscriber(aws, handler).handle(lambda_sqs_event(eventbridge_body(second), queue_arn=arn), FakeContext())
 
     assert handler.calls == [(first.event_id, 1, SUBSCRIBER_ID), (second.event_id, 2, SUBSCRIBER_ID)]
     assert len(aws.idempotency_records()) == 2
@@ -287,10 +252,9 @@ def test_the_same_event_redelivered_with_new_sqs_and_eventbridge_ids_is_applied_
 def test_the_same_event_twice_in_one_batch_is_applied_once(aws: Aws) -> None:
     handler = Recorder()
     event = ping(5)
-    arn = aws.queue_arn()
-    records = [sqs_record(eventbridge_body(event.to_detail()), arn) for _ in range(2)]
+    batch = lambda_sqs_event(eventbridge_body(event), eventbridge_body(event), queue_arn=aws.queue_arn())
 
-    response = subscriber(aws, handler).handle(sqs_event(*records), FakeContext())
+    response = subscriber(aws, handler).handle(batch, FakeContext())
 
     assert response == {"batchItemFailures": []}
     assert handler.applied == [5]
@@ -302,8 +266,8 @@ def test_each_subscription_applies_the_same_event_once_on_its_own(aws: Aws) -> N
 
     for handler, name in ((pings, "pings"), (audit, "audit")):
         for _ in range(2):
-            record = sqs_record(eventbridge_body(event.to_detail()), aws.queue_arn(name))
-            assert subscriber(aws, handler, name).handle(sqs_event(record), FakeContext()) == {"batchItemFailures": []}
+            batch = lambda_sqs_event(eventbridge_body(event), queue_arn=aws.queue_arn(name))
+            assert subscriber(aws, handler, name).handle(batch, FakeContext()) == {"batchItemFailures": []}
 
     assert pings.calls == [(event.event_id, 4, "consumer.pings")]
     assert audit.calls == [(event.event_id, 4, "consumer.audit")]
@@ -320,10 +284,11 @@ def test_a_handler_that_failed_runs_again_on_the_retry_and_applies_once(aws: Aws
     handler = Recorder(fail=fail_once)
     flaky, steady = ping(1), ping(2)
     arn = aws.queue_arn()
-    flaky_record = sqs_record(eventbridge_body(flaky.to_detail()), arn)
+    batch = lambda_sqs_event(eventbridge_body(flaky), eventbridge_body(steady), queue_arn=arn)
+    flaky_record = batch["Records"][0]
     consumer = subscriber(aws, handler)
 
-    first = consumer.handle(sqs_event(flaky_record, sqs_record(eventbridge_body(steady.to_detail()), arn)), FakeContext())
+    first = consumer.handle(batch, FakeContext())
 
     assert first == {"batchItemFailures": [{"itemIdentifier": flaky_record["messageId"]}]}
     assert handler.applied == [2]
@@ -337,14 +302,12 @@ def test_a_handler_that_failed_runs_again_on_the_retry_and_applies_once(aws: Aws
         "receiptHandle": "handle-2",
         "attributes": {**flaky_record["attributes"], "ApproximateReceiveCount": "2"},
     }
-    assert consumer.handle(sqs_event(retry), FakeContext()) == {"batchItemFailures": []}
+    assert consumer.handle({"Records": [retry]}, FakeContext()) == {"batchItemFailures": []}
     assert handler.applied == [2, 1]
     assert [c[0] for c in handler.calls] == [flaky.event_id, steady.event_id, flaky.event_id]
 
     # A third copy (say, a duplicate delivery) changes nothing.
-    assert consumer.handle(sqs_event(sqs_record(eventbridge_body(flaky.to_detail()), arn)), FakeContext()) == {
-        "batchItemFailures": []
-    }
+    assert consumer.handle(lambda_sqs_event(eventbridge_body(flaky), queue_arn=arn), FakeContext()) == {"batchItemFailures": []}
     assert handler.applied == [2, 1]
     assert len(handler.calls) == 3
     assert {i["status"]["S"] for i in aws.idempotency_records()} == {"COMPLETED"}
@@ -358,9 +321,9 @@ def test_a_handler_raising_already_processed_counts_as_success(aws: Aws) -> None
         raise AlreadyProcessed()
 
     event = ping(1)
-    record = sqs_record(eventbridge_body(event.to_detail()), aws.queue_arn())
+    batch = lambda_sqs_event(eventbridge_body(event), queue_arn=aws.queue_arn())
 
-    assert subscriber(aws, duplicate).handle(sqs_event(record), FakeContext()) == {"batchItemFailures": []}
+    assert subscriber(aws, duplicate).handle(batch, FakeContext()) == {"batchItemFailures": []}
     assert calls == [event.event_id]
     assert aws.drain(aws.dlq_url()) == []
     [stored] = aws.idempotency_records()
@@ -388,7 +351,7 @@ def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aw
 
     event = ping(5)
     arn = aws.queue_arn()
-    assert subscriber(aws, count_ping).handle(sqs_event(sqs_record(eventbridge_body(event.to_detail()), arn)), FakeContext()) == {
+    assert subscriber(aws, count_ping).handle(lambda_sqs_event(eventbridge_body(event), queue_arn=arn), FakeContext()) == {
         "batchItemFailures": []
     }
     marker = ddb.get_item(
@@ -398,7 +361,7 @@ def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aw
     [lost] = aws.idempotency_records()
     ddb.delete_item(TableName=aws.table, Key={"pk": lost["pk"], "sk": lost["sk"]})
 
-    again = subscriber(aws, count_ping).handle(sqs_event(sqs_record(eventbridge_body(event.to_detail()), arn)), FakeContext())
+    again = subscriber(aws, count_ping).handle(lambda_sqs_event(eventbridge_body(event), queue_arn=arn), FakeContext())
 
     assert again == {"batchItemFailures": []}
     assert calls == [event.event_id, event.event_id], "the handler ran again: powertools had no record"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import pytest
 
-from shop_devstack.testing import embedded_aws
+from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.consumer import Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, InvalidEvent, new_event
 from shop_eventing.provision import provision
@@ -85,33 +83,6 @@ def test_an_upcaster_needs_both_contracts_registered():
         fresh.register_upcaster("Half", 1)(lambda data: data)
 
 
-def _sqs_event(*events: DomainEvent) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": json.dumps(
-                    {
-                        "version": "0",
-                        "id": str(uuid.uuid4()),
-                        "detail-type": e.event_type,
-                        "source": "shop.greeter",
-                        "detail": e.to_detail(),
-                    }
-                ),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-                "awsRegion": "us-east-1",
-            }
-            for e in events
-        ]
-    }
-
-
 def test_a_subscriber_of_two_majors_hands_its_handler_the_newer_one():
     topology = Topology(
         services=(
@@ -140,7 +111,10 @@ def test_a_subscriber_of_two_majors_hands_its_handler_the_newer_one():
         v2 = new_event(GreetingV2(words=["good", "evening"]), producer="shop.greeter", correlation_id="c-4")
         v3 = new_event(GreetingV3(words=["hey"], loud=True), producer="shop.greeter", correlation_id="c-5")
 
-        response = subscriber.handle(_sqs_event(v1, v2, v3))
+        batch = lambda_sqs_event(
+            *map(eventbridge_body, (v1, v2, v3)), queue_arn=subscription_queue_arn("listener", "greetings", naming=naming)
+        )
+        response = subscriber.handle(batch)
 
     assert response == {"batchItemFailures": []}
     assert received == [

@@ -7,7 +7,6 @@ event_id); a reservation and its StockReserved/StockRejected commit together; st
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import uuid
 from types import ModuleType
@@ -18,6 +17,7 @@ import pytest
 from chalicelib import usecases
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1
 from shop_devstack.dispatcher import LambdaContext
+from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, new_event
 from shop_eventing.outbox import AlreadyProcessed, from_dynamodb, to_dynamodb
 
@@ -399,32 +399,7 @@ def test_payment_failed_for_an_order_never_seen_releases_nothing(catalog):
 
 def sqs_event(*events: DomainEvent) -> dict[str, Any]:
     """A Lambda SQS event whose bodies are EventBridge events, one record per event, distinct messageIds."""
-    records = []
-    for event in events:
-        body = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_type,
-            "source": event.metadata.producer,
-            "time": event.metadata.occurred_at.isoformat(),
-            "region": "us-east-1",
-            "resources": [],
-            "detail": event.to_detail(),
-        }
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-local-catalog-reserve-stock",
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+    return lambda_sqs_event(*map(eventbridge_body, events), queue_arn=subscription_queue_arn("catalog", "reserve-stock"))
 
 
 def lambda_context() -> LambdaContext:

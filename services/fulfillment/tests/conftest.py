@@ -7,8 +7,6 @@ clients at import); each test uses its own order ids, so tests do not see each o
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
@@ -23,22 +21,11 @@ class Aws:
     table: str
     dynamodb: Any
 
-    def outbox(self, **match: str) -> list[dict[str, Any]]:
+    def outbox(self, **match: object) -> list[dict[str, Any]]:
         """Every outbox item of the fulfillment table whose attributes equal `match`, oldest first."""
-        from shop_eventing.outbox import from_dynamodb
+        from shop_devstack.testing import outbox_items
 
-        items: list[dict[str, Any]] = []
-        for page in self.dynamodb.get_paginator("scan").paginate(
-            TableName=self.table,
-            FilterExpression="begins_with(pk, :outbox)",
-            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-            ConsistentRead=True,
-        ):
-            items += [from_dynamodb(item) for item in page["Items"]]
-        found = [item for item in items if all(item.get(k) == v for k, v in match.items())]
-        for item in found:
-            item["detail"] = json.loads(item["detail"])
-        return sorted(found, key=lambda item: (item["occurred_at"], item["event_id"]))
+        return outbox_items(self.dynamodb, self.table, **match)
 
     def item(self, pk: str, sk: str) -> dict[str, Any] | None:
         from shop_eventing.outbox import from_dynamodb, to_dynamodb
@@ -51,25 +38,10 @@ class Aws:
 def aws() -> Iterator[Aws]:
     import boto3
 
-    from shop_contracts import TOPOLOGY
-    from shop_devstack.testing import embedded_aws
-    from shop_eventing.provision import provision
-    from shop_eventing.topology import Naming
+    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
 
-    saved = {k: os.environ.get(k) for k in ("SHOP_STAGE", "SHOP_TABLE_STREAM_ARN")}
-    with embedded_aws() as endpoint:
-        naming = Naming(stage="local")
-        provisioned = provision(TOPOLOGY, naming)
-        os.environ["SHOP_STAGE"] = "local"
-        os.environ["SHOP_TABLE_STREAM_ARN"] = provisioned.table_stream_arns["fulfillment"]
-        try:
-            yield Aws(endpoint=endpoint, table=naming.table("fulfillment"), dynamodb=boto3.client("dynamodb"))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with provisioned_service("fulfillment") as (endpoint, _):
+        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("fulfillment"), dynamodb=boto3.client("dynamodb"))
 
 
 @pytest.fixture(scope="session")

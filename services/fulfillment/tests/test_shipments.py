@@ -14,6 +14,7 @@ from chalicelib import usecases
 from chalicelib.domain import plan_shipment
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1
 from shop_devstack.dispatcher import LambdaContext
+from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, new_event
 from shop_eventing.outbox import AlreadyProcessed
 
@@ -153,32 +154,7 @@ def test_physical_order_without_an_address_fails_and_writes_nothing(request_ship
 
 def sqs_event(*events: DomainEvent) -> dict[str, Any]:
     """A Lambda SQS event whose bodies are EventBridge events, one record per event, distinct messageIds."""
-    records = []
-    for event in events:
-        body = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_type,
-            "source": event.metadata.producer,
-            "time": event.metadata.occurred_at.isoformat(),
-            "region": "us-east-1",
-            "resources": [],
-            "detail": event.to_detail(),
-        }
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-local-fulfillment-request-shipment",
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+    return lambda_sqs_event(*map(eventbridge_body, events), queue_arn=subscription_queue_arn("fulfillment", "request-shipment"))
 
 
 def test_subscriber_requests_one_shipment_for_a_duplicated_delivery(fulfillment_app, aws):
@@ -211,6 +187,8 @@ def test_get_shipment_returns_it(request_shipment, client):
         "address": "1 Main St, Springfield",
         "status": "REQUESTED",
         "requested_at": "2030-05-17T12:30:00+00:00",
+        # No OrderPlaced v2 has been seen for this order, so no structured address is known yet.
+        "delivery_address": None,
     }
 
 

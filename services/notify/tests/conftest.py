@@ -9,7 +9,6 @@ own recipients, so tests do not see each other's mail.
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,27 +36,11 @@ class Aws:
 def aws() -> Iterator[Aws]:
     import boto3
 
-    from shop_contracts import TOPOLOGY
-    from shop_devstack.testing import embedded_aws
-    from shop_eventing.provision import provision
-    from shop_eventing.topology import Naming
+    from shop_devstack.testing import LOCAL_NAMING, patched_environ, provisioned_service
 
-    saved = {k: os.environ.get(k) for k in ("SHOP_STAGE", "SHOP_TABLE_STREAM_ARN", "SHOP_MAIL_SENDER")}
-    with embedded_aws() as endpoint:
-        naming = Naming(stage="local")
-        provisioned = provision(TOPOLOGY, naming)
+    with provisioned_service("notify") as (endpoint, _), patched_environ({"SHOP_MAIL_SENDER": SENDER}):
         boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
-        os.environ["SHOP_STAGE"] = "local"
-        os.environ["SHOP_TABLE_STREAM_ARN"] = provisioned.table_stream_arns["notify"]
-        os.environ["SHOP_MAIL_SENDER"] = SENDER
-        try:
-            yield Aws(endpoint=endpoint, table=naming.table("notify"))
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("notify"))
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,10 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, PaymentFailedV1, StockReservedV1
 from shop_devstack.dispatcher import LambdaContext
+from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, EventData, new_event
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:shop-local-notify-order-emails"
+QUEUE_ARN = subscription_queue_arn("notify", "order-emails")
 
 
 def recipient() -> str:
@@ -49,49 +50,13 @@ def payment_failed(to: str) -> DomainEvent:
     return orders_event(data, order_id)
 
 
-def eventbridge_body(event: DomainEvent) -> str:
-    """What EventBridge puts on the queue: a fresh envelope id every time (a replay gets a new one too)."""
-    return json.dumps(
-        {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_type,
-            "source": event.metadata.producer,
-            "time": event.metadata.occurred_at.isoformat(),
-            "region": "us-east-1",
-            "resources": [],
-            "detail": event.to_detail(),
-        }
-    )
-
-
-def sqs_event(*bodies: str) -> dict[str, Any]:
-    """A Lambda SQS event, one record per body, each with its own messageId."""
-    return {
-        "Records": [
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": QUEUE_ARN,
-                "awsRegion": "us-east-1",
-            }
-            for body in bodies
-        ]
-    }
-
-
 @pytest.fixture
 def deliver(notify_app: ModuleType) -> Any:
     """Hand a batch to the subscriber the way Lambda's SQS event source would."""
 
     def handle(*bodies: str) -> dict[str, Any]:
         context = LambdaContext("shop-local-notify-order-emails", timeout_seconds=30)
-        return dict(notify_app.email_subscriber.handle(sqs_event(*bodies), context))
+        return dict(notify_app.email_subscriber.handle(lambda_sqs_event(*bodies, queue_arn=QUEUE_ARN), context))
 
     return handle
 

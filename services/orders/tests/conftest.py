@@ -9,7 +9,6 @@ SKUs, Idempotency-Keys and orders, so tests do not see each other's data.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,22 +27,11 @@ class Aws:
     dynamodb: Any
     gateway: Any  # the session's PaymentGatewayServer, which app.gateway talks to
 
-    def outbox(self, **match: str) -> list[dict[str, Any]]:
+    def outbox(self, **match: object) -> list[dict[str, Any]]:
         """Every outbox item of the orders table whose attributes equal `match`, oldest first."""
-        from shop_eventing.outbox import from_dynamodb
+        from shop_devstack.testing import outbox_items
 
-        items: list[dict[str, Any]] = []
-        for page in self.dynamodb.get_paginator("scan").paginate(
-            TableName=self.table,
-            FilterExpression="begins_with(pk, :outbox)",
-            ExpressionAttributeValues={":outbox": {"S": "OUTBOX#"}},
-            ConsistentRead=True,
-        ):
-            items += [from_dynamodb(item) for item in page["Items"]]
-        found = [item for item in items if all(item.get(k) == v for k, v in match.items())]
-        for item in found:
-            item["detail"] = json.loads(item["detail"])
-        return sorted(found, key=lambda item: (item["occurred_at"], item["event_id"]))
+        return outbox_items(self.dynamodb, self.table, **match)
 
     def processed(self, subscriber: str, event_id: str) -> bool:
         from shop_eventing.outbox import to_dynamodb
@@ -56,27 +44,15 @@ class Aws:
 def aws() -> Iterator[Aws]:
     import boto3
 
-    from shop_contracts import TOPOLOGY
     from shop_devstack.payment_gateway import PaymentGatewayServer
-    from shop_devstack.testing import embedded_aws
-    from shop_eventing.provision import provision
-    from shop_eventing.topology import Naming
+    from shop_devstack.testing import LOCAL_NAMING, patched_environ, provisioned_service
 
-    saved = {k: os.environ.get(k) for k in ("SHOP_STAGE", "SHOP_TABLE_STREAM_ARN", "PAYMENT_GATEWAY_URL")}
-    with embedded_aws() as endpoint, PaymentGatewayServer(port=0) as gateway:
-        naming = Naming(stage="local")
-        provisioned = provision(TOPOLOGY, naming)
-        os.environ["SHOP_STAGE"] = "local"
-        os.environ["SHOP_TABLE_STREAM_ARN"] = provisioned.table_stream_arns["orders"]
-        os.environ["PAYMENT_GATEWAY_URL"] = gateway.url
-        try:
-            yield Aws(endpoint=endpoint, table=naming.table("orders"), dynamodb=boto3.client("dynamodb"), gateway=gateway)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with (
+        provisioned_service("orders") as (endpoint, _),
+        PaymentGatewayServer(port=0) as gateway,
+        patched_environ({"PAYMENT_GATEWAY_URL": gateway.url}),
+    ):
+        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("orders"), dynamodb=boto3.client("dynamodb"), gateway=gateway)
 
 
 @pytest.fixture(scope="session")

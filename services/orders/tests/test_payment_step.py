@@ -4,7 +4,6 @@ over HTTP (`HttpPaymentGateway` against `PaymentGatewayServer`)."""
 
 from __future__ import annotations
 
-import json
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from chalicelib.payments import ChargeOutcome, HttpPaymentGateway, PaymentGatewa
 from shop_contracts.events import ShipmentRequestedV1, StockLine, StockRejectedV1, StockReleasedV1, StockReservedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.payment_gateway import PaymentGatewayServer
+from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, EventData, new_event
 from shop_eventing.outbox import AlreadyProcessed
 
@@ -342,32 +342,7 @@ def test_a_late_redelivery_of_stock_reserved_after_shipment_charges_nothing(orde
 
 def sqs_event(*events: DomainEvent) -> dict[str, Any]:
     """A Lambda SQS event whose bodies are EventBridge events, one record per event, distinct messageIds."""
-    records = []
-    for event in events:
-        body = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": event.event_type,
-            "source": event.metadata.producer,
-            "time": event.metadata.occurred_at.isoformat(),
-            "region": "us-east-1",
-            "resources": [],
-            "detail": event.to_detail(),
-        }
-        records.append(
-            {
-                "messageId": str(uuid.uuid4()),
-                "receiptHandle": str(uuid.uuid4()),
-                "body": json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shop-local-orders-charge-payment",
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+    return lambda_sqs_event(*map(eventbridge_body, events), queue_arn=subscription_queue_arn("orders", "charge-payment"))
 
 
 def test_payment_subscriber_charges_the_real_gateway_once_for_a_duplicated_delivery(orders, aws):
