@@ -6,8 +6,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SERVICES := catalog vod orders fulfillment notify
+STAGE ?= dev
+# Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
+DEPLOY_FLAGS ?=
 
-.PHONY: run test lint typecheck schemas contracts-check unit service-tests e2e package clean help
+.PHONY: run test lint typecheck schemas contracts-check unit service-tests e2e package deploy deploy-platform deploy-status destroy clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -15,10 +18,14 @@ help:
 	@echo "make schemas        regenerate contracts/schemas (refuses a breaking change)"
 	@echo "make contracts-check  the compatibility gate CI runs"
 	@echo "make package        chalice package + cfn-lint + bare-venv import check for every service"
+	@echo "make deploy SERVICE=orders STAGE=dev   package and deploy one service to the AWS account in the environment"
+	@echo "make deploy-platform STAGE=dev         the stage's bus, archive and artifacts bucket (made by the first deploy)"
+	@echo "make deploy-status STAGE=dev           every stack of the stage"
+	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
 
 $(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip check
 	touch $(STAMP)
@@ -35,7 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -70,6 +77,21 @@ e2e: $(STAMP)
 package: $(STAMP)
 	$(PY) deploy/package.py --out build/
 	$(PY) -m pytest -q deploy/tests -m packaging
+
+# Deploying to AWS (docs/deploy.md): the account, region and credentials are boto3's usual ones.
+deploy: $(STAMP)
+	@test -n "$(SERVICE)" || { echo "usage: make deploy SERVICE=<$(SERVICES)> STAGE=<stage>" >&2; exit 2; }
+	$(PY) deploy/stacks.py service $(SERVICE) --stage $(STAGE) $(DEPLOY_FLAGS)
+
+deploy-platform: $(STAMP)
+	$(PY) deploy/stacks.py platform --stage $(STAGE) $(DEPLOY_FLAGS)
+
+deploy-status: $(STAMP)
+	$(PY) deploy/stacks.py status --stage $(STAGE)
+
+destroy: $(STAMP)
+	@test -n "$(SERVICE)" || { echo "usage: make destroy SERVICE=<$(SERVICES)> STAGE=<stage>" >&2; exit 2; }
+	$(PY) deploy/stacks.py destroy $(SERVICE) --stage $(STAGE) $(DEPLOY_FLAGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,9 @@ from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, rule_pattern
 
 TABLE_ID = "ShopTable"
+ARTIFACTS_BUCKET_ID = "ArtifactsBucket"
+ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
+ARTIFACT_RETENTION_DAYS = 90
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time to look at and redrive what failed
 
 
@@ -41,11 +44,12 @@ def rule_id(subscription: Subscription, event_type: str) -> str:
 
 
 def platform_template(stage: str) -> dict[str, Any]:
-    """The bus and its archive, shared by every service: deployed once per stage, before any service."""
+    """The bus, its archive and the deployment artifacts bucket, shared by every service: deployed once
+    per stage, before any service."""
     naming = Naming(stage)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"shop platform ({stage}): the event bus and its archive",
+        "Description": f"shop platform ({stage}): the event bus, its archive, the deployment artifacts bucket",
         "Resources": {
             "EventBus": {"Type": "AWS::Events::EventBus", "Properties": {"Name": naming.bus}},
             "EventArchive": {
@@ -56,6 +60,25 @@ def platform_template(stage: str) -> dict[str, Any]:
                     "Description": "every event on the shop's bus, for replay",
                 },
             },
+            # Deployment packages and templates, keyed by content hash (deploy/deploy.py). CloudFormation
+            # rolls a failed update back to the previous package, so old ones are kept a while.
+            ARTIFACTS_BUCKET_ID: {
+                "Type": "AWS::S3::Bucket",
+                "Properties": {
+                    "BucketEncryption": {
+                        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                    },
+                    "PublicAccessBlockConfiguration": {
+                        "BlockPublicAcls": True,
+                        "BlockPublicPolicy": True,
+                        "IgnorePublicAcls": True,
+                        "RestrictPublicBuckets": True,
+                    },
+                    "LifecycleConfiguration": {
+                        "Rules": [{"Id": "ExpireOldArtifacts", "Status": "Enabled", "ExpirationInDays": ARTIFACT_RETENTION_DAYS}]
+                    },
+                },
+            },
         },
         "Outputs": {
             "EventBusName": {"Value": {"Ref": "EventBus"}},
@@ -63,6 +86,7 @@ def platform_template(stage: str) -> dict[str, Any]:
                 "Value": {"Fn::GetAtt": ["EventBus", "Arn"]},
                 "Export": {"Name": f"{naming.bus}-bus-arn"},
             },
+            ARTIFACTS_BUCKET_OUTPUT: {"Value": {"Ref": ARTIFACTS_BUCKET_ID}},
         },
     }
 

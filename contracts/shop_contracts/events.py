@@ -75,12 +75,15 @@ class OrderPlacedV1(EventData):
     shipping_address: str | None = Field(default=None, description="Free text; None for digital-only orders.")
 
 
+ADDRESS_LINE_MAX_LENGTH = 200
+
+
 class Address(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     recipient: str | None = Field(default=None, max_length=200)
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
+    line1: str = Field(min_length=1, max_length=ADDRESS_LINE_MAX_LENGTH)
+    line2: str | None = Field(default=None, max_length=ADDRESS_LINE_MAX_LENGTH)
     city: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
@@ -106,8 +109,15 @@ class OrderPlacedV2(EventData):
 
 @REGISTRY.register_upcaster("OrderPlaced", 1)
 def _order_placed_v1_to_v2(data: OrderPlacedV1) -> OrderPlacedV2:
-    """A v1 address is free text: it becomes the first line of a v2 address, nothing is invented."""
-    address = Address(line1=data.shipping_address) if data.shipping_address else None
+    """A v1 address is free text: it becomes the lines of a v2 address, nothing is invented.
+
+    v1 text has no length limit (a full structured address as one line runs to about 730 characters), v2's
+    lines hold 200 each: the text fills line1 then line2 and any rest is cut, never refused. A refused
+    upcast would fail the consumer on every retry and park a valid event in its DLQ, while the order's
+    own v2 event carries the whole address and replaces this one."""
+    text = data.shipping_address
+    rest = text[ADDRESS_LINE_MAX_LENGTH : 2 * ADDRESS_LINE_MAX_LENGTH] if text else None
+    address = Address(line1=text[:ADDRESS_LINE_MAX_LENGTH], line2=rest or None) if text else None
     return OrderPlacedV2(
         order_id=data.order_id, customer_email=data.customer_email, lines=data.lines, total=data.total, shipping_address=address
     )

@@ -310,3 +310,36 @@ def test_every_event_survives_a_json_round_trip(key: tuple[str, int]) -> None:
     assert parsed.metadata.schema_version == key[1]
     assert parsed.metadata.occurred_at == NOW
     assert parsed.to_detail() == json.loads(wire)
+
+
+# --- reading OrderPlaced v1 as v2 ---------------------------------------------------------------------
+
+LONGEST_ADDRESS = Address(
+    recipient="R" * 200, line1="1" * 200, line2="2" * 200, city="C" * 100, postal_code="P" * 20, country="US"
+)
+
+
+def placed_v1_with(shipping_address: str | None) -> DomainEvent:
+    data = SAMPLES[("OrderPlaced", 1)]().model_copy(update={"shipping_address": shipping_address})
+    return new_event(data, producer="shop.orders", correlation_id="o-1", now=NOW)
+
+
+def upcast_address(shipping_address: str | None) -> Address | None:
+    data = REGISTRY.upcast(placed_v1_with(shipping_address), 2).data
+    assert isinstance(data, OrderPlacedV2)
+    return data.shipping_address
+
+
+def test_a_v1_address_becomes_the_first_line_of_a_v2_address() -> None:
+    assert upcast_address("1 Main St, Springfield") == Address(line1="1 Main St, Springfield")
+    assert upcast_address(None) is None
+
+
+def test_a_v1_address_longer_than_one_line_is_spread_over_two_and_never_refused() -> None:
+    # orders publishes the one-line form of any address it accepts: up to 731 characters.
+    text = LONGEST_ADDRESS.as_text()
+    assert len(text) == 731
+
+    address = upcast_address(text)
+
+    assert address == Address(line1=text[:200], line2=text[200:400])

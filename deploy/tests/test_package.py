@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import package
 import pytest
@@ -67,3 +69,62 @@ def test_the_relay_reads_the_table_stream_from_the_template(packaged: package.Re
     ]
     expected = 1 if TOPOLOGY.service(SERVICE).publishes else 0
     assert streams == [{"Fn::GetAtt": ["ShopTable", "StreamArn"]}] * expected
+
+
+# Planted defects: each check above must fail on the defect it exists to catch.
+
+
+def sam_with(mutate: Callable[[dict[str, Any]], None], tmp_path: Path) -> Path:
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+    mutate(sam)
+    path = tmp_path / "sam.json"
+    path.write_text(json.dumps(sam, indent=2))
+    return path
+
+
+def test_cfn_lint_fails_on_an_invalid_property(packaged: package.Result, tmp_path: Path) -> None:
+    def bad_billing_mode(sam: dict[str, Any]) -> None:
+        sam["Resources"]["ShopTable"]["Properties"]["BillingMode"] = "FREE_OF_CHARGE"
+
+    ok, output = package.cfn_lint(sam_with(bad_billing_mode, tmp_path))
+
+    assert not ok
+    assert "E3030" in output and "FREE_OF_CHARGE" in output
+
+
+def test_a_reference_to_a_missing_resource_is_caught(packaged: package.Result) -> None:
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+    for resource in sam["Resources"].values():
+        for event in (resource.get("Properties", {}).get("Events") or {}).values():
+            if event["Type"] == "DynamoDB":
+                event["Properties"]["Stream"] = {"Fn::GetAtt": ["NoSuchTable", "StreamArn"]}
+
+    assert package.dangling_references(sam) == ["NoSuchTable"]
+
+
+def test_an_sqs_source_without_partial_batch_responses_is_caught(packaged: package.Result) -> None:
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+    function, event = next(
+        (logical_id, event_id)
+        for logical_id, resource in sam["Resources"].items()
+        for event_id, event in (resource.get("Properties", {}).get("Events") or {}).items()
+        if event["Type"] == "SQS"
+    )
+    del sam["Resources"][function]["Properties"]["Events"][event]["Properties"]["FunctionResponseTypes"]
+
+    assert package.sqs_event_sources(sam)[1] == [f"{function}.{event}"]
+
+
+def test_the_import_check_fails_when_a_shared_package_is_missing(packaged: package.Result, tmp_path: Path) -> None:
+    import zipfile
+
+    broken = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(OUT / SERVICE / "deployment.zip") as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            if not item.filename.startswith("shop_eventing/"):
+                target.writestr(item, source.read(item))
+
+    ok, output = package.import_check(SERVICE, "dev", broken, package.lambda_venv(OUT))
+
+    assert not ok
+    assert "No module named 'shop_eventing'" in output

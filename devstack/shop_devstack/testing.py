@@ -8,6 +8,7 @@ Lambda hands a subscriber.
         import app
 
     batch = lambda_sqs_event(eventbridge_body(event), queue_arn=subscription_queue_arn("notify", "order-emails"))
+    response = deliver_to_subscription(app, "notify", "order-emails", eventbridge_body(event))
 
 Each call starts a server on its own port, but moto keeps its data for the whole Python process,
 whichever server serves it: tests isolate themselves by naming their resources uniquely (e.g. a
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from shop_contracts import TOPOLOGY
+from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.moto_server import EmbeddedAwsServer
 from shop_devstack.stack import LOCAL_CREDENTIALS
 from shop_eventing.envelope import DomainEvent
@@ -169,6 +171,27 @@ def lambda_sqs_event(*bodies: str, queue_arn: str) -> dict[str, Any]:
             for body in bodies
         ]
     }
+
+
+def deliver_to_subscription(
+    service_app: Any, service: str, subscription: str, *bodies: str, naming: Naming = LOCAL_NAMING
+) -> dict[str, Any]:
+    """Hand `bodies` as one batch to the function `service_app` (a service's imported `app` module)
+    registers for the subscription's queue, as Lambda's SQS event source would; returns its response.
+
+    The function is found the way the embedded stack finds it (service_host), so a test exercises the
+    Chalice wiring too, not only the Subscriber behind it."""
+    queue = naming.queue(service, subscription)
+    chalice_app = service_app.app
+    registered = [source.name for source in chalice_app.event_sources if getattr(source, "queue", None) == queue]
+    if len(registered) != 1:
+        raise LookupError(f"{service}'s app registers {len(registered)} functions for queue {queue}, expected one")
+    handler = getattr(service_app, registered[0])
+    timeout = TOPOLOGY.service(service).subscription(subscription).visibility_timeout_seconds
+    # Chalice names each Lambda function <app>-<stage>-<handler>.
+    context = LambdaContext(f"{chalice_app.app_name}-{naming.stage}-{registered[0]}", timeout_seconds=timeout)
+    response = handler(lambda_sqs_event(*bodies, queue_arn=subscription_queue_arn(service, subscription, naming=naming)), context)
+    return dict(response)
 
 
 def eventually(probe: Callable[[], T | None], *, timeout: float = 20, interval: float = 0.1, what: str = "condition") -> T:

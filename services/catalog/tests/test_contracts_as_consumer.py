@@ -1,0 +1,155 @@
+"""catalog's consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
+through the Lambda function the app registers for that subscription and has its effect.
+
+A declaration whose example the real handler cannot use would let a producer pass a check against
+expectations catalog does not actually have; these tests keep the two honest."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shop_contracts import TOPOLOGY
+from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
+from shop_contracts.events import Money, OrderLine, OrderPlacedV1
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body
+from shop_eventing.envelope import new_event
+from shop_eventing.outbox import processed_marker_key, to_dynamodb
+
+SERVICE = "catalog"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DECLARATIONS = consumed_by(discover(REPO_ROOT), SERVICE)
+SPARE_UNITS = 3
+
+
+@dataclass
+class Catalog:
+    app: ModuleType
+    aws: Any
+    put_product: Callable[..., Any]
+    new_sku: Callable[[], str]
+
+    def product(self, *, kind: str, stock: int | None) -> str:
+        sku = self.new_sku()
+        body: dict[str, Any] = {"name": f"Product {sku}", "kind": kind, "price": {"amount": 2500, "currency": "EUR"}}
+        if stock is not None:
+            body["stock"] = stock
+        assert self.put_product(sku, body).status_code == 201
+        return sku
+
+    def stock(self, sku: str) -> int | None:
+        product = self.app.repository.product(sku)
+        assert product is not None
+        return int(product.stock) if product.stock is not None else None
+
+    def published(self, order_id: str, event_type: str) -> list[dict[str, Any]]:
+        return [item["detail"] for item in self.aws.outbox(correlation_id=order_id, event_type=event_type)]
+
+
+@pytest.fixture
+def catalog(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> Catalog:
+    return Catalog(catalog_app, aws, put_product, new_sku)
+
+
+def as_new_event_about_a_new_order(example: dict[str, Any]) -> dict[str, Any]:
+    """The example with its own event_id and order, so nothing earlier in the session makes it a duplicate."""
+    detail = copy.deepcopy(example)
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    detail["metadata"].update(event_id=str(uuid.uuid4()), correlation_id=order_id)
+    detail["data"]["order_id"] = order_id
+    return detail
+
+
+def order_for_products_in_stock(catalog: Catalog, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's lines become products of their kind, each physical one with a few units to spare."""
+    detail = as_new_event_about_a_new_order(example)
+    for line in detail["data"]["lines"]:
+        physical = line["kind"] == "physical"
+        line["sku"] = catalog.product(kind=line["kind"], stock=line["quantity"] + SPARE_UNITS if physical else None)
+    return detail
+
+
+def stock_was_reserved(catalog: Catalog, detail: dict[str, Any]) -> None:
+    physical = [line for line in detail["data"]["lines"] if line["kind"] == "physical"]
+    assert [catalog.stock(line["sku"]) for line in physical] == [SPARE_UNITS] * len(physical)
+    [reserved] = catalog.published(detail["data"]["order_id"], "StockReserved")
+    assert sorted(reserved["data"]["lines"], key=lambda line: line["sku"]) == sorted(
+        ({"sku": line["sku"], "quantity": line["quantity"]} for line in physical), key=lambda line: line["sku"]
+    )
+    assert reserved["metadata"]["causation_id"] == detail["metadata"]["event_id"]
+
+
+RESERVED_UNITS = 2
+
+
+def failed_payment_for_a_reserved_order(catalog: Catalog, example: dict[str, Any]) -> dict[str, Any]:
+    detail = as_new_event_about_a_new_order(example)
+    order_id = detail["data"]["order_id"]
+    sku = catalog.product(kind="physical", stock=RESERVED_UNITS + SPARE_UNITS)
+    price = Money(amount=2500, currency="EUR")
+    placed = OrderPlacedV1(
+        order_id=order_id,
+        customer_email="ann@example.com",
+        lines=[OrderLine(sku=sku, name=f"Product {sku}", kind="physical", quantity=RESERVED_UNITS, unit_price=price)],
+        total=Money(amount=RESERVED_UNITS * price.amount, currency="EUR"),
+        shipping_address="1 Main St",
+    )
+    reserving = eventbridge_body(new_event(placed, producer="shop.orders", correlation_id=order_id))
+    assert deliver_to_subscription(catalog.app, SERVICE, "reserve-stock", reserving) == {"batchItemFailures": []}
+    assert catalog.stock(sku) == SPARE_UNITS
+    return detail
+
+
+def stock_was_released(catalog: Catalog, detail: dict[str, Any]) -> None:
+    [released] = catalog.published(detail["data"]["order_id"], "StockReleased")
+    [line] = released["data"]["lines"]
+    assert line["quantity"] == RESERVED_UNITS
+    assert catalog.stock(line["sku"]) == RESERVED_UNITS + SPARE_UNITS
+    assert released["metadata"]["causation_id"] == detail["metadata"]["event_id"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the handler needs before the example arrives, and the effect it must have had."""
+
+    arrange: Callable[[Catalog, dict[str, Any]], dict[str, Any]]
+    effect: Callable[[Catalog, dict[str, Any]], None]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "catalog.reserve-stock:OrderPlaced.v1": Scenario(order_for_products_in_stock, stock_was_reserved),
+    "catalog.release-stock:PaymentFailed.v1": Scenario(failed_payment_for_a_reserved_order, stock_was_released),
+}
+
+
+def test_every_scenario_belongs_to_a_declaration() -> None:
+    assert sorted(SCENARIOS) == sorted(d.id for d in DECLARATIONS)
+
+
+@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
+def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, catalog: Catalog) -> None:
+    scenario = SCENARIOS.get(declaration.id)
+    if scenario is None:
+        pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
+    detail = scenario.arrange(catalog, declaration.example)
+    body = raw_eventbridge_body(
+        detail, detail_type=declaration.event_type, source=TOPOLOGY.producer_of(declaration.event_type).source
+    )
+
+    response = deliver_to_subscription(catalog.app, SERVICE, declaration.subscription, body)
+
+    assert response == {"batchItemFailures": []}
+    # An unusable event is parked in the DLQ without a batch failure: only the marker proves it was applied.
+    marker = to_dynamodb(processed_marker_key(declaration.subscriber, detail["metadata"]["event_id"]))
+    applied = "Item" in catalog.aws.dynamodb.get_item(TableName=catalog.aws.table, Key=marker, ConsistentRead=True)
+    assert applied, (
+        f"{declaration.subscriber} did not apply the example of {declaration.location}; its DLQ reason is in the log above"
+    )
+    scenario.effect(catalog, detail)

@@ -1,0 +1,161 @@
+"""catalog's consumer contracts, producer side: for every consumer's declaration about an event
+catalog publishes, catalog's real code (the staff API, the reservation subscriptions) is driven into
+the declared provider state and the event it writes to its outbox must give that consumer every
+field it relies on.
+
+The declarations are read as files from the other services' folders (never their code), so a new
+consumer declaration gets its producer test here without anyone editing this file, unless it names
+a provider state catalog does not know yet: then the test says which."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from chalicelib import usecases
+from shop_contracts import TOPOLOGY
+from shop_contracts.consumer_contracts import (
+    ConsumerContract,
+    UnknownProviderState,
+    check,
+    committed_schema,
+    discover,
+    driver_for,
+    produced_by,
+    schema_errors,
+    the_event,
+)
+from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_eventing.envelope import EventData, new_event
+
+SERVICE = "catalog"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
+PRICE = Money(amount=2500, currency="EUR")
+
+
+@dataclass
+class Producer:
+    app: ModuleType
+    aws: Any
+    put_product: Callable[..., Any]
+    new_sku: Callable[[], str]
+
+    def product(self, *, kind: str = "physical", stock: int | None = None) -> str:
+        sku = self.new_sku()
+        body: dict[str, Any] = {"name": "Blu-ray box set", "kind": kind, "price": PRICE.model_dump()}
+        if stock is not None:
+            body["stock"] = stock
+        assert self.put_product(sku, body).status_code == 201
+        return sku
+
+    def deliver(self, subscription: str, data: EventData, order_id: str) -> None:
+        event = new_event(data, producer="shop.orders", correlation_id=order_id)
+        assert deliver_to_subscription(self.app, SERVICE, subscription, eventbridge_body(event)) == {"batchItemFailures": []}
+
+    def events_about(self, correlation_id: str) -> list[dict[str, Any]]:
+        return [item["detail"] for item in self.aws.outbox(correlation_id=correlation_id)]
+
+
+@pytest.fixture
+def producer(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> Producer:
+    return Producer(catalog_app, aws, put_product, new_sku)
+
+
+def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlacedV1:
+    """lines are (sku, kind, quantity)."""
+    return OrderPlacedV1(
+        order_id=order_id,
+        customer_email="ann@example.com",
+        lines=[OrderLine(sku=sku, name="Blu-ray box set", kind=kind, quantity=q, unit_price=PRICE) for sku, kind, q in lines],
+        total=Money(amount=sum(q for _, _, q in lines) * PRICE.amount, currency=PRICE.currency),
+        shipping_address="1 Main St",
+    )
+
+
+def a_new_product_is_published(producer: Producer) -> list[dict[str, Any]]:
+    sku = producer.product(stock=10)
+    return producer.events_about(f"product:{sku}")
+
+
+def reserve_an_order(producer: Producer, *, in_stock: int, ordered: int) -> str:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    physical, digital = producer.product(stock=in_stock), producer.product(kind="digital")
+    producer.deliver(
+        "reserve-stock", order_placed(order_id, [(physical, "physical", ordered), (digital, "digital", 1)]), order_id
+    )
+    return order_id
+
+
+def an_order_is_reserved(producer: Producer) -> list[dict[str, Any]]:
+    return producer.events_about(reserve_an_order(producer, in_stock=5, ordered=2))
+
+
+def an_order_asks_for_more_than_the_stock(producer: Producer) -> list[dict[str, Any]]:
+    return producer.events_about(reserve_an_order(producer, in_stock=1, ordered=2))
+
+
+def a_reservation_is_released_after_a_declined_payment(producer: Producer) -> list[dict[str, Any]]:
+    order_id = reserve_an_order(producer, in_stock=5, ordered=2)
+    declined = PaymentFailedV1(
+        order_id=order_id, amount=Money(amount=5399, currency="EUR"), customer_email="ann@example.com", reason="card_declined"
+    )
+    producer.deliver("release-stock", declined, order_id)
+    return producer.events_about(order_id)
+
+
+# Provider state (as consumers name it) -> drives catalog's real code into it; returns the details
+# catalog published there.
+PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
+    "a staff member published a new product": a_new_product_is_published,
+    "an order's physical lines were reserved": an_order_is_reserved,
+    "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
+    "an order's reservation was released after its payment was declined": a_reservation_is_released_after_a_declined_payment,
+}
+
+
+def test_catalog_has_consumers_to_satisfy() -> None:
+    assert {d.event_type for d in DECLARATIONS} == {"ProductPublished", "StockReserved", "StockRejected", "StockReleased"}
+
+
+@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
+def test_catalog_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
+    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
+
+    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+
+    assert check(declaration, detail) == []
+    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+
+
+def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
+    [declaration] = [d for d in DECLARATIONS if d.id == "orders.product-view:ProductPublished.v1"]
+    unknown = declaration.model_copy(update={"provider_state": "a product was withdrawn"})
+
+    with pytest.raises(UnknownProviderState, match=r"orders\.product-view .* 'a product was withdrawn'"):
+        driver_for(unknown, PROVIDER_STATES, SERVICE)
+
+
+def test_the_check_bites_when_catalog_stops_setting_a_relied_on_field(
+    producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def product_published_without_its_revision(**fields: Any) -> ProductPublishedV1:
+        # model_construct skips validation, as a hand-built payload would: the planted regression.
+        return ProductPublishedV1.model_construct(**{k: v for k, v in fields.items() if k != "revision"})
+
+    monkeypatch.setattr(usecases, "ProductPublishedV1", product_published_without_its_revision)
+
+    detail = the_event(a_new_product_is_published(producer), "ProductPublished", 1)
+
+    assert {d.id: check(d, detail) for d in DECLARATIONS if d.event_type == "ProductPublished"} == {
+        "orders.product-view:ProductPublished.v1": [
+            "orders.product-view relies on ProductPublished v1 field data.revision: data.revision is missing"
+        ]
+    }

@@ -1,0 +1,120 @@
+"""fulfillment's consumer contracts, producer side: for every consumer's declaration about an event
+fulfillment publishes, fulfillment's real code is driven into the declared provider state and the
+event it writes to its outbox must give that consumer every field it relies on.
+
+The declarations are read as files from the other services' folders (never their code), so a new
+consumer declaration gets its producer test here without anyone editing this file, unless it names
+a provider state fulfillment does not know yet: then the test says which."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from chalicelib import usecases
+from shop_contracts import TOPOLOGY
+from shop_contracts.consumer_contracts import (
+    ConsumerContract,
+    UnknownProviderState,
+    check,
+    committed_schema,
+    discover,
+    driver_for,
+    produced_by,
+    schema_errors,
+    the_event,
+)
+from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_eventing.envelope import new_event
+
+SERVICE = "fulfillment"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
+
+
+@dataclass
+class Producer:
+    app: ModuleType
+    aws: Any
+
+    def events_about(self, order_id: str) -> list[dict[str, Any]]:
+        return [item["detail"] for item in self.aws.outbox(correlation_id=order_id)]
+
+
+@pytest.fixture
+def producer(fulfillment_app: ModuleType, aws: Any) -> Producer:
+    return Producer(fulfillment_app, aws)
+
+
+def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[dict[str, Any]]:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    price = Money(amount=2500, currency="EUR")
+    paid = PaymentCapturedV1(
+        order_id=order_id,
+        payment_id="ch_contract",
+        amount=Money(amount=5399, currency="EUR"),
+        customer_email="ann@example.com",
+        lines=[
+            OrderLine(sku="BLURAY-BOX-1", name="Blu-ray box set", kind="physical", quantity=2, unit_price=price),
+            OrderLine(sku="film.42", name="A film", kind="digital", quantity=1, unit_price=Money(amount=399, currency="EUR")),
+        ],
+        shipping_address="Ann Example, 1 Main St, 12345 Springfield, US",
+    )
+    event = new_event(paid, producer="shop.orders", correlation_id=order_id)
+    response = deliver_to_subscription(producer.app, SERVICE, "request-shipment", eventbridge_body(event))
+    assert response == {"batchItemFailures": []}
+    return producer.events_about(order_id)
+
+
+# Provider state (as consumers name it) -> drives fulfillment's real code into it; returns the
+# details fulfillment published there.
+PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
+    "a paid order with physical lines was given a shipment": paid_order_with_physical_lines_gets_a_shipment,
+}
+
+
+def test_fulfillment_has_consumers_to_satisfy() -> None:
+    assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested"}
+
+
+@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
+def test_fulfillment_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
+    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
+
+    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+
+    assert check(declaration, detail) == []
+    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+
+
+def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
+    [declaration] = [d for d in DECLARATIONS if d.id == "orders.order-history:ShipmentRequested.v1"]
+    unknown = declaration.model_copy(update={"provider_state": "a shipment was split in two"})
+
+    with pytest.raises(UnknownProviderState, match=r"orders\.order-history .* 'a shipment was split in two'"):
+        driver_for(unknown, PROVIDER_STATES, SERVICE)
+
+
+def test_the_check_bites_when_fulfillment_stops_setting_a_relied_on_field(
+    producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def shipment_requested_without_its_id(**fields: Any) -> ShipmentRequestedV1:
+        # model_construct skips validation, as a hand-built payload would: the planted regression.
+        return ShipmentRequestedV1.model_construct(**{k: v for k, v in fields.items() if k != "shipment_id"})
+
+    monkeypatch.setattr(usecases, "ShipmentRequestedV1", shipment_requested_without_its_id)
+
+    detail = the_event(paid_order_with_physical_lines_gets_a_shipment(producer), "ShipmentRequested", 1)
+
+    assert {d.id: check(d, detail) for d in DECLARATIONS} == {
+        "orders.order-history:ShipmentRequested.v1": [
+            "orders.order-history relies on ShipmentRequested v1 field data.shipment_id: data.shipment_id is missing"
+        ]
+    }

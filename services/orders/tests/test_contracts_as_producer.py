@@ -1,0 +1,179 @@
+"""orders' consumer contracts, producer side: for every consumer's declaration about an event orders
+publishes, orders' real code (POST /orders, the charge-payment subscription against the session's
+payment gateway) is driven into the declared provider state and the event it writes to its outbox
+must give that consumer every field it relies on.
+
+The declarations are read as files from the other services' folders (never their code), so a new
+consumer declaration gets its producer test here without anyone editing this file, unless it names
+a provider state orders does not know yet: then the test says which."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from chalicelib import usecases
+from shop_contracts import TOPOLOGY
+from shop_contracts.consumer_contracts import (
+    ConsumerContract,
+    UnknownProviderState,
+    check,
+    committed_schema,
+    discover,
+    driver_for,
+    produced_by,
+    schema_errors,
+    the_event,
+)
+from shop_contracts.events import PaymentCapturedV1, StockLine, StockReservedV1
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_eventing.envelope import new_event
+
+SERVICE = "orders"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
+ADDRESS = {
+    "recipient": "Ann Example",
+    "line1": "1 Main St",
+    "line2": "Flat 2",
+    "city": "Springfield",
+    "postal_code": "12345",
+    "country": "US",
+}
+PHYSICAL_UNITS = 2
+
+
+@dataclass
+class Producer:
+    app: ModuleType
+    aws: Any
+    post_order: Callable[..., Any]
+    publish_product: Callable[..., Any]
+
+    def place_order(self, payment_token: str) -> tuple[str, str]:
+        """POST /orders for a physical and a digital product, to ADDRESS; returns (order id, physical sku)."""
+        physical = self.publish_product(kind="physical", amount=2500, currency="EUR").data.sku
+        digital = self.publish_product(kind="digital", amount=399, currency="EUR").data.sku
+        response = self.post_order(
+            {
+                "customer_email": "ann@example.com",
+                "payment_token": payment_token,
+                "lines": [{"sku": physical, "quantity": PHYSICAL_UNITS}, {"sku": digital, "quantity": 1}],
+                "shipping_address": ADDRESS,
+            }
+        )
+        assert response.status_code == 201, response.body
+        return str(json.loads(response.body)["order_id"]), physical
+
+    def reserve_and_charge(self, payment_token: str) -> str:
+        """An order placed, then its StockReserved handed to the charge-payment subscription."""
+        order_id, physical = self.place_order(payment_token)
+        reserved = StockReservedV1(order_id=order_id, lines=[StockLine(sku=physical, quantity=PHYSICAL_UNITS)])
+        event = new_event(reserved, producer="shop.catalog", correlation_id=order_id)
+        assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
+        return order_id
+
+    def events_about(self, order_id: str) -> list[dict[str, Any]]:
+        return [item["detail"] for item in self.aws.outbox(correlation_id=order_id)]
+
+
+@pytest.fixture
+def producer(orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]) -> Producer:
+    return Producer(orders_app, aws, post_order, publish_product)
+
+
+def an_order_is_placed(producer: Producer) -> list[dict[str, Any]]:
+    order_id, _ = producer.place_order("tok_visa")
+    return producer.events_about(order_id)
+
+
+def an_order_is_paid(producer: Producer) -> list[dict[str, Any]]:
+    return producer.events_about(producer.reserve_and_charge("tok_visa"))
+
+
+def an_order_is_declined(producer: Producer) -> list[dict[str, Any]]:
+    return producer.events_about(producer.reserve_and_charge("tok_chargeDeclined"))
+
+
+PAID = "a physical order whose stock was reserved and whose payment was captured"
+
+# Provider state (as consumers name it) -> drives orders' real code into it; returns the details
+# orders published there.
+PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
+    "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
+    PAID: an_order_is_paid,
+    "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
+}
+
+
+def test_orders_has_consumers_to_satisfy() -> None:
+    assert {(d.event_type, d.schema_version) for d in DECLARATIONS} == {
+        ("OrderPlaced", 1),
+        ("OrderPlaced", 2),
+        ("PaymentCaptured", 1),
+        ("PaymentFailed", 1),
+    }
+
+
+@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
+def test_orders_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
+    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
+
+    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+
+    assert check(declaration, detail) == []
+    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+
+
+def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
+    [declaration] = [d for d in DECLARATIONS if d.id == "notify.order-emails:PaymentFailed.v1"]
+    unknown = declaration.model_copy(update={"provider_state": "a refund was issued"})
+
+    with pytest.raises(UnknownProviderState, match=r"notify\.order-emails .* 'a refund was issued'"):
+        driver_for(unknown, PROVIDER_STATES, SERVICE)
+
+
+def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(producer: Producer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def payment_captured_without_the_address(**fields: Any) -> PaymentCapturedV1:
+        # The planted regression: the charge step forgets to copy the order's address.
+        return PaymentCapturedV1(**{**fields, "shipping_address": None})
+
+    monkeypatch.setattr(usecases, "PaymentCapturedV1", payment_captured_without_the_address)
+
+    detail = the_event(an_order_is_paid(producer), "PaymentCaptured", 1)
+
+    # notify reads the same event but not the address: only fulfillment is broken.
+    assert {d.id: check(d, detail) for d in DECLARATIONS if d.event_type == "PaymentCaptured"} == {
+        "fulfillment.request-shipment:PaymentCaptured.v1": [
+            "fulfillment.request-shipment relies on PaymentCaptured v1 field data.shipping_address: data.shipping_address is null"
+        ],
+        "notify.order-emails:PaymentCaptured.v1": [],
+    }
+
+
+def test_the_check_bites_when_orders_loses_part_of_the_structured_address(
+    producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_placed_v2 = usecases.OrderPlacedV2
+
+    def order_placed_v2_without_a_postal_code(**fields: Any) -> Any:
+        # The planted regression: the v2 event is built from an address that lost its postal code.
+        address = fields["shipping_address"]
+        return real_placed_v2(**{**fields, "shipping_address": address.model_copy(update={"postal_code": None})})
+
+    monkeypatch.setattr(usecases, "OrderPlacedV2", order_placed_v2_without_a_postal_code)
+
+    detail = the_event(an_order_is_placed(producer), "OrderPlaced", 2)
+
+    assert {d.id: check(d, detail) for d in DECLARATIONS if (d.event_type, d.schema_version) == ("OrderPlaced", 2)} == {
+        "fulfillment.delivery-addresses:OrderPlaced.v2": [
+            "fulfillment.delivery-addresses relies on OrderPlaced v2 field data.shipping_address.postal_code: "
+            "data.shipping_address.postal_code is null"
+        ]
+    }
