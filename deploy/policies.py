@@ -11,7 +11,7 @@ Granted, and nothing else:
 - its own queues (Lambda's event source mapping) and DLQs (+ SendMessage/GetQueueUrl: invalid
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
-- its own Lambda log groups; notify alone: SES sending.
+- its own log group (every function of the service logs there); notify alone: SES sending.
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -39,7 +39,7 @@ TABLE_ACTIONS = [
 STREAM_ACTIONS = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]
 QUEUE_ACTIONS = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 DLQ_SEND_ACTIONS = ["sqs:GetQueueUrl", "sqs:SendMessage"]
-LOG_ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"]
+LOG_ACTIONS = ["logs:CreateLogStream", "logs:PutLogEvents"]
 # What each service's adapters need beyond the backbone.
 ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
     "notify": [
@@ -53,11 +53,6 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
 }
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
 UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"]}
-
-
-def app_name(service: str) -> str:
-    config = json.loads((ROOT / "services" / service / ".chalice" / "config.json").read_text())
-    return str(config["app_name"])
 
 
 def policy_path(service: str, stage: str) -> Path:
@@ -82,10 +77,11 @@ def bus_arn(naming: Naming) -> str:
     return _arn("events", f"event-bus/{naming.bus}")
 
 
-def log_group_arn(service: str, stage: str) -> str:
-    # Chalice names functions <app_name>-<stage>[-<handler>]; a log group's ARN ends in the group name
-    # (streams add ":log-stream:<name>"), so one prefix pattern covers every function of this service.
-    return _arn("logs", f"log-group:/aws/lambda/{app_name(service)}-{stage}*")
+def log_group_arns(service: str, naming: Naming) -> list[str]:
+    # The service's functions log to one group the template creates (LoggingConfig): no CreateLogGroup,
+    # and the group, not CloudFormation's generated function names, decides the ARN. Streams add ":*".
+    group = _arn("logs", f"log-group:{naming.log_group(service)}")
+    return [group, f"{group}:*"]
 
 
 def policy(service_name: str, stage: str) -> dict[str, Any]:
@@ -93,7 +89,7 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
     naming = Naming(stage)
     table = table_arn(service, naming)
     statements: list[dict[str, Any]] = [
-        {"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS, "Resource": log_group_arn(service_name, stage)},
+        {"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS, "Resource": log_group_arns(service_name, naming)},
         {"Sid": "OwnTable", "Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": [table, f"{table}/index/*"]},
     ]
     if service.publishes:

@@ -8,7 +8,8 @@ queues, DLQs, rules and queue policies, and patches what Chalice cannot express:
   an event source mapping whose queue's visibility timeout is shorter than the function's timeout)
   and it `DependsOn` its queue, so the mapping is created after the queue;
 - the relay's DynamoDB event source `Stream` (a placeholder string at package time) becomes
-  `Fn::GetAtt [ShopTable, StreamArn]`: a string replaced by a dict merges cleanly.
+  `Fn::GetAtt [ShopTable, StreamArn]`: a string replaced by a dict merges cleanly;
+- every function logs to the service's one log group (`LoggingConfig`), made here with a retention.
 The SQS event's `Queue` is never touched (DESIGN §8: Fn::Sub + Fn::GetAtt would deep-merge into an
 invalid value); Chalice already writes the queue's ARN from its name, which Naming derives.
 """
@@ -21,6 +22,8 @@ from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, rule_pattern
 
 TABLE_ID = "ShopTable"
+LOG_GROUP_ID = "ServiceLogGroup"
+LOG_RETENTION_DAYS = 30
 ARTIFACTS_BUCKET_ID = "ArtifactsBucket"
 ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
 ARTIFACT_RETENTION_DAYS = 90
@@ -198,13 +201,22 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
     """
     service = TOPOLOGY.service(service_name)
     naming = Naming(stage)
-    resources: dict[str, Any] = {TABLE_ID: table_resource(service, naming)}
+    resources: dict[str, Any] = {
+        TABLE_ID: table_resource(service, naming),
+        LOG_GROUP_ID: {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {"LogGroupName": naming.log_group(service.name), "RetentionInDays": LOG_RETENTION_DAYS},
+        },
+    }
     by_queue = {naming.queue(service.name, s.name): s for s in service.subscriptions}
     consumed: set[str] = set()
     has_relay = False
     for logical_id, resource in chalice_sam.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
+        # One group for the whole service, with a retention: CloudFormation names the functions, so
+        # their default groups (/aws/lambda/<generated name>) could not be named in the IAM policy.
+        resources[logical_id] = {"Properties": {"LoggingConfig": {"LogGroup": {"Ref": LOG_GROUP_ID}}}}
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":
                 queue_name = _queue_name_of(event)
@@ -213,19 +225,15 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
                     raise ValueError(f"{service_name}: {logical_id} consumes {queue_name!r}, not in the topology")
                 consumed.add(subscription.name)
                 timeout = resource["Properties"].get("Timeout", subscription.visibility_timeout_seconds)
-                resources[logical_id] = {
-                    "DependsOn": [queue_id(subscription)],
-                    "Properties": {
-                        "Timeout": min(timeout, subscription.visibility_timeout_seconds),
-                        "Events": {event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}},
-                    },
+                resources[logical_id]["DependsOn"] = [queue_id(subscription)]
+                resources[logical_id]["Properties"]["Timeout"] = min(timeout, subscription.visibility_timeout_seconds)
+                resources[logical_id]["Properties"]["Events"] = {
+                    event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
                 }
             elif event.get("Type") == "DynamoDB":
                 has_relay = True
-                resources[logical_id] = {
-                    "Properties": {
-                        "Events": {event_id: {"Properties": {"Stream": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}}}},
-                    },
+                resources[logical_id]["Properties"]["Events"] = {
+                    event_id: {"Properties": {"Stream": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}}}
                 }
     missing = {s.name for s in service.subscriptions} - consumed
     if missing:

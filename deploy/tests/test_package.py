@@ -128,3 +128,19 @@ def test_the_import_check_fails_when_a_shared_package_is_missing(packaged: packa
 
     assert not ok
     assert "No module named 'shop_eventing'" in output
+
+
+def test_every_function_logs_to_the_group_its_policy_names(packaged: package.Result) -> None:
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+    functions = {k: r for k, r in sam["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    group = sam["Resources"]["ServiceLogGroup"]["Properties"]
+
+    assert [f["Properties"].get("LoggingConfig") for f in functions.values()] == [{"LogGroup": {"Ref": "ServiceLogGroup"}}] * len(
+        functions
+    )
+    assert group["RetentionInDays"] > 0
+    logs = next(s for s in package.policy(SERVICE, "dev")["Statement"] if s["Sid"] == "Logs")
+    assert logs["Resource"] == [
+        f"arn:aws:logs:*:*:log-group:{group['LogGroupName']}",
+        f"arn:aws:logs:*:*:log-group:{group['LogGroupName']}:*",
+    ]

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from policies import SERVICES, UNSCOPED_ALLOWED, app_name, policy, policy_path, render
+from policies import SERVICES, UNSCOPED_ALLOWED, policy, policy_path, render
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
@@ -26,7 +26,7 @@ def own_resource_prefixes(service: str) -> list[str]:
     spec = TOPOLOGY.service(service)
     naming = Naming(STAGE)
     table = f"arn:aws:dynamodb:*:*:table/{naming.table(service)}"
-    prefixes = [table, f"{table}/", f"arn:aws:logs:*:*:log-group:/aws/lambda/{app_name(service)}-{STAGE}"]
+    prefixes = [table, f"{table}/", f"arn:aws:logs:*:*:log-group:{naming.log_group(service)}"]
     for subscription in spec.subscriptions:
         prefixes += [
             f"arn:aws:sqs:*:*:{naming.queue(service, subscription.name)}",

@@ -135,6 +135,10 @@ class Naming:
     def dlq(self, service: str, subscription: str) -> str:
         return f"{self.queue(service, subscription)}-dlq"
 
+    def log_group(self, service: str) -> str:
+        """Every function of the service logs here (Lambda's LoggingConfig), whatever CloudFormation names it."""
+        return f"/aws/lambda/{self.prefix}-{self.stage}-{service}"
+
     def rule(self, service: str, subscription: str, event_type: str) -> str:
         name = f"{self.queue(service, subscription)}-{event_type}"
         if len(name) <= 64:  # EventBridge's limit on rule names
