@@ -23,6 +23,7 @@ from shop_eventing.topology import Naming, ServiceSpec, Subscription, rule_patte
 
 TABLE_ID = "ShopTable"
 LOG_GROUP_ID = "ServiceLogGroup"
+SWEEPER_HANDLER = "app.sweep_outbox"
 LOG_RETENTION_DAYS = 30
 ARTIFACTS_BUCKET_ID = "ArtifactsBucket"
 ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
@@ -210,7 +211,7 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
     }
     by_queue = {naming.queue(service.name, s.name): s for s in service.subscriptions}
     consumed: set[str] = set()
-    has_relay = False
+    has_relay = has_sweeper = False
     for logical_id, resource in chalice_sam.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -230,6 +231,8 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
                 resources[logical_id]["Properties"]["Events"] = {
                     event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
                 }
+            elif event.get("Type") == "Schedule" and resource["Properties"].get("Handler") == SWEEPER_HANDLER:
+                has_sweeper = True
             elif event.get("Type") == "DynamoDB":
                 has_relay = True
                 resources[logical_id]["Properties"]["Events"] = {
@@ -240,6 +243,8 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         raise ValueError(f"{service_name}: subscriptions without a handler in the app: {sorted(missing)}")
     if service.publishes and not has_relay:
         raise ValueError(f"{service_name} publishes events but its app has no DynamoDB stream relay")
+    if service.publishes and not has_sweeper:
+        raise ValueError(f"{service_name} publishes events but its app has no scheduled {SWEEPER_HANDLER} (the outbox sweeper)")
     for subscription in service.subscriptions:
         resources.update(subscription_resources(service, subscription, naming))
     return {

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from chalice.app import DynamoDBEventConfig, SQSEventConfig
+from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
 from chalice.local import create_local_server
 
-from shop_devstack.dispatcher import DynamoDbStreamSource, SqsEventSource
+from shop_devstack.dispatcher import DynamoDbStreamSource, ScheduledSource, SqsEventSource
 from shop_devstack.lifecycle import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# Scheduled functions run every this many seconds locally, whatever their rate on AWS.
+DEFAULT_LOCAL_SCHEDULE_SECONDS = 30
+
+
 def _event_sources(module: Any, chalice_app: Any, stage: str, stop: threading.Event, duplicate: bool) -> list[threading.Thread]:
     session = boto3.Session()
     sqs = session.client("sqs")
@@ -112,6 +116,16 @@ def _event_sources(module: Any, chalice_app: Any, stage: str, stop: threading.Ev
                     handler=handler,
                     function_name=function_name,
                     batch_size=config.batch_size,
+                    stop=stop,
+                )
+            )
+        elif isinstance(config, ScheduledEventConfig):
+            sources.append(
+                ScheduledSource(
+                    handler=handler,
+                    function_name=function_name,
+                    interval=float(os.environ.get("SHOP_LOCAL_SCHEDULE_SECONDS", DEFAULT_LOCAL_SCHEDULE_SECONDS)),
+                    region=session.region_name or "us-east-1",
                     stop=stop,
                 )
             )

@@ -411,3 +411,52 @@ def test_lambda_context_counts_down_from_its_timeout() -> None:
     assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:123456789012:function:consumer-t-on_ping"
     assert context.aws_request_id != LambdaContext("consumer-t-on_ping", 30).aws_request_id
     assert LambdaContext("expired", timeout_seconds=0).get_remaining_time_in_millis() == 0
+
+
+def test_a_scheduled_source_hands_chalice_the_event_of_a_rate_rule() -> None:
+    from chalice.app import Chalice, CloudWatchEvent, Rate
+
+    from shop_devstack.dispatcher import ScheduledSource
+
+    app = Chalice(app_name="scheduled")
+    seen: list[CloudWatchEvent] = []
+
+    @app.schedule(Rate(5, unit=Rate.MINUTES))
+    def every_five_minutes(event: CloudWatchEvent) -> None:
+        seen.append(event)
+
+    source = ScheduledSource(
+        handler=every_five_minutes,
+        function_name="scheduled-dev-every_five_minutes",
+        interval=60,
+        region="us-east-1",
+        stop=threading.Event(),
+    )
+    source.tick()
+
+    (event,) = seen
+    assert (event.detail_type, event.source, event.region, event.detail) == ("Scheduled Event", "aws.events", "us-east-1", {})
+    assert event.resources == ["arn:aws:events:us-east-1:123456789012:rule/scheduled-dev-every_five_minutes"]
+    assert source.stats.invocations == 1 and source.stats.errors == []
+
+
+def test_a_scheduled_source_keeps_ticking_after_an_error_until_stopped() -> None:
+    from shop_devstack.dispatcher import ScheduledSource
+
+    calls: list[int] = []
+    stop = threading.Event()
+
+    def flaky(event: dict[str, Any], context: Any) -> None:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("first tick fails")
+        if len(calls) == 3:
+            stop.set()
+
+    source = ScheduledSource(handler=flaky, function_name="f", interval=0.01, region="us-east-1", stop=stop)
+    source.start()
+    source.join(timeout=10)
+
+    assert not source.is_alive()
+    assert calls == [0, 1, 2]
+    assert source.stats.errors == ["RuntimeError('first tick fails')"]

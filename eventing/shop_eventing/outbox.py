@@ -3,7 +3,8 @@
 A use case collects its writes in a `UnitOfWork`, adds the events it publishes (`publish`) and, when it
 handles a consumed event, a processed-marker (`mark_processed`) that makes the whole effect happen
 once per (subscriber, event_id) even if the same event arrives again after a crash or a replay.
-The stream relay (`shop_eventing.relay`) later moves the outbox items onto EventBridge.
+The stream relay (`shop_eventing.relay`) later moves the outbox items onto EventBridge; the sweeper
+publishes any the relay missed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from botocore.exceptions import ClientError
 from shop_eventing.envelope import DomainEvent
 
 OUTBOX_KIND = "outbox"
+# A sparse index holds the outbox items not yet published, oldest first: the relay removes an item
+# from it when it marks the item published, and the sweeper (shop_eventing.relay) publishes whatever
+# stays there too long, e.g. because its stream record expired (24 h) while the relay was failing.
+PENDING_INDEX = "outbox-pending"
+PENDING_PARTITION = "OUTBOX-PENDING"
 # Outbox items stay as the producer's event log (replay reads them) for this long.
 OUTBOX_RETENTION = timedelta(days=90)
 MAX_TRANSACTION_ITEMS = 100
@@ -65,6 +71,8 @@ def outbox_item(event: DomainEvent, source: str) -> dict[str, Any]:
         "gsi1pk": f"OUTBOX#{event.event_type}",
         "gsi1sk": f"{occurred_at.isoformat()}#{event.event_id}",
         "expires_at": int((occurred_at + OUTBOX_RETENTION).timestamp()),
+        "pending_pk": PENDING_PARTITION,
+        "pending_sk": f"{occurred_at.isoformat()}#{event.event_id}",
     }
 
 

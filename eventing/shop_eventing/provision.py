@@ -133,6 +133,7 @@ class _Provisioner:
             if error.response["Error"]["Code"] != "ResourceNotFoundException":
                 raise
             table = self._create_table(name, spec)
+        self._indexes(name, spec, table)
         stream = table.get("StreamSpecification") or {}
         if not stream.get("StreamEnabled") or stream.get("StreamViewType") != spec.stream_view_type:
             # Without its stream the outbox relay is never fed: events would pile up unpublished.
@@ -152,6 +153,28 @@ class _Provisioner:
             )
             self.result.changes.append(f"enabled TTL on {name}.{spec.ttl_attribute}")
         return str(table["LatestStreamArn"])
+
+    def _indexes(self, name: str, spec: TableSpec, table: dict[str, Any]) -> None:
+        """Add the indexes a table made by an older topology lacks (DynamoDB creates one per UpdateTable)."""
+        existing = {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+        for index, pk, sk in spec.indexes:
+            if index in existing:
+                continue
+            self.dynamodb.update_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in (pk, sk)],
+                GlobalSecondaryIndexUpdates=[
+                    {
+                        "Create": {
+                            "IndexName": index,
+                            "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+                            "Projection": {"ProjectionType": "ALL"},
+                        }
+                    }
+                ],
+            )
+            self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+            self.result.changes.append(f"created index {index} on {name}")
 
     def _create_table(self, name: str, spec: TableSpec) -> dict[str, Any]:
         key_names = {spec.partition_key, spec.sort_key}

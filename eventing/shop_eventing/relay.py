@@ -1,9 +1,15 @@
-"""The outbox relay: DynamoDB stream → EventBridge.
+"""The outbox relay: DynamoDB stream → EventBridge, and its sweeper.
 
-It sees every new outbox item (INSERT of kind=outbox), puts the events on the bus at most ten per
-PutEvents, retries exactly the entries the response reports as failed, and marks the items published.
-If entries still fail after the retries it raises, so the stream batch is delivered again: events are
-published at least once, never lost, and consumers de-duplicate on `event_id`.
+The relay sees every new outbox item (INSERT of kind=outbox), puts the events on the bus at most ten
+per PutEvents, retries exactly the entries the response reports as failed, and marks the items
+published. If entries still fail after the retries it raises, so the stream batch is delivered again:
+events are published at least once, and consumers de-duplicate on `event_id`.
+
+A stream record lives 24 hours. If the relay fails for longer (the bus refusing, a bug, a disabled
+event source), the stream forgets the item, but the item stays in the table's sparse index of
+unpublished items (outbox.PENDING_INDEX) until it is marked published. The sweeper, run on a schedule,
+publishes the items that have waited there longer than a grace period (which leaves the stream relay
+its turn first) through the same publishing code. Nothing written to an outbox is ever lost.
 """
 
 from __future__ import annotations
@@ -13,14 +19,19 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from shop_eventing.outbox import OUTBOX_KIND, from_dynamodb
+from shop_eventing.outbox import OUTBOX_KIND, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
 
 log = logging.getLogger(__name__)
 
 PUT_EVENTS_MAX_ENTRIES = 10
+# How often each publishing service runs its sweeper (a scheduled function on AWS).
+SWEEP_EVERY_MINUTES = 5
+# A sweep starts another batch only with this much of the function's time left (one batch of 500
+# takes a few seconds of PutEvents).
+SWEEP_MARGIN_MS = 15_000
 
 
 class EventBus(Protocol):
@@ -57,20 +68,23 @@ def outbox_events(stream_records: Iterable[Mapping[str, Any]], bus_name: str) ->
         image = from_dynamodb(record.get("dynamodb", {}).get("NewImage", {}))
         if image.get("kind") != OUTBOX_KIND:
             continue
-        pending.append(
-            PendingEvent(
-                key={"pk": image["pk"], "sk": image["sk"]},
-                entry={
-                    "Source": image["source"],
-                    "DetailType": image["event_type"],
-                    "Detail": image["detail"],
-                    "EventBusName": bus_name,
-                    "Time": datetime.fromisoformat(image["occurred_at"]),
-                },
-                event_id=image["event_id"],
-            )
-        )
+        pending.append(pending_event(image, bus_name))
     return pending
+
+
+def pending_event(item: Mapping[str, Any], bus_name: str) -> PendingEvent:
+    """The PutEvents entry of one outbox item (a plain item, as `from_dynamodb` returns it)."""
+    return PendingEvent(
+        key={"pk": item["pk"], "sk": item["sk"]},
+        entry={
+            "Source": item["source"],
+            "DetailType": item["event_type"],
+            "Detail": item["detail"],
+            "EventBusName": bus_name,
+            "Time": datetime.fromisoformat(item["occurred_at"]),
+        },
+        event_id=item["event_id"],
+    )
 
 
 class OutboxRelay:
@@ -93,7 +107,10 @@ class OutboxRelay:
 
     def handle(self, stream_event: Mapping[str, Any]) -> int:
         """Relay one Lambda DynamoDB stream event; returns how many events were published."""
-        pending = outbox_events(stream_event.get("Records", []), self._bus_name)
+        return self.publish(outbox_events(stream_event.get("Records", []), self._bus_name))
+
+    def publish(self, pending: Sequence[PendingEvent]) -> int:
+        """Put `pending` on the bus and mark each published; returns how many."""
         for start in range(0, len(pending), PUT_EVENTS_MAX_ENTRIES):
             chunk = pending[start : start + PUT_EVENTS_MAX_ENTRIES]
             self._publish(chunk)
@@ -101,7 +118,7 @@ class OutboxRelay:
                 self._mark_published(event.key)
         return len(pending)
 
-    def _publish(self, chunk: list[PendingEvent]) -> None:
+    def _publish(self, chunk: Sequence[PendingEvent]) -> None:
         remaining = chunk
         for attempt in range(1, self._max_attempts + 1):
             errors = self._bus.put_events([event.entry for event in remaining])
@@ -129,9 +146,74 @@ def table_marker(client: Any, table_name: str) -> Callable[[dict[str, Any]], Non
         client.update_item(
             TableName=table_name,
             Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
-            UpdateExpression="SET published_at = :now",
+            # Out of the sparse index of unpublished items too: the sweeper never sees it again.
+            UpdateExpression="SET published_at = :now REMOVE pending_pk, pending_sk",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat()}},
         )
 
     return mark
+
+
+UnpublishedSource = Callable[[datetime, int], list[PendingEvent]]
+"""(older_than, limit) -> the oldest unpublished outbox items written before `older_than`."""
+
+
+class OutboxSweeper:
+    """Publishes the outbox items the stream relay has not published within `grace`."""
+
+    def __init__(
+        self,
+        relay: OutboxRelay,
+        unpublished: UnpublishedSource,
+        *,
+        grace: timedelta = timedelta(minutes=2),
+        batch_limit: int = 500,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._relay = relay
+        self._unpublished = unpublished
+        self._grace = grace
+        self._batch_limit = batch_limit
+        self._clock = clock
+
+    def sweep(self, time_left: Callable[[], bool] = lambda: False) -> int:
+        """Publish what waited too long, oldest first, `batch_limit` at a time, for as long as batches
+        come back full and `time_left()` says so (a backlog drains in one run); returns how many."""
+        published = 0
+        while True:
+            overdue = self._unpublished(self._clock() - self._grace, self._batch_limit)
+            if overdue:
+                log.warning(
+                    "sweeping %d outbox item(s) the stream relay did not publish: %s",
+                    len(overdue),
+                    json.dumps([event.event_id for event in overdue[:20]]),
+                )
+            published += self._relay.publish(overdue)
+            if len(overdue) < self._batch_limit or not time_left():
+                return published
+
+
+def table_unpublished(client: Any, table_name: str, bus_name: str) -> UnpublishedSource:
+    """Reads the table's sparse index of unpublished outbox items (strongly consistent reads are not
+    available on a GSI: an item published a moment ago may come back once more, which consumers
+    de-duplicate like any redelivery)."""
+
+    def unpublished(older_than: datetime, limit: int) -> list[PendingEvent]:
+        found: list[PendingEvent] = []
+        arguments: dict[str, Any] = {
+            "TableName": table_name,
+            "IndexName": PENDING_INDEX,
+            "KeyConditionExpression": "pending_pk = :pending AND pending_sk < :cutoff",
+            "ExpressionAttributeValues": {":pending": {"S": PENDING_PARTITION}, ":cutoff": {"S": older_than.isoformat()}},
+            "Limit": limit,
+        }
+        while len(found) < limit:
+            page = client.query(**arguments)
+            found += [pending_event(from_dynamodb(item), bus_name) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found[:limit]
+
+    return unpublished

@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from shop_eventing.consumer import Handler, Subscriber
 from shop_eventing.envelope import EventRegistry
 from shop_eventing.outbox import UnitOfWork
-from shop_eventing.relay import BotoEventBus, OutboxRelay, table_marker
+from shop_eventing.relay import SWEEP_MARGIN_MS, BotoEventBus, OutboxRelay, OutboxSweeper, table_marker, table_unpublished
 from shop_eventing.topology import Naming, ServiceSpec
 
 
@@ -68,3 +68,16 @@ class ServiceRuntime:
             self.naming.bus,
             table_marker(self.dynamodb, self.table_name),
         )
+
+    @cached_property
+    def outbox_sweeper(self) -> OutboxSweeper:
+        return OutboxSweeper(self.relay, table_unpublished(self.dynamodb, self.table_name, self.naming.bus))
+
+    def sweep_outbox(self, lambda_context: Any) -> int:
+        """The body of each publishing service's scheduled `sweep_outbox` function: sweep while the
+        invocation has time for another batch."""
+
+        def time_left() -> bool:
+            return lambda_context is not None and lambda_context.get_remaining_time_in_millis() > SWEEP_MARGIN_MS
+
+        return self.outbox_sweeper.sweep(time_left)

@@ -38,11 +38,12 @@ class Subscription:
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Every service owns one single-table-design table: pk/sk, one general index, a stream, a TTL."""
+    """Every service owns one single-table-design table: pk/sk, a general index, the sparse index of
+    unpublished outbox items (shop_eventing.outbox.PENDING_INDEX), a stream, a TTL."""
 
     partition_key: str = "pk"
     sort_key: str = "sk"
-    indexes: tuple[tuple[str, str, str], ...] = (("gsi1", "gsi1pk", "gsi1sk"),)
+    indexes: tuple[tuple[str, str, str], ...] = (("gsi1", "gsi1pk", "gsi1sk"), ("outbox-pending", "pending_pk", "pending_sk"))
     stream_view_type: str = "NEW_AND_OLD_IMAGES"
     ttl_attribute: str = "expires_at"
 

@@ -161,6 +161,9 @@ def test_commit_writes_the_state_and_the_outbox_item_together(stack: Stack) -> N
         "gsi1pk": "OUTBOX#Ping",
         "gsi1sk": f"2025-06-01T08:00:01+00:00#{event.event_id}",
         "expires_at": int(datetime(2025, 8, 30, 8, 0, 1, tzinfo=UTC).timestamp()),  # kept 90 days as the event log
+        # In the sparse index of unpublished items until the relay (or the sweeper) publishes it.
+        "pending_pk": "OUTBOX-PENDING",
+        "pending_sk": f"2025-06-01T08:00:01+00:00#{event.event_id}",
     }
 
 
@@ -270,6 +273,7 @@ def test_a_committed_event_reaches_the_subscribers_queue_and_is_marked_published
     assert outbox is not None
     published_at = datetime.fromisoformat(outbox["published_at"])
     assert abs(datetime.now(UTC) - published_at) < timedelta(minutes=1)
+    assert "pending_pk" not in outbox and "pending_sk" not in outbox, "out of the index the sweeper reads"
     assert stack.item("THING#7", "THING") == {"pk": "THING#7", "sk": "THING", "kind": "thing"}, "the state is not touched"
     # A re-delivered stream batch (now also holding the relay's own published_at MODIFY, which it
     # ignores) publishes the event again: at least once, under the same event_id for consumers to dedupe.

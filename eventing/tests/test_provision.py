@@ -90,10 +90,11 @@ def test_creates_one_table_per_service_with_keys_index_stream_and_ttl(aws: Aws) 
             {"AttributeName": "sk", "KeyType": "RANGE"},
         ]
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-        (index,) = table["GlobalSecondaryIndexes"]
-        assert index["IndexName"] == "gsi1"
-        assert [k["AttributeName"] for k in index["KeySchema"]] == ["gsi1pk", "gsi1sk"]
-        assert index["Projection"] == {"ProjectionType": "ALL"}
+        indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
+        assert sorted(indexes) == ["gsi1", "outbox-pending"]
+        assert [k["AttributeName"] for k in indexes["gsi1"]["KeySchema"]] == ["gsi1pk", "gsi1sk"]
+        assert [k["AttributeName"] for k in indexes["outbox-pending"]["KeySchema"]] == ["pending_pk", "pending_sk"]
+        assert {i["Projection"]["ProjectionType"] for i in indexes.values()} == {"ALL"}
         assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         assert aws.first.table_stream_arns[service.name] == table["LatestStreamArn"]
         ttl = aws.dynamodb.describe_time_to_live(TableName=f"shop-t-{service.name}")["TimeToLiveDescription"]
@@ -178,6 +179,16 @@ def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> 
     assert second.table_stream_arns == aws.first.table_stream_arns
     assert second.queue_urls == aws.first.queue_urls
     assert second.dlq_urls == aws.first.dlq_urls
+
+
+def test_a_table_made_before_an_index_existed_gets_it(drifting: Aws) -> None:
+    table = drifting.naming.table("catalog")
+    drifting.dynamodb.update_table(TableName=table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "outbox-pending"}}])
+
+    assert drifting.again() == [f"created index outbox-pending on {table}"]
+    indexes = drifting.dynamodb.describe_table(TableName=table)["Table"]["GlobalSecondaryIndexes"]
+    assert sorted(i["IndexName"] for i in indexes) == ["gsi1", "outbox-pending"]
+    assert drifting.again() == []
 
 
 def test_a_drifted_visibility_timeout_is_restored(drifting: Aws) -> None:

@@ -11,8 +11,16 @@ from typing import Any
 import pytest
 
 from shop_eventing.envelope import DomainEvent, EventData, new_event
-from shop_eventing.outbox import to_dynamodb
-from shop_eventing.relay import PUT_EVENTS_MAX_ENTRIES, OutboxRelay, RelayFailed, outbox_events
+from shop_eventing.outbox import outbox_item, to_dynamodb
+from shop_eventing.relay import (
+    PUT_EVENTS_MAX_ENTRIES,
+    OutboxRelay,
+    OutboxSweeper,
+    PendingEvent,
+    RelayFailed,
+    outbox_events,
+    pending_event,
+)
 
 BUS = "shop-t"
 T0 = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
@@ -230,3 +238,66 @@ def test_outbox_events_reads_the_stream_image(insert_record: Callable[..., dict[
     assert pending.entry["Source"] == "shop.orders"
     assert pending.entry["EventBusName"] == "my-bus"
     assert pending.entry["Time"] == T0
+
+
+# --- the sweeper -------------------------------------------------------------------------------------
+
+
+def test_the_sweeper_publishes_what_waited_longer_than_the_grace_and_marks_it() -> None:
+    bus, marks = FakeBus(), Marks()
+    overdue = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(12)]
+    asked: list[tuple[datetime, int]] = []
+
+    def unpublished(older_than: datetime, limit: int) -> list[PendingEvent]:
+        asked.append((older_than, limit))
+        return overdue
+
+    sweeper = OutboxSweeper(
+        relay(bus, marks), unpublished, grace=timedelta(minutes=2), batch_limit=50, clock=lambda: T0 + timedelta(hours=1)
+    )
+
+    assert sweeper.sweep() == 12
+    assert asked == [(T0 + timedelta(minutes=58), 50)]
+    assert [len(call) for call in bus.calls] == [10, 2]
+    assert marks.event_ids() == bus.accepted_ids() == [f"e-{n:02d}" for n in range(12)]
+
+
+def test_a_sweep_with_nothing_overdue_calls_nothing() -> None:
+    bus, marks = FakeBus(), Marks()
+
+    assert OutboxSweeper(relay(bus, marks), lambda older_than, limit: []).sweep() == 0
+    assert bus.calls == [] and marks.keys == []
+
+
+def test_a_swept_event_the_bus_keeps_refusing_stays_unmarked_for_the_next_sweep() -> None:
+    bus, marks = FakeBus(failures={"e-01": 99}), Marks()
+    overdue = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(3)]
+
+    with pytest.raises(RelayFailed, match="e-01"):
+        OutboxSweeper(relay(bus, marks, max_attempts=2), lambda older_than, limit: overdue).sweep()
+    assert "e-01" not in marks.event_ids()
+
+
+def test_a_backlog_drains_in_batches_while_time_is_left() -> None:
+    bus, marks = FakeBus(), Marks()
+    backlog = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(5)]
+    published: set[str] = set()
+
+    def unpublished(older_than: datetime, limit: int) -> list[PendingEvent]:
+        waiting = [event for event in backlog if event.event_id not in published]
+        published.update(event.event_id for event in waiting[:limit])
+        return waiting[:limit]
+
+    checks: list[bool] = []
+
+    def time_left() -> bool:
+        checks.append(len(checks) < 1)  # time for one more batch after the first, then none
+        return checks[-1]
+
+    sweeper = OutboxSweeper(relay(bus, marks), unpublished, batch_limit=2)
+
+    assert sweeper.sweep(time_left) == 4
+    assert marks.event_ids() == ["e-00", "e-01", "e-02", "e-03"]
+    assert sweeper.sweep() == 1  # the rest on the next run; a short batch ends a run without asking
+    assert marks.event_ids()[-1] == "e-04"
+    assert len(checks) == 2

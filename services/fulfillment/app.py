@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, DynamoDBEvent, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, json_api, json_response
+from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
@@ -55,3 +56,9 @@ def record_delivery_address(event: SQSEvent) -> dict[str, Any]:
 @app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
 def relay_outbox(event: DynamoDBEvent) -> None:
     runtime.relay.handle(event.to_dict())
+
+
+@app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES))
+def sweep_outbox(event: CloudWatchEvent) -> None:
+    # Publishes what the stream relay missed (shop_eventing.relay): nothing in the outbox is lost.
+    runtime.sweep_outbox(event.context)

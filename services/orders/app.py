@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice.app import Chalice, DynamoDBEvent, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
 from chalicelib.domain import Order, OrderInvalid
@@ -15,6 +15,7 @@ from chalicelib.repository import OrdersRepository
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, RequestInvalid, Unprocessable, current_request, json_api, json_response, parse_body
+from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-orders")
@@ -129,3 +130,9 @@ def record_history(event: SQSEvent) -> dict[str, Any]:
 @app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
 def relay_outbox(event: DynamoDBEvent) -> None:
     runtime.relay.handle(event.to_dict())
+
+
+@app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES))
+def sweep_outbox(event: CloudWatchEvent) -> None:
+    # Publishes what the stream relay missed (shop_eventing.relay): nothing in the outbox is lost.
+    runtime.sweep_outbox(event.context)

@@ -1,0 +1,64 @@
+"""merge_template against a Chalice-shaped template, without running Chalice (packaging tests do)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from templates import merge_template
+
+from shop_eventing.topology import Naming
+
+
+def function(handler: str, events: dict[str, Any]) -> dict[str, Any]:
+    return {"Type": "AWS::Serverless::Function", "Properties": {"Handler": handler, "Timeout": 60, "Events": events}}
+
+
+def sqs(queue: str) -> dict[str, Any]:
+    arn = f"arn:${{AWS::Partition}}:sqs:${{AWS::Region}}:${{AWS::AccountId}}:{queue}"
+    return {"Type": "SQS", "Properties": {"Queue": {"Fn::Sub": arn}, "BatchSize": 10}}
+
+
+def catalog_sam() -> dict[str, Any]:
+    naming = Naming("dev")
+    return {
+        "Resources": {
+            "ReserveStock": function("app.reserve_stock", {"E": sqs(naming.queue("catalog", "reserve-stock"))}),
+            "ReleaseStock": function("app.release_stock", {"E": sqs(naming.queue("catalog", "release-stock"))}),
+            "RelayOutbox": function("app.relay_outbox", {"E": {"Type": "DynamoDB", "Properties": {"Stream": "placeholder"}}}),
+            "SweepOutbox": function(
+                "app.sweep_outbox", {"E": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}}
+            ),
+            "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.app"}},
+        }
+    }
+
+
+def test_every_function_logs_to_the_service_group_and_sqs_sources_report_partial_batches() -> None:
+    merged = merge_template("catalog", "dev", catalog_sam())["Resources"]
+
+    assert merged["ServiceLogGroup"]["Properties"]["LogGroupName"] == "/aws/lambda/shop-dev-catalog"
+    for name in ("ReserveStock", "ReleaseStock", "RelayOutbox", "SweepOutbox", "APIHandler"):
+        assert merged[name]["Properties"]["LoggingConfig"] == {"LogGroup": {"Ref": "ServiceLogGroup"}}
+    assert merged["ReserveStock"]["Properties"]["Events"]["E"]["Properties"] == {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"]
+    }
+    assert merged["RelayOutbox"]["Properties"]["Events"]["E"]["Properties"] == {
+        "Stream": {"Fn::GetAtt": ["ShopTable", "StreamArn"]}
+    }
+
+
+def test_a_publishing_service_without_its_outbox_sweeper_is_refused() -> None:
+    sam = catalog_sam()
+    del sam["Resources"]["SweepOutbox"]
+
+    with pytest.raises(ValueError, match=r"no scheduled app\.sweep_outbox"):
+        merge_template("catalog", "dev", sam)
+
+
+def test_a_publishing_service_without_its_relay_is_refused() -> None:
+    sam = catalog_sam()
+    del sam["Resources"]["RelayOutbox"]
+
+    with pytest.raises(ValueError, match="no DynamoDB stream relay"):
+        merge_template("catalog", "dev", sam)
