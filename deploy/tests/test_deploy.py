@@ -266,3 +266,11 @@ def test_every_committed_stage_has_the_settings_its_services_need() -> None:
         for stage in config["stages"]:
             if stage != "local":  # the embedded stack's: its defaults are the right values
                 assert deploy.missing_settings(service, stage, config) == [], (service, stage)
+
+
+def test_deploy_all_deploys_every_service_once() -> None:
+    makefile = (package.ROOT / "Makefile").read_text()
+    order = next(line for line in makefile.splitlines() if line.startswith("DEPLOY_ORDER :=")).split(":=")[1].split()
+
+    assert sorted(order) == sorted(package.SERVICES)
+    assert order.index("catalog") < order.index("orders")  # an order's OrderPlaced needs catalog's rule
