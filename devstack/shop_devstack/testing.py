@@ -194,6 +194,14 @@ def deliver_to_subscription(
     return dict(response)
 
 
+def deliver_example(service_app: Any, service: str, subscription: str, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Hand a consumer-contract example (an event `detail`) to the subscription's function, wrapped in
+    the EventBridge envelope its producer's rule would give it; returns the function's response."""
+    event_type = detail["metadata"]["event_type"]
+    body = raw_eventbridge_body(detail, detail_type=event_type, source=TOPOLOGY.producer_of(event_type).source)
+    return deliver_to_subscription(service_app, service, subscription, body)
+
+
 def eventually(probe: Callable[[], T | None], *, timeout: float = 20, interval: float = 0.1, what: str = "condition") -> T:
     """Poll until `probe` returns something truthy; fail with `what` after `timeout` seconds.
 

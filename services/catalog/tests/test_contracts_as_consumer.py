@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
-from shop_contracts import TOPOLOGY
 from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1
-from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body
+from shop_devstack.testing import deliver_example, deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 from shop_eventing.outbox import processed_marker_key, to_dynamodb
 
@@ -139,11 +138,7 @@ def test_the_subscription_handles_its_declared_example(declaration: ConsumerCont
     if scenario is None:
         pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
     detail = scenario.arrange(catalog, declaration.example)
-    body = raw_eventbridge_body(
-        detail, detail_type=declaration.event_type, source=TOPOLOGY.producer_of(declaration.event_type).source
-    )
-
-    response = deliver_to_subscription(catalog.app, SERVICE, declaration.subscription, body)
+    response = deliver_example(catalog.app, SERVICE, declaration.subscription, detail)
 
     assert response == {"batchItemFailures": []}
     # An unusable event is parked in the DLQ without a batch failure: only the marker proves it was applied.

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from shop_contracts import TOPOLOGY
 from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
-from shop_devstack.testing import deliver_to_subscription, raw_eventbridge_body
+from shop_devstack.testing import deliver_example
 
 SERVICE = "fulfillment"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -94,11 +93,7 @@ def test_the_subscription_handles_its_declared_example(
     if scenario is None:
         pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
     detail = scenario.arrange(aws, declaration.example)
-    body = raw_eventbridge_body(
-        detail, detail_type=declaration.event_type, source=TOPOLOGY.producer_of(declaration.event_type).source
-    )
-
-    response = deliver_to_subscription(fulfillment_app, SERVICE, declaration.subscription, body)
+    response = deliver_example(fulfillment_app, SERVICE, declaration.subscription, detail)
 
     assert response == {"batchItemFailures": []}
     # An unusable event is parked in the DLQ without a batch failure: only the marker proves it was applied.

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from chalicelib.emails import format_money
-from shop_contracts import TOPOLOGY
 from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
 from shop_contracts.events import Money
-from shop_devstack.testing import deliver_to_subscription, raw_eventbridge_body
+from shop_devstack.testing import deliver_example
 
 SERVICE = "notify"
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -82,11 +81,7 @@ def test_the_subscription_handles_its_declared_example(declaration: ConsumerCont
     if scenario is None:
         pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
     detail = scenario.arrange(aws, declaration.example)
-    body = raw_eventbridge_body(
-        detail, detail_type=declaration.event_type, source=TOPOLOGY.producer_of(declaration.event_type).source
-    )
-
-    response = deliver_to_subscription(notify_app, SERVICE, declaration.subscription, body)
+    response = deliver_example(notify_app, SERVICE, declaration.subscription, detail)
 
     assert response == {"batchItemFailures": []}
     # notify keeps no processed-marker (SES is its only effect): the one e-mail proves the event was applied,
