@@ -64,7 +64,7 @@ def platform_template(stage: str) -> dict[str, Any]:
                     "Description": "every event on the shop's bus, for replay",
                 },
             },
-            # Deployment packages and templates, keyed by content hash (deploy/deploy.py). CloudFormation
+            # Deployment packages and templates, keyed by content hash (deploy/stacks.py). CloudFormation
             # rolls a failed update back to the previous package, so old ones are kept a while.
             ARTIFACTS_BUCKET_ID: {
                 "Type": "AWS::S3::Bucket",

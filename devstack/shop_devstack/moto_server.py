@@ -38,7 +38,7 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
 
 
 def keep_change_set_outputs() -> None:
-    """Patch moto (once per process) so executing a change set refreshes the stack's Outputs."""
+    """Patch moto (once per process) so executing a change set refreshes the stack's Outputs and Exports."""
     execute = CloudFormationBackend.execute_change_set
     if getattr(execute, "keeps_outputs", False):
         return

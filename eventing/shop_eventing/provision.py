@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,8 +174,20 @@ class _Provisioner:
                     }
                 ],
             )
-            self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+            self._wait_for_indexes(name)
             self.result.changes.append(f"created index {index} on {name}")
+
+    def _wait_for_indexes(self, name: str, timeout_seconds: float = 3600) -> None:
+        # The table is ACTIVE again at once, but DynamoDB takes one index creation at a time and
+        # refuses the next while one is still CREATING (backfilling the existing items).
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            indexes = self.dynamodb.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])
+            if all(index.get("IndexStatus", "ACTIVE") == "ACTIVE" for index in indexes):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"indexes of {name} still not ACTIVE after {timeout_seconds}s")
+            time.sleep(5)
 
     def _create_table(self, name: str, spec: TableSpec) -> dict[str, Any]:
         key_names = {spec.partition_key, spec.sort_key}
