@@ -206,7 +206,7 @@ class Deployer:
         except ClientError as error:
             raise DeployError(f"{stack}: CloudFormation refused the template: {error.response['Error']['Message']}") from error
         described = self._wait_for_change_set(change_set_arn)
-        changes = self._changes(change_set_arn)
+        changes = self._changes(change_set_arn, described)
         if described["Status"] == "FAILED" or not changes:
             reason = described.get("StatusReason", "")
             if changes or (reason and not any(marker in reason for marker in NO_CHANGES)):
@@ -254,11 +254,11 @@ class Deployer:
             )
         return dict(self.cfn.describe_change_set(ChangeSetName=change_set_arn))
 
-    def _changes(self, change_set_arn: str) -> list[Change]:
+    def _changes(self, change_set_arn: str, first_page: dict[str, Any]) -> list[Change]:
+        """Every change of the change set, from `first_page` (its description, already fetched) on."""
         changes: list[Change] = []
-        arguments = {"ChangeSetName": change_set_arn}
+        page = first_page
         while True:
-            page = self.cfn.describe_change_set(**arguments)
             for item in page.get("Changes", []):
                 change = item.get("ResourceChange", {})
                 changes.append(
@@ -271,7 +271,7 @@ class Deployer:
                 )
             if not page.get("NextToken"):
                 return changes
-            arguments["NextToken"] = page["NextToken"]
+            page = self.cfn.describe_change_set(ChangeSetName=change_set_arn, NextToken=page["NextToken"])
 
     def _wait(self, waiter: str, stack: str) -> None:
         self.cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 720})
