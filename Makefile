@@ -1,7 +1,10 @@
 # The two commands that matter: `make run` (the shop on an embedded AWS) and `make test`.
 # Both set everything up on a fresh machine: the virtualenv and pinned dependencies included.
 
-PYTHON ?= python3.11
+# Python 3.13, the services' Lambda runtime: the first of these that really runs 3.13 (a pyenv shim
+# on PATH answers only when that version is selected). Otherwise set PYTHON=/path/to/python3.13.
+PYTHON ?= $(shell for p in python3.13 $(HOME)/.pyenv/versions/3.13*/bin/python3.13 /usr/local/bin/python3.13 /usr/bin/python3.13; do \
+	"$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' >/dev/null 2>&1 && { command -v "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -26,7 +29,10 @@ help:
 	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
 
 $(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
+		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
+		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }
+	@test -x $(PY) && $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	$(PY) -m pip check

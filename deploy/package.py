@@ -13,7 +13,7 @@ Per service:
    SHOP_TABLE_STREAM_ARN is a placeholder at package time; the merge template replaces the relay's
    Stream with Fn::GetAtt [ShopTable, StreamArn], and the check below fails if the placeholder survives.
 3. cfn-lint <out>/<s>/sam.json (and <out>/platform.json, the shared bus + archive).
-4. import check: <out>/<s>/deployment.zip unzipped, imported by a bare python3.11 venv holding only
+4. import check: <out>/<s>/deployment.zip unzipped, imported by a bare python3.13 venv holding only
    boto3 (Lambda's runtime), created once in <out>/.lambda-venv.
 """
 
@@ -42,7 +42,8 @@ from shop_eventing.topology import Naming
 VENV_BIN = Path(sys.executable).parent
 SHARED_PACKAGES = ("eventing", "contracts")
 STREAM_PLACEHOLDER = "arn:aws:dynamodb:us-east-1:000000000000:table/{table}/stream/PACKAGE-TIME-PLACEHOLDER"
-LAMBDA_PYTHON = os.environ.get("LAMBDA_PYTHON", "python3.11")
+# The interpreter behind this venv is the 3.13 the Makefile chose: the Lambda runtime the packages target.
+LAMBDA_PYTHON = os.environ.get("LAMBDA_PYTHON") or str(Path(sys.base_prefix) / "bin" / "python3.13")
 # cfn-lint findings we accept, with the reason: none needed so far (cfn-lint 1.58 reports nothing).
 CFN_LINT_IGNORED: dict[str, str] = {}
 

@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -49,7 +49,6 @@ from shop_eventing.envelope import describe_validation_error
 from shop_eventing.topology import Topology
 
 CONTRACTS_FOLDER = "consumer-contracts"
-T = TypeVar("T")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PATH = re.compile(rf"^(metadata|data)(\.{_NAME}(\[\])?)+$")
 _SEGMENT = re.compile(rf"^({_NAME})(\[\])?$")
@@ -162,7 +161,7 @@ class UnknownProviderState(LookupError):
     """A consumer expects an event in a situation its producer's tests cannot drive the code into yet."""
 
 
-def driver_for(declaration: ConsumerContract, provider_states: Mapping[str, T], producer: str) -> T:
+def driver_for[T](declaration: ConsumerContract, provider_states: Mapping[str, T], producer: str) -> T:
     """The producer test's way into `declaration`'s provider state; raises UnknownProviderState,
     naming the consumer and the state, when the producer has none."""
     try:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from shop_contracts import TOPOLOGY
 from shop_devstack.dispatcher import LambdaContext
@@ -36,8 +36,6 @@ from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import from_dynamodb
 from shop_eventing.provision import Provisioned, provision
 from shop_eventing.topology import Naming
-
-T = TypeVar("T")
 
 REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -202,7 +200,7 @@ def deliver_example(service_app: Any, service: str, subscription: str, detail: M
     return deliver_to_subscription(service_app, service, subscription, body)
 
 
-def eventually(probe: Callable[[], T | None], *, timeout: float = 20, interval: float = 0.1, what: str = "condition") -> T:
+def eventually[T](probe: Callable[[], T | None], *, timeout: float = 20, interval: float = 0.1, what: str = "condition") -> T:
     """Poll until `probe` returns something truthy; fail with `what` after `timeout` seconds.
 
     For waiting on asynchronous flows only: the timeout bounds a hang, it is never the assertion.

@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 from chalice.app import Chalice, Request, Response
 from pydantic import BaseModel, ValidationError
@@ -19,9 +19,6 @@ from pydantic import BaseModel, ValidationError
 from shop_eventing.envelope import field_path
 
 log = logging.getLogger(__name__)
-
-M = TypeVar("M", bound=BaseModel)
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ApiError(Exception):
@@ -73,7 +70,7 @@ def current_request(app: Chalice) -> Request:
     return request
 
 
-def parse_body(raw_body: str | bytes | None, model: type[M]) -> M:
+def parse_body[M: BaseModel](raw_body: str | bytes | None, model: type[M]) -> M:
     if not raw_body:
         raise ApiError("request body is empty; send a JSON object", code="malformed_json")
     try:
@@ -93,7 +90,7 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json", **(headers or {})})
 
 
-def json_api(view: F) -> F:
+def json_api[F: Callable[..., Any]](view: F) -> F:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
