@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: run test lint typecheck schemas contracts-check contract-tests unit service-tests e2e package deploy deploy-all deploy-platform deploy-status destroy clean help
+.PHONY: run test lock imports lint typecheck schemas contracts-check contract-tests unit service-tests e2e package deploy deploy-all deploy-platform deploy-status destroy clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -28,15 +28,23 @@ help:
 	@echo "make deploy-status STAGE=dev           every stack of the stage"
 	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
 
-$(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
+# requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
+# with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
+$(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
 		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
 		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }
 	@test -x $(PY) && $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip<26.3
-	$(PY) -m pip install --quiet -r requirements/dev.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
+	# The shared packages, editable; their dependencies are all in the lock above.
+	$(PY) -m pip install --quiet --no-deps -e ./eventing -e ./contracts -e ./devstack
 	$(PY) -m pip check
 	touch $(STAMP)
+
+LOCK := $(VENV)/bin/pip-compile --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --quiet
+lock: $(STAMP)
+	cd requirements && ../$(LOCK) -o lambda.txt lambda.in && ../$(LOCK) -o dev.txt dev.in
 
 venv: $(STAMP)
 
@@ -45,9 +53,18 @@ run: $(STAMP)
 
 test: lint typecheck contracts-check unit service-tests e2e
 
-lint: $(STAMP)
+lint: $(STAMP) imports
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# The architecture rules as import-linter contracts: the shared packages' layers (.importlinter), then
+# each service's (services/importlinter.ini; a service without a domain module skips that contract).
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache --no-logo
+	@for s in $(SERVICES); do \
+		contracts=$$(test -f services/$$s/chalicelib/domain.py || echo "--contract framework-stays-in-app --contract deployable-alone"); \
+		echo "== services/$$s"; (cd services/$$s && ../../$(VENV)/bin/lint-imports --config ../importlinter.ini --no-cache --no-logo $$contracts) || exit 1; \
+	done
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py

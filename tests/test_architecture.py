@@ -1,9 +1,15 @@
-"""The rules that keep every service deployable alone (DESIGN §1), checked on the source."""
+"""The rules that keep every service deployable alone (docs/design-rules.md#services), checked on the source.
+
+The import rules themselves are import-linter contracts (`.importlinter`, `services/importlinter.ini`,
+run by `make lint`); these tests check what import-linter cannot, and that its contracts can fail."""
 
 from __future__ import annotations
 
 import ast
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,26 +60,75 @@ def test_service_has_the_standard_skeleton(service):
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_service_imports_nothing_from_another_service(service):
+def test_service_imports_only_what_its_package_holds(service):
+    """Beyond import-linter's contracts (`make lint`): every top-level import of a service is the
+    standard library, its own code, the shared packages or a runtime library its package holds."""
     folder = REPO_ROOT / "services" / service
-    stdlib = set(__import__("sys").stdlib_module_names)
+    stdlib = set(sys.stdlib_module_names)
     for path in folder.rglob("*.py"):
         # vendor/ is deploy/package.py's copy of the shared packages (gitignored): checked at their source.
         if {"tests", "vendor"} & set(path.relative_to(folder).parts):
             continue
         foreign = imported_top_levels(path) - stdlib - ALLOWED_TOP_LEVEL
         assert not foreign, f"{path.relative_to(REPO_ROOT)} imports {sorted(foreign)}"
-        text = path.read_text()
-        for other in set(SERVICES) - {service}:
-            assert f"services/{other}" not in text and f"services.{other}" not in text, path
+
+
+def _literal_arguments(path: Path, method: str) -> list[str]:
+    """The string literals passed to every `<anything>.<method>(...)` call in the file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method:
+            found += [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
+    return found
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_service_runtime_is_its_own(service):
-    """Table names derive from the service's own topology entry, so it cannot touch another's table."""
-    source = (REPO_ROOT / "services" / service / "app.py").read_text()
-    runtimes = [line for line in source.splitlines() if "TOPOLOGY.service(" in line]
-    assert all(f'TOPOLOGY.service("{service}")' in line for line in runtimes), runtimes
-    for other in set(SERVICES) - {service}:
-        assert f'service("{other}")' not in source
-        assert f'table("{other}")' not in source
+    """Table and queue names derive from the service's own topology entry, so it cannot touch another's."""
+    app = REPO_ROOT / "services" / service / "app.py"
+    assert set(_literal_arguments(app, "service")) <= {service}
+    assert set(_literal_arguments(app, "table")) <= {service}
+
+
+def _lint_imports(config: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run(
+        [str(lint_imports), "--config", str(config), "--no-cache", "--no-logo"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "planted", "broken_contract"),
+    [
+        ("domain.py", "import boto3", "chalicelib is not allowed to import boto3"),
+        ("domain.py", "from chalice.app import Response", "chalicelib.domain is not allowed to import chalice"),
+        ("usecases.py", "from services.catalog.chalicelib import domain", "chalicelib is not allowed to import services"),
+        ("usecases.py", "import shop_devstack.testing", "chalicelib is not allowed to import shop_devstack"),
+    ],
+)
+def test_import_linter_catches_a_planted_violation(tmp_path, module, planted, broken_contract):
+    """The service contracts pass on the real code and fail, naming the import, on a copy with one bad line."""
+    config = REPO_ROOT / "services" / "importlinter.ini"
+    assert _lint_imports(config, REPO_ROOT / "services" / "orders").returncode == 0
+    shutil.copytree(REPO_ROOT / "services" / "orders" / "chalicelib", tmp_path / "chalicelib")
+    with (tmp_path / "chalicelib" / module).open("a") as source:
+        source.write(f"\n{planted}\n")
+    result = _lint_imports(config, tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert broken_contract in " ".join(result.stdout.split()), result.stdout
+
+
+def test_import_linter_catches_the_backbone_importing_the_contracts(tmp_path):
+    for package in ("eventing/shop_eventing", "contracts/shop_contracts", "devstack/shop_devstack"):
+        shutil.copytree(REPO_ROOT / package, tmp_path / Path(package).name)
+    shutil.copy(REPO_ROOT / ".importlinter", tmp_path / ".importlinter")
+    assert _lint_imports(tmp_path / ".importlinter", tmp_path).returncode == 0
+    with (tmp_path / "shop_eventing" / "envelope.py").open("a") as source:
+        source.write("\nfrom shop_contracts import TOPOLOGY\n")
+    result = _lint_imports(tmp_path / ".importlinter", tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "shop_eventing.envelope -> shop_contracts" in result.stdout

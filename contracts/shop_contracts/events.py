@@ -1,6 +1,6 @@
 """Event contracts: one pydantic model per (event type, major schema version).
 
-Rules (DESIGN §2): money is integer minor units plus an ISO 4217 code, never a float; within a major
+Rules (docs/design-rules.md#events): money is integer minor units plus an ISO 4217 code, never a float; within a major
 version only optional fields may be added; a breaking change is a new major registered beside the old.
 Events are "fat": they carry what their consumers need, so nobody calls back into the producer.
 """

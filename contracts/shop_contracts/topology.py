@@ -1,6 +1,6 @@
 """The shop's wiring, as data: who owns what, who publishes what, who listens to what.
 
-Read this to follow the order flow (DESIGN §6):
+Read this to follow the order flow (docs/design-rules.md#flow):
   POST /orders ─ OrderPlaced ─▶ catalog.reserve-stock ─ StockReserved ─▶ orders.charge-payment
   ─ PaymentCaptured ─▶ fulfillment.request-shipment ─ ShipmentRequested ─▶ orders.order-history
                    └▶ notify.order-emails (one e-mail per order outcome)

@@ -1,6 +1,6 @@
 """Reserving and releasing stock: the use cases against a real (in-process) moto DynamoDB.
 
-The invariants under test (DESIGN §4-6): each consumed event takes effect once per (subscriber,
+The invariants under test (docs/design-rules.md, outbox and consuming): each consumed event takes effect once per (subscriber,
 event_id); a reservation and its StockReserved/StockRejected commit together; stock never oversells.
 """
 
