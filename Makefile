@@ -51,7 +51,16 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(PY) -m shop_devstack
 
-test: lint typecheck contracts-check unit service-tests e2e
+# Each tier in turn, timed; the summary says where the run's time went (also when a tier fails).
+TEST_TIERS := lint typecheck contracts-check unit service-tests e2e
+test: $(STAMP)
+	@summary=""; status=0; \
+	for tier in $(TEST_TIERS); do \
+		start=$$(date +%s); $(MAKE) --no-print-directory $$tier || status=$$?; \
+		summary="$$summary  $$tier $$(( $$(date +%s) - start ))s"; \
+		if [ $$status -ne 0 ]; then echo "make test: $$tier failed"; break; fi; \
+	done; \
+	echo "make test, time per tier:$$summary"; exit $$status
 
 lint: $(STAMP) imports
 	$(VENV)/bin/ruff check .

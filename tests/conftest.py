@@ -1,5 +1,6 @@
-"""End-to-end fixtures: the embedded shop, started once per session exactly as `make run` starts it,
-and a small HTTP client for its APIs. Service logs are kept in logs/e2e/<stack>/ for post-mortems."""
+"""End-to-end fixtures: the embedded shop, started once per session exactly as `make run` starts it
+(every end-to-end test shares it; drills such as duplicate delivery are switched on per test), and a
+small HTTP client for its APIs. Service logs are kept in logs/e2e/<stack>/ for post-mortems."""
 
 from __future__ import annotations
 
@@ -130,15 +131,5 @@ def shop() -> Iterator[Shop]:
     try:
         yield Shop(stack)
         assert not stack.dead_processes(), f"processes died during the tests: {stack.dead_processes()}"
-    finally:
-        stack.stop()
-
-
-@pytest.fixture(scope="module")
-def duplicating_shop() -> Iterator[Shop]:
-    """A second shop whose dispatcher delivers every SQS message twice."""
-    stack = _start("duplicates", duplicate_deliveries=True)
-    try:
-        yield Shop(stack)
     finally:
         stack.stop()

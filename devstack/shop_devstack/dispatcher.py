@@ -91,7 +91,7 @@ class SqsEventSource(threading.Thread):
         function_name: str,
         batch_size: int,
         timeout_seconds: float = 30,
-        duplicate_every_message: bool = False,
+        duplicate_every_message: bool | Callable[[], bool] = False,
         stop: threading.Event,
     ) -> None:
         super().__init__(name=f"sqs:{function_name}", daemon=True)
@@ -101,7 +101,8 @@ class SqsEventSource(threading.Thread):
         self._function_name = function_name
         self._batch_size = batch_size
         self._timeout = timeout_seconds
-        self._duplicate = duplicate_every_message
+        # A switch rather than a flag: one running shop can turn the drill on for a test and off after.
+        self._duplicate = duplicate_every_message if callable(duplicate_every_message) else lambda: duplicate_every_message
         # Not `_stop`: threading.Thread has a method of that name, which join() calls.
         self._stop_event = stop
         attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
@@ -144,7 +145,7 @@ class SqsEventSource(threading.Thread):
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        if self._duplicate:
+        if self._duplicate():
             self._send_duplicates(done)
         return len(messages)
 

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from shop_devstack.lifecycle import die_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY = "SERVICE-READY"
+DUPLICATE_DRILL_FLAG_ENV = "SHOP_DUPLICATE_DRILL_FLAG"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     stage = os.environ.get("SHOP_STAGE", "local")
 
     stop = threading.Event()
-    sources = _event_sources(module, chalice_app, stage, stop, args.duplicate_deliveries)
+    drill_flag = os.environ.get(DUPLICATE_DRILL_FLAG_ENV)
+    if args.duplicate_deliveries:
+        sources = _event_sources(module, chalice_app, stage, stop, lambda: True)
+    else:
+        # The supervisor (EmbeddedShop.duplicate_deliveries) turns the drill on and off by creating and
+        # removing this file; each poller checks it after every batch.
+        sources = _event_sources(module, chalice_app, stage, stop, lambda: bool(drill_flag) and Path(str(drill_flag)).exists())
     for source in sources:
         source.start()
 
@@ -85,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
 DEFAULT_LOCAL_SCHEDULE_SECONDS = 30
 
 
-def _event_sources(module: Any, chalice_app: Any, stage: str, stop: threading.Event, duplicate: bool) -> list[threading.Thread]:
+def _event_sources(
+    module: Any, chalice_app: Any, stage: str, stop: threading.Event, duplicate: Callable[[], bool]
+) -> list[threading.Thread]:
     session = boto3.Session()
     sqs = session.client("sqs")
     streams = session.client("dynamodbstreams")

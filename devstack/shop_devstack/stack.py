@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -23,7 +25,7 @@ from typing import IO, Any
 import boto3
 
 from shop_contracts import TOPOLOGY
-from shop_devstack.service_host import READY
+from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
 from shop_eventing.provision import Provisioned, provision
 from shop_eventing.topology import Naming
 
@@ -67,6 +69,8 @@ class EmbeddedShop:
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
         self._pumps: list[threading.Thread] = []
+        self._control_dir = Path(tempfile.mkdtemp(prefix="shop-control-"))
+        self._drill_flag = self._control_dir / "duplicate-deliveries"
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -109,6 +113,8 @@ class EmbeddedShop:
         # On AWS the sender identity is verified once by a human (DNS/mail click); moto needs the call.
         self.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)
 
+        if o.duplicate_deliveries:
+            self._drill_flag.touch()
         waiting = []
         for service in SERVICES:
             port = o.service_ports.get(service) or free_port(o.host)
@@ -132,8 +138,7 @@ class EmbeddedShop:
                 "--port",
                 str(port),
             ]
-            if o.duplicate_deliveries:
-                command.append("--duplicate-deliveries")
+            env[DUPLICATE_DRILL_FLAG_ENV] = str(self._drill_flag)
             ready = self._spawn(service, command, env)
             self.service_urls[service] = f"http://{o.host}:{port}"
             waiting.append((service, ready))
@@ -160,6 +165,18 @@ class EmbeddedShop:
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes.clear()
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    @contextmanager
+    def duplicate_deliveries(self) -> Iterator[None]:
+        """The at-least-once drill, for the duration of the block: every SQS message a service handles is
+        delivered once more. The pollers check the switch after each batch, so messages received from
+        the moment it is on are duplicated; the shop need not restart."""
+        self._drill_flag.touch()
+        try:
+            yield
+        finally:
+            self._drill_flag.unlink(missing_ok=True)
 
     def dead_processes(self) -> list[str]:
         return [name for name, process in self._processes if process.poll() is not None]
