@@ -1,5 +1,6 @@
-"""A malformed or unknown-version event goes to its subscription's DLQ with the reason; its batch
-neighbours are processed. Sent straight to a real subscription queue of the running shop."""
+"""A malformed or unknown-version event, or one whose EventBridge envelope contradicts its detail, goes
+to its subscription's DLQ with the reason; its batch neighbours are processed. Sent straight to a
+real subscription queue of the running shop."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def test_poison_messages_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(s
     broken_data = good.to_detail()
     broken_data["metadata"] = {**broken_data["metadata"], "event_id": str(uuid.uuid4())}
     broken_data["data"] = {**broken_data["data"], "price": {"amount": "a lot", "currency": "EUR"}}
+    misrouted = good.to_detail()
+    misrouted["metadata"] = {**misrouted["metadata"], "event_id": str(uuid.uuid4())}
+    forged = good.to_detail()
+    forged["metadata"] = {**forged["metadata"], "event_id": str(uuid.uuid4())}
 
     sqs.send_message_batch(
         QueueUrl=queue,
@@ -55,17 +60,28 @@ def test_poison_messages_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(s
                 "Id": "breaks-contract",
                 "MessageBody": raw_eventbridge_body(broken_data, detail_type="ProductPublished", source="shop.catalog"),
             },
+            {
+                "Id": "detail-type-disagrees",
+                "MessageBody": raw_eventbridge_body(misrouted, detail_type="StockReserved", source="shop.catalog"),
+            },
+            {
+                "Id": "not-the-producer",
+                "MessageBody": raw_eventbridge_body(forged, detail_type="ProductPublished", source="shop.orders"),
+            },
         ],
     )
 
     eventually(lambda: shop.storefront_has(sku), what="the valid neighbour to be applied")
     dead: list[dict] = []
-    eventually(lambda: dead.extend(drain_dead_letters(sqs, dlq)) or len(dead) >= 3, what="three dead letters")
+    eventually(lambda: dead.extend(drain_dead_letters(sqs, dlq)) or len(dead) >= 5, what="five dead letters")
     reasons = sorted(m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in dead)
-    assert len(dead) == 3
-    assert reasons[0] == "ProductPublished v1 data: price.amount: Input should be a valid integer"
-    assert reasons[1] == "body is not JSON"
-    assert reasons[2] == "unknown event ProductPublished v9"
+    assert reasons == [
+        "ProductPublished v1 data: price.amount: Input should be a valid integer",
+        "body is not JSON",
+        "detail-type 'StockReserved' disagrees with detail.metadata.event_type 'ProductPublished'",
+        "source 'shop.orders' is not ProductPublished's producer 'shop.catalog'",
+        "unknown event ProductPublished v9",
+    ]
     log = shop.log("orders")
     assert "invalid event sent to the DLQ" in log
     assert "unknown event ProductPublished v9" in log

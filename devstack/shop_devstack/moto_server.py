@@ -1,10 +1,20 @@
-"""moto's server as the embedded AWS, with DynamoDB made linearizable and CloudFormation outputs kept.
+"""moto's server as the embedded AWS, with DynamoDB made linearizable, cancelled transactions kept out
+of the streams, and CloudFormation outputs kept.
 
 moto's DynamoDB is not safe under concurrent requests: a cancelled TransactWriteItems is rolled back
 by putting back a deep copy of the tables taken before it ran, which silently undoes whatever other
 requests committed meanwhile, and concurrent scans can fail with "dictionary changed size during
 iteration". Real DynamoDB transactions are serializable. So every DynamoDB (and DynamoDB Streams)
 request is served one at a time; everything else — SQS long polls above all — stays concurrent.
+
+moto also rolls a cancelled TransactWriteItems back by *replacing* each table object with that copy.
+The transaction's writes went into the replaced object, stream shard included, and a shard iterator
+opened before the transaction still reads that discarded shard. Serving requests one at a time does
+not prevent it: a stream reader asks for an iterator and reads it in two requests, and a transaction
+can run in between. Such a reader gets the cancelled writes as if committed (an outbox item that never
+existed gets published) and, since the restored shard hands out the same sequence numbers again, then
+skips as many committed records.
+`roll_back_transactions_in_place` keeps the live table objects and puts the copy's content into them.
 
 moto's CloudFormation applies an executed change set's resources but never recomputes the stack's
 Outputs or its Exports (moto 5.2.5): a stack created or updated through a change set, which is how
@@ -19,6 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.cloudformation.models import CloudFormationBackend
+from moto.dynamodb.models import DynamoDBBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -57,9 +68,50 @@ def keep_change_set_outputs() -> None:
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
 
 
+def roll_back_transactions_in_place() -> None:
+    """Patch moto (once per process) so a cancelled transaction leaves no trace in a table or its stream.
+
+    moto 5.2.5 (`DynamoDBBackend.transact_write_items`, moto/dynamodb/models/__init__.py) deep-copies
+    every table a transaction touches, applies the items one by one (each write appends a record to the
+    table's stream shard), and when any item fails puts the copies in `self.tables` in place of the
+    tables it wrote to. A shard iterator holds the shard object, not the table: one opened before the
+    transaction keeps reading the discarded shard, which holds the cancelled writes. On DynamoDB a
+    cancelled transaction never reaches the stream. So after moto's rollback we put the live table
+    object back and give it the copy's items and stream records: every iterator, old or new, then reads
+    the one shard, as it was before the transaction. A write only ever changes a table's `items` (and
+    the Item objects in them) and its shard's records, so those two are all there is to restore.
+    """
+    transact = DynamoDBBackend.transact_write_items
+    if getattr(transact, "rolls_back_in_place", False):
+        return
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        live = {}
+        for item in transact_items:
+            for operation in item.values():
+                name = operation.get("TableName") if isinstance(operation, dict) else None
+                if name in self.tables:
+                    live[name] = self.tables[name]
+        try:
+            transact(self, transact_items)
+        finally:
+            for name, table in live.items():
+                restored = self.tables.get(name)
+                if restored is None or restored is table:
+                    continue  # committed, or failed before moto wrote anything
+                table.items = restored.items
+                if table.stream_shard is not None and restored.stream_shard is not None:
+                    table.stream_shard.items = restored.stream_shard.items
+                self.tables[name] = table
+
+    transact_write_items.rolls_back_in_place = True  # type: ignore[attr-defined]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 class EmbeddedAwsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         keep_change_set_outputs()
+        roll_back_transactions_in_place()
         app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)

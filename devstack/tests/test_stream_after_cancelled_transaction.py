@@ -1,6 +1,8 @@
 """Regression: moto rolls a cancelled transaction back by swapping in a deep copy of the table, which
 orphaned the stream poller's open iterator; from then on the outbox relay received nothing (found
-when a subscriber's conditional write first lost a race: the order stalled at PAID)."""
+when a subscriber's conditional write first lost a race: the order stalled at PAID). The embedded AWS
+now puts the live table back after moto's rollback (decision 0009), so old iterators keep working too;
+this test still holds the stream source to delivering everything once, in order, across a cancellation."""
 
 from __future__ import annotations
 

@@ -2,8 +2,17 @@
 
 Per record: the body (an EventBridge event) is parsed against the registered contract. A record that
 can never be processed (malformed JSON, not an EventBridge event, unknown type or version, data that
-breaks the contract) is sent to the subscription's DLQ at once with its reason as a message
-attribute, and counts as handled so the rest of the batch goes on. A record whose handler raises is
+breaks the contract, an envelope that contradicts its detail) is sent to the subscription's DLQ at
+once with its reason as a message attribute, and counts as handled so the rest of the batch goes on.
+
+The envelope must agree with the detail it carries, because the rules route on the envelope while the
+handler acts on the detail: a `detail-type` other than `detail.metadata.event_type` would have the
+record routed as one event and handled as another, and a `source` other than the event type's
+producer would let anyone who can send to the queue speak for that producer. The producer is the
+topology's when the Subscriber is given one, else the one the detail names (`metadata.producer`),
+which the relay always sets equal to the `source` it publishes under. Both fields are checked when
+the envelope carries them, which EventBridge always does; a body without them (sent by hand) is
+judged by its detail alone. A record whose handler raises is
 reported in `batchItemFailures`: SQS delivers it again after the visibility timeout, and moves it
 to the DLQ after `max_receive_count` receives.
 
@@ -32,7 +41,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 
 from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
 from shop_eventing.outbox import AlreadyProcessed
-from shop_eventing.topology import Naming, ServiceSpec, Subscription
+from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
 
 Handler = Callable[[DomainEvent, str], None]
 """A use case entry: (the event, the subscriber id to mark it processed under)."""
@@ -54,10 +63,14 @@ class Subscriber:
         read_as: Mapping[str, int] | None = None,
         logger: Logger | None = None,
         session: boto3.Session | None = None,
+        topology: Topology | None = None,
     ) -> None:
         """`read_as` maps an event type to the major its handler reads; older majors the
         subscription accepts are upcast to it first (the registry's upcasters), so one handler
-        serves a consumer that listens to both majors during a migration."""
+        serves a consumer that listens to both majors during a migration.
+
+        With `topology`, an envelope's `source` must be the source of the service the topology names
+        as the event type's producer; without it, the producer the event names in its metadata."""
         self.service = service
         self.subscription: Subscription = service.subscription(subscription)
         self.id = f"{service.name}.{subscription}"
@@ -67,6 +80,7 @@ class Subscriber:
         if set(handlers) != declared:
             raise ValueError(f"{self.id} declares {sorted(declared)} but handles {sorted(handlers)}")
         self._handlers = dict(handlers)
+        self._producer_sources = {t: topology.producer_of(t).source for t in declared} if topology else {}
         self._read_as = dict(read_as or {})
         self._log = logger or Logger(service=service.source)
         self._session = session or boto3.Session()
@@ -134,7 +148,18 @@ class Subscriber:
             raise InvalidEvent("body is not JSON") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("detail"), dict):
             raise InvalidEvent("body is not an EventBridge event with a detail object")
+        metadata = envelope["detail"].get("metadata")
+        # Before the contract: a mismatch is the reason, whatever else the detail gets wrong.
+        if "detail-type" in envelope and isinstance(metadata, dict) and envelope["detail-type"] != metadata.get("event_type"):
+            raise InvalidEvent(
+                f"detail-type {envelope['detail-type']!r} disagrees with "
+                f"detail.metadata.event_type {metadata.get('event_type')!r}"
+            )
         event = self._registry.parse(envelope["detail"])
+        if "source" in envelope:
+            producer = self._producer_sources.get(event.event_type, event.metadata.producer)
+            if envelope["source"] != producer:
+                raise InvalidEvent(f"source {envelope['source']!r} is not {event.event_type}'s producer {producer!r}")
         if not self.subscription.accepts(event.event_type, event.metadata.schema_version):
             raise InvalidEvent(f"{self.id} does not accept {event.event_type} v{event.metadata.schema_version}")
         return event

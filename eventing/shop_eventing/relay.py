@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from shop_eventing.outbox import OUTBOX_KIND, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
 
 log = logging.getLogger(__name__)
@@ -140,17 +142,30 @@ class OutboxRelay:
 
 
 def table_marker(client: Any, table_name: str) -> Callable[[dict[str, Any]], None]:
-    """Marks an outbox item published (it stays as the producer's event log until its TTL)."""
+    """Marks an outbox item published (it stays as the producer's event log until its TTL).
+
+    An item that is gone by then (its TTL deleted it, or someone did) is left gone: the condition keeps
+    the update from creating a stub of it, and the failed condition is logged, not raised. Raising would
+    fail the whole stream batch, and Lambda retries a failed batch until its records expire (24 hours),
+    holding up every later event of the table for nothing: the event is already on the bus, and there
+    is nothing left to mark. A sweep that read the item from the index just before it went would stop
+    the same way.
+    """
 
     def mark(key: dict[str, Any]) -> None:
-        client.update_item(
-            TableName=table_name,
-            Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
-            # Out of the sparse index of unpublished items too: the sweeper never sees it again.
-            UpdateExpression="SET published_at = :now REMOVE pending_pk, pending_sk",
-            ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat()}},
-        )
+        try:
+            client.update_item(
+                TableName=table_name,
+                Key={"pk": {"S": key["pk"]}, "sk": {"S": key["sk"]}},
+                # Out of the sparse index of unpublished items too: the sweeper never sees it again.
+                UpdateExpression="SET published_at = :now REMOVE pending_pk, pending_sk",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat()}},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            log.warning("outbox item %s no longer exists: published, nothing to mark", json.dumps(key, sort_keys=True))
 
     return mark
 

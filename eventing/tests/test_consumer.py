@@ -220,6 +220,71 @@ def test_poison_records_go_to_the_dlq_with_their_reason_and_the_batch_goes_on(aw
     assert [i["sk"]["S"].split("#")[0] for i in aws.idempotency_records()] == [SUBSCRIBER_ID]
 
 
+def dead_letter_reasons(aws: Aws, subscription: str = "pings") -> dict[str, str]:
+    """Body -> reason of every record in the subscription's DLQ (drained)."""
+    return {m["Body"]: m["MessageAttributes"][DEAD_LETTER_REASON]["StringValue"] for m in aws.drain(aws.dlq_url(subscription))}
+
+
+def test_an_envelope_that_contradicts_its_detail_is_dead_lettered_not_handled(aws: Aws) -> None:
+    handler = Recorder()
+    good = ping(1)
+    routed_as_pong = raw_eventbridge_body(ping(2).to_detail(), detail_type="Pong", source=SOURCE)
+    # Checked before the contract: the mismatch is the reason even when the detail is broken too.
+    broken_and_routed_as_pong = raw_eventbridge_body(
+        {**ping(3).to_detail(), "data": {"n": "x"}}, detail_type="Pong", source=SOURCE
+    )
+    from_an_intruder = raw_eventbridge_body(ping(4).to_detail(), detail_type="Ping", source="shop.intruder")
+    batch = lambda_sqs_event(
+        routed_as_pong, eventbridge_body(good), broken_and_routed_as_pong, from_an_intruder, queue_arn=aws.queue_arn()
+    )
+
+    response = subscriber(aws, handler).handle(batch, FakeContext())
+
+    assert response == {"batchItemFailures": []}
+    assert handler.applied == [1]
+    assert dead_letter_reasons(aws) == {
+        routed_as_pong: "detail-type 'Pong' disagrees with detail.metadata.event_type 'Ping'",
+        broken_and_routed_as_pong: "detail-type 'Pong' disagrees with detail.metadata.event_type 'Ping'",
+        from_an_intruder: "source 'shop.intruder' is not Ping's producer 'shop.producer'",
+    }
+
+
+def test_with_the_topology_the_source_must_be_the_event_types_producer_there(aws: Aws) -> None:
+    # Envelope and metadata agree with each other, but the topology says Ping comes from shop.producer.
+    impostor = new_event(PingV1(n=5), producer="shop.consumer", correlation_id="c-1")
+    impostor_body = eventbridge_body(impostor)
+    batch = lambda_sqs_event(impostor_body, eventbridge_body(ping(6)), queue_arn=aws.queue_arn())
+    handler = Recorder()
+    with_topology = Subscriber(
+        service=CONSUMER,
+        subscription="pings",
+        registry=registry,
+        naming=aws.naming,
+        handlers={"Ping": handler},
+        topology=TOPOLOGY,
+    )
+
+    assert with_topology.handle(batch, FakeContext()) == {"batchItemFailures": []}
+
+    assert handler.applied == [6]
+    assert dead_letter_reasons(aws) == {impostor_body: "source 'shop.consumer' is not Ping's producer 'shop.producer'"}
+
+
+def test_without_the_topology_an_envelope_agreeing_with_its_metadata_is_handled(aws: Aws) -> None:
+    """The fallback check compares the envelope with the detail only: it stops contradictions, while
+    which service may publish an event type is the topology's to say (and, on AWS, its rules')."""
+    handler = Recorder()
+    other_producer = new_event(PingV1(n=8), producer="shop.consumer", correlation_id="c-1")
+
+    response = subscriber(aws, handler).handle(
+        lambda_sqs_event(eventbridge_body(other_producer), queue_arn=aws.queue_arn()), FakeContext()
+    )
+
+    assert response == {"batchItemFailures": []}
+    assert handler.applied == [8]
+    assert aws.drain(aws.dlq_url()) == []
+
+
 def test_the_same_event_redelivered_with_new_sqs_and_eventbridge_ids_is_applied_once(aws: Aws) -> None:
     handler = Recorder()
     first = ping(1)
