@@ -1,4 +1,5 @@
-"""Orders rules, free of I/O: placing an order, its timeline, and the status the timeline implies.
+"""Orders rules, free of I/O: placing an order, its timeline, the status the timeline implies, and
+what a payment outcome means for the order (what to charge; captured, failed or free).
 
 The status is derived from the set of events an order has seen, never from the order they arrived
 in, so out-of-order and repeated deliveries cannot move an order backwards.

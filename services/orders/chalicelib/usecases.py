@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.domain import Order, PaymentCaptured, PaymentOutcome, ProductView, place_order
+from chalicelib.domain import ChargeOutcome, ChargeRequest, Order, PaymentCaptured, PaymentOutcome, ProductView, place_order
 from chalicelib.payments import PaymentGateway
 from chalicelib.repository import IdempotencyKeyTaken, OrderChangedSinceRead, ProductViewNotNewer
 from shop_contracts.events import (
@@ -204,23 +204,23 @@ def charge_payment(
             charge = order.charge_request()
             # Safe to repeat after a crash or a lost race: the gateway answers the same key with the
             # original outcome, so this never charges twice nor turns a success into a failure.
-            answer = (
-                gateway.charge(
-                    idempotency_key=charge.idempotency_key,
-                    amount=charge.amount,
-                    currency=charge.currency,
-                    token=charge.token,
-                    description=charge.description,
-                )
-                if charge
-                else None
-            )
+            answer = _ask_gateway(gateway, charge) if charge else None  # None: free, nothing to charge
             payment = order.settle_payment(answer)
             outcome = event.caused(_payment_event(order, payment), producer=SOURCE)
             order.record(outcome.event_id, outcome.event_type, outcome.metadata.occurred_at, payment.summary)
         if _commit(order, subscriber, event, new_uow, outcome):
             return
     raise OrderChanged(f"order {reserved.order_id} kept changing")
+
+
+def _ask_gateway(gateway: PaymentGateway, charge: ChargeRequest) -> ChargeOutcome:
+    return gateway.charge(
+        idempotency_key=charge.idempotency_key,
+        amount=charge.amount,
+        currency=charge.currency,
+        token=charge.token,
+        description=charge.description,
+    )
 
 
 def _payment_event(order: Order, payment: PaymentOutcome) -> EventData:
