@@ -109,7 +109,7 @@ class WriteConflict(TransactionCancelled):
 
 
 class EventAlreadyInOutbox(WriteConflict):
-    """An outbox item with this event_id exists: the same event object was staged by an earlier commit."""
+    """An event with this event_id is in the outbox already: the same event was committed before."""
 
 
 class AlreadyProcessed(Exception):
@@ -146,7 +146,7 @@ class UnitOfWork:
     ) -> None:
         """Stage a put; with a `condition`, `conflict` is what `commit` raises when it fails."""
         request: dict[str, Any] = {"TableName": self._table, "Item": to_dynamodb(item)}
-        self._add(f"Put {item.get('pk')}", {"Put": request}, condition, conflict, names, values)
+        self._add(f"Put {item.get('pk')}", {"Put": request}, condition=condition, conflict=conflict, names=names, values=values)
 
     def update(
         self,
@@ -160,7 +160,9 @@ class UnitOfWork:
     ) -> None:
         """Stage an update; with a `condition`, `conflict` is what `commit` raises when it fails."""
         request = {"TableName": self._table, "Key": to_dynamodb(key), "UpdateExpression": expression}
-        self._add(f"Update {key.get('pk')}", {"Update": request}, condition, conflict, names, values)
+        self._add(
+            f"Update {key.get('pk')}", {"Update": request}, condition=condition, conflict=conflict, names=names, values=values
+        )
 
     def add_event(self, event: DomainEvent) -> None:
         """Stage `event` in the outbox: it is published after, and only if, `commit` succeeds."""
@@ -174,23 +176,18 @@ class UnitOfWork:
             "event_type": event.event_type,
             "processed_at": datetime.now(UTC).isoformat(),
         }
-        self._add(
-            f"Put {marker['pk']}",
-            {"Put": {"TableName": self._table, "Item": to_dynamodb(marker)}},
-            "attribute_not_exists(pk)",
-            AlreadyProcessed,
-            None,
-            None,
-        )
+        request = {"TableName": self._table, "Item": to_dynamodb(marker)}
+        self._add(f"Put {marker['pk']}", {"Put": request}, condition="attribute_not_exists(pk)", conflict=AlreadyProcessed)
 
     def _add(
         self,
         description: str,
         operation: dict[str, dict[str, Any]],
+        *,
         condition: str | None,
         conflict: type[WriteConflict] | type[AlreadyProcessed] | None,
-        names: Mapping[str, str] | None,
-        values: Mapping[str, Any] | None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
         if bool(condition) != (conflict is not None):
             # A condition without a declared conflict would fail as an anonymous cancellation that
