@@ -81,13 +81,13 @@ typecheck: $(STAMP)
 
 schemas: $(STAMP)
 	$(PY) -m shop_contracts.schemas
-	$(PY) -m shop_contracts.catalog
+	$(PY) -m shop_contracts.event_catalog
 
 # The compatibility gate: committed schemas are current, and every (event, major) accepts exactly
 # what all its published revisions accepted (only optional fields may be added).
 contracts-check: $(STAMP)
 	$(PY) -m shop_contracts.schemas --check
-	$(PY) -m shop_contracts.catalog --check
+	$(PY) -m shop_contracts.event_catalog --check
 
 # Consumer-driven contracts alone: the declarations, then each producer's and each consumer's side.
 contract-tests: $(STAMP)

@@ -1,16 +1,19 @@
 """The transactional outbox: state change and outgoing events commit in one TransactWriteItems.
 
-A use case collects its writes in a `UnitOfWork`, adds the events it publishes (`publish`) and, when it
-handles a consumed event, a processed-marker (`mark_processed`) that makes the whole effect happen
-once per (subscriber, event_id) even if the same event arrives again after a crash or a replay.
+A use case collects its writes in a `UnitOfWork`, stages the events it publishes (`add_event`) and,
+when it handles a consumed event, a processed-marker (`mark_processed`) that makes the whole effect
+happen once per (subscriber, event_id) even if the same event arrives again after a crash or a replay.
 The stream relay (`shop_eventing.relay`) later moves the outbox items onto EventBridge; the sweeper
 publishes any the relay missed.
+
+Every conditional write names the `WriteConflict` subclass that its failed condition means, so a use case
+catches a typed exception instead of guessing which write of the transaction failed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,7 +24,11 @@ from botocore.exceptions import ClientError
 
 from shop_eventing.envelope import DomainEvent
 
-OUTBOX_KIND = "outbox"
+# Every item the shop stores names its type in this attribute, so one table can hold several types
+# (a product's `kind`, physical or digital, is a product field and something else entirely).
+ITEM_TYPE = "item_type"
+OUTBOX_ITEM_TYPE = "outbox"
+PROCESSED_ITEM_TYPE = "processed"
 # A sparse index holds the outbox items not yet published, oldest first: the relay removes an item
 # from it when it marks the item published, and the sweeper (shop_eventing.relay) publishes whatever
 # stays there too long, e.g. because its stream record expired (24 h) while the relay was failing.
@@ -59,7 +66,7 @@ def outbox_item(event: DomainEvent, source: str) -> dict[str, Any]:
     return {
         "pk": f"OUTBOX#{event.event_id}",
         "sk": "OUTBOX",
-        "kind": OUTBOX_KIND,
+        ITEM_TYPE: OUTBOX_ITEM_TYPE,
         "source": source,
         "event_type": event.event_type,
         "schema_version": event.metadata.schema_version,
@@ -81,14 +88,28 @@ def processed_marker_key(subscriber: str, event_id: str) -> dict[str, str]:
 
 
 class TransactionCancelled(Exception):
-    """A condition in the transaction failed. `failed` names the labels of the operations that failed."""
+    """DynamoDB cancelled the transaction; `reasons` pairs each operation that failed with its code.
 
-    def __init__(self, failed: list[tuple[str, str]]) -> None:
-        super().__init__(", ".join(f"{label}: {code}" for label, code in failed) or "transaction cancelled")
-        self.failed = failed
+    Raised as such when no declared condition failed (e.g. `TransactionConflict`: another transaction
+    was writing the same item), otherwise as the failed condition's `WriteConflict` subclass."""
 
-    def failed_labels(self) -> set[str]:
-        return {label for label, code in self.failed if code == "ConditionalCheckFailed"}
+    def __init__(self, reasons: Sequence[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{operation}: {code}" for operation, code in reasons) or "transaction cancelled")
+        self.reasons = list(reasons)
+
+
+class WriteConflict(TransactionCancelled):
+    """A conditional write's condition failed. Define one subclass per condition, next to the code
+    that writes it, and pass it as `conflict=` to `UnitOfWork.put`/`update`; `commit` raises it."""
+
+    def __init__(self, reasons: Sequence[tuple[str, str]], conflicts: Sequence[type[WriteConflict]] = ()) -> None:
+        super().__init__(reasons)
+        # Every conflict of the transaction, in the order the writes were staged (this one first).
+        self.conflicts = tuple(conflicts) or (type(self),)
+
+
+class EventAlreadyInOutbox(WriteConflict):
+    """An event with this event_id is in the outbox already: the same event was committed before."""
 
 
 class AlreadyProcessed(Exception):
@@ -97,8 +118,10 @@ class AlreadyProcessed(Exception):
 
 @dataclass(frozen=True)
 class _Operation:
-    label: str
+    description: str  # e.g. "Put ORDER#o-1", for error messages
     request: dict[str, Any]
+    # What a failed condition of this operation means; None for an unconditional write.
+    conflict: type[WriteConflict] | type[AlreadyProcessed] | None
 
 
 class UnitOfWork:
@@ -109,55 +132,68 @@ class UnitOfWork:
         self._table = table_name
         self._source = source
         self._operations: list[_Operation] = []
-        self.published: list[DomainEvent] = []
+        # The events this unit of work puts in the outbox; they reach the bus only after `commit`.
+        self.staged_events: list[DomainEvent] = []
 
     def put(
         self,
         item: Mapping[str, Any],
         *,
-        label: str,
         condition: str | None = None,
+        conflict: type[WriteConflict] | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> None:
+        """Stage a put; with a `condition`, `conflict` is what `commit` raises when it fails."""
         request: dict[str, Any] = {"TableName": self._table, "Item": to_dynamodb(item)}
-        self._add("Put", label, request, condition, names, values)
+        self._add(f"Put {item.get('pk')}", {"Put": request}, condition=condition, conflict=conflict, names=names, values=values)
 
     def update(
         self,
         key: Mapping[str, str],
         expression: str,
         *,
-        label: str,
         condition: str | None = None,
+        conflict: type[WriteConflict] | None = None,
         names: Mapping[str, str] | None = None,
         values: Mapping[str, Any] | None = None,
     ) -> None:
+        """Stage an update; with a `condition`, `conflict` is what `commit` raises when it fails."""
         request = {"TableName": self._table, "Key": to_dynamodb(key), "UpdateExpression": expression}
-        self._add("Update", label, request, condition, names, values)
+        self._add(
+            f"Update {key.get('pk')}", {"Update": request}, condition=condition, conflict=conflict, names=names, values=values
+        )
 
-    def publish(self, event: DomainEvent) -> None:
-        self.put(outbox_item(event, self._source), label=f"outbox:{event.event_id}", condition="attribute_not_exists(pk)")
-        self.published.append(event)
+    def add_event(self, event: DomainEvent) -> None:
+        """Stage `event` in the outbox: it is published after, and only if, `commit` succeeds."""
+        self.put(outbox_item(event, self._source), condition="attribute_not_exists(pk)", conflict=EventAlreadyInOutbox)
+        self.staged_events.append(event)
 
     def mark_processed(self, subscriber: str, event: DomainEvent) -> None:
         marker = {
             **processed_marker_key(subscriber, event.event_id),
-            "kind": "processed",
+            ITEM_TYPE: PROCESSED_ITEM_TYPE,
             "event_type": event.event_type,
             "processed_at": datetime.now(UTC).isoformat(),
         }
-        self.put(marker, label="processed-marker", condition="attribute_not_exists(pk)")
+        request = {"TableName": self._table, "Item": to_dynamodb(marker)}
+        self._add(f"Put {marker['pk']}", {"Put": request}, condition="attribute_not_exists(pk)", conflict=AlreadyProcessed)
 
     def _add(
         self,
-        verb: str,
-        label: str,
-        request: dict[str, Any],
+        description: str,
+        operation: dict[str, dict[str, Any]],
+        *,
         condition: str | None,
-        names: Mapping[str, str] | None,
-        values: Mapping[str, Any] | None,
+        conflict: type[WriteConflict] | type[AlreadyProcessed] | None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
     ) -> None:
+        if bool(condition) != (conflict is not None):
+            # A condition without a declared conflict would fail as an anonymous cancellation that
+            # the use case cannot tell apart from any other; a conflict without a condition never happens.
+            raise TypeError(f"{description}: a conditional write names its conflict, and only a conditional write does")
+        [request] = operation.values()
         if condition:
             request["ConditionExpression"] = condition
         if names:
@@ -166,9 +202,15 @@ class UnitOfWork:
             request["ExpressionAttributeValues"] = to_dynamodb(values)
         if len(self._operations) >= MAX_TRANSACTION_ITEMS:
             raise ValueError(f"a transaction holds at most {MAX_TRANSACTION_ITEMS} items")
-        self._operations.append(_Operation(label, {verb: request}))
+        self._operations.append(_Operation(description, operation, conflict))
 
     def commit(self) -> None:
+        """Write everything at once, or raise and write nothing.
+
+        Raises `AlreadyProcessed` if the processed-marker exists (whatever else failed: the event was
+        handled before); else the `WriteConflict` subclass of the first staged write whose condition
+        failed (all of them in `.conflicts`), so a use case stages first the write whose conflict
+        decides what it does next; else `TransactionCancelled` for any other cancellation."""
         if not self._operations:
             return
         try:
@@ -177,11 +219,17 @@ class UnitOfWork:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons") or []
+            # DynamoDB answers one reason per operation, in order; "None" for those that did not fail.
             failed = [
-                (op.label, reason.get("Code", ""))
+                (op, reason.get("Code", ""))
                 for op, reason in zip(self._operations, reasons, strict=False)
                 if reason.get("Code") not in (None, "", "None")
             ]
-            if ("processed-marker", "ConditionalCheckFailed") in failed:
+            described = [(op.description, code) for op, code in failed]
+            conflicts = [op.conflict for op, code in failed if code == "ConditionalCheckFailed" and op.conflict]
+            if AlreadyProcessed in conflicts:
                 raise AlreadyProcessed() from None
-            raise TransactionCancelled(failed) from None
+            declared = [conflict for conflict in conflicts if issubclass(conflict, WriteConflict)]
+            if declared:
+                raise declared[0](described, declared) from None
+            raise TransactionCancelled(described) from None

@@ -1,6 +1,6 @@
 """The outbox relay: DynamoDB stream → EventBridge, and its sweeper.
 
-The relay sees every new outbox item (INSERT of kind=outbox), puts the events on the bus at most ten
+The relay sees every new outbox item (INSERT of item_type=outbox), puts the events on the bus at most ten
 per PutEvents, retries exactly the entries the response reports as failed, and marks the items
 published. If entries still fail after the retries it raises, so the stream batch is delivered again:
 events are published at least once, and consumers de-duplicate on `event_id`.
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from shop_eventing.outbox import OUTBOX_KIND, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
+from shop_eventing.outbox import ITEM_TYPE, OUTBOX_ITEM_TYPE, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def outbox_events(stream_records: Iterable[Mapping[str, Any]], bus_name: str) ->
         if record.get("eventName") != "INSERT":
             continue
         image = from_dynamodb(record.get("dynamodb", {}).get("NewImage", {}))
-        if image.get("kind") != OUTBOX_KIND:
+        if image.get(ITEM_TYPE) != OUTBOX_ITEM_TYPE:
             continue
         pending.append(pending_event(image, bus_name))
     return pending

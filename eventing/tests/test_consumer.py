@@ -407,7 +407,6 @@ def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aw
         uow.update(
             {"pk": "COUNTER", "sk": "pings"},
             "ADD #total :n",
-            label="counter",
             names={"#total": "total"},
             values={":n": event.data.n},
         )

@@ -12,13 +12,16 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from shop_devstack.testing import eventually
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 from shop_eventing.outbox import (
     AlreadyProcessed,
+    EventAlreadyInOutbox,
     TransactionCancelled,
     UnitOfWork,
+    WriteConflict,
     from_dynamodb,
     processed_marker_key,
 )
@@ -38,6 +41,14 @@ class PingV1(EventData):
 class PingV2(EventData):
     n: int
     label: str
+
+
+class ThingExists(WriteConflict):
+    """The thing was created before."""
+
+
+class ThingNotPaid(WriteConflict):
+    """The thing is not in the PAID status the update expects."""
 
 
 PRODUCER = ServiceSpec(name="producer", publishes=(EventRef("Ping", (1, 2)),))
@@ -137,21 +148,23 @@ def test_commit_writes_the_state_and_the_outbox_item_together(stack: Stack) -> N
     event = ping(1)
     work = uow(stack)
     work.put(
-        {"pk": "THING#1", "sk": "THING", "kind": "thing", "status": "NEW"}, label="thing", condition="attribute_not_exists(pk)"
+        {"pk": "THING#1", "sk": "THING", "item_type": "thing", "status": "NEW"},
+        condition="attribute_not_exists(pk)",
+        conflict=ThingExists,
     )
-    work.publish(event)
+    work.add_event(event)
 
     work.commit()
 
-    assert work.published == [event]
-    assert stack.item("THING#1", "THING") == {"pk": "THING#1", "sk": "THING", "kind": "thing", "status": "NEW"}
+    assert work.staged_events == [event]
+    assert stack.item("THING#1", "THING") == {"pk": "THING#1", "sk": "THING", "item_type": "thing", "status": "NEW"}
     outbox = stack.item(f"OUTBOX#{event.event_id}", "OUTBOX")
     assert outbox is not None
     assert json.loads(outbox.pop("detail")) == event.to_detail()
     assert outbox == {
         "pk": f"OUTBOX#{event.event_id}",
         "sk": "OUTBOX",
-        "kind": "outbox",
+        "item_type": "outbox",
         "source": "shop.producer",
         "event_type": "Ping",
         "schema_version": 1,
@@ -174,54 +187,145 @@ def test_a_failed_condition_on_the_state_writes_no_outbox_item(stack: Stack) -> 
     work.update(
         {"pk": "THING#1", "sk": "THING"},
         "SET #s = :new",
-        label="thing-status",
         condition="#s = :expected",
+        conflict=ThingNotPaid,
         names={"#s": "status"},
         values={":new": "SHIPPED", ":expected": "PAID"},
     )
-    work.publish(event)
+    work.add_event(event)
 
-    with pytest.raises(TransactionCancelled) as cancelled:
+    with pytest.raises(ThingNotPaid) as cancelled:
         work.commit()
 
-    assert cancelled.value.failed_labels() == {"thing-status"}
-    assert cancelled.value.failed == [("thing-status", "ConditionalCheckFailed")]
-    assert str(cancelled.value) == "thing-status: ConditionalCheckFailed"
+    assert cancelled.value.conflicts == (ThingNotPaid,)
+    assert cancelled.value.reasons == [("Update THING#1", "ConditionalCheckFailed")]
+    assert str(cancelled.value) == "Update THING#1: ConditionalCheckFailed"
     assert stack.item(f"OUTBOX#{event.event_id}", "OUTBOX") is None
     assert stack.all_items() == [{"pk": "THING#1", "sk": "THING", "status": "OLD"}]
 
 
-def test_publishing_an_event_id_twice_names_the_outbox_operation(stack: Stack) -> None:
+def test_staging_an_event_id_twice_raises_event_already_in_outbox(stack: Stack) -> None:
     event = ping(3)
     first = uow(stack)
-    first.publish(event)
+    first.add_event(event)
     first.commit()
 
     second = uow(stack)
-    second.put({"pk": "THING#3", "sk": "THING"}, label="thing")
-    second.publish(event)
-    with pytest.raises(TransactionCancelled) as cancelled:
+    second.put({"pk": "THING#3", "sk": "THING"})
+    second.add_event(event)
+    with pytest.raises(EventAlreadyInOutbox) as cancelled:
         second.commit()
 
-    assert cancelled.value.failed_labels() == {f"outbox:{event.event_id}"}
+    assert cancelled.value.reasons == [(f"Put OUTBOX#{event.event_id}", "ConditionalCheckFailed")]
     assert stack.item("THING#3", "THING") is None
+
+
+def test_commit_raises_the_conflict_of_the_write_that_failed_not_of_another_one(stack: Stack) -> None:
+    # Two conditional writes declaring different conflicts; only the second one's condition fails.
+    stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "THING#10"}, "sk": {"S": "THING"}, "status": {"S": "NEW"}})
+    work = uow(stack)
+    work.put({"pk": "THING#11", "sk": "THING"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
+    work.update(
+        {"pk": "THING#10", "sk": "THING"},
+        "SET #s = :new",
+        condition="#s = :expected",
+        conflict=ThingNotPaid,
+        names={"#s": "status"},
+        values={":new": "SHIPPED", ":expected": "PAID"},
+    )
+
+    with pytest.raises(WriteConflict) as cancelled:
+        work.commit()
+
+    assert type(cancelled.value) is ThingNotPaid
+    assert cancelled.value.conflicts == (ThingNotPaid,)
+    assert stack.item("THING#11", "THING") is None
+
+
+def test_when_several_conditions_fail_commit_raises_the_first_staged_and_lists_all(stack: Stack) -> None:
+    for existing in ("THING#12", "THING#13"):
+        stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": existing}, "sk": {"S": "THING"}, "status": {"S": "NEW"}})
+    work = uow(stack)
+    work.update(
+        {"pk": "THING#12", "sk": "THING"},
+        "SET #s = :new",
+        condition="#s = :expected",
+        conflict=ThingNotPaid,
+        names={"#s": "status"},
+        values={":new": "SHIPPED", ":expected": "PAID"},
+    )
+    work.put({"pk": "THING#12", "sk": "OTHER"})
+    work.put({"pk": "THING#13", "sk": "THING", "status": "NEW"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
+
+    with pytest.raises(ThingNotPaid) as cancelled:
+        work.commit()
+
+    assert cancelled.value.conflicts == (ThingNotPaid, ThingExists)
+
+
+def test_a_conditional_write_must_declare_its_conflict() -> None:
+    work = UnitOfWork(client=None, table_name=TABLE, source=PRODUCER.source)
+    with pytest.raises(TypeError, match="names its conflict"):
+        work.put({"pk": "THING#19", "sk": "THING"}, condition="attribute_not_exists(pk)")
+    with pytest.raises(TypeError, match="names its conflict"):
+        work.update({"pk": "THING#19", "sk": "THING"}, "SET n = :n", conflict=ThingExists, values={":n": 1})
+
+
+class _CancellingClient:
+    """Answers TransactWriteItems as DynamoDB does when it cancels a transaction for `codes`."""
+
+    def __init__(self, codes: list[str]) -> None:
+        self._codes = codes
+
+    def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> None:
+        assert len(TransactItems) == len(self._codes)
+        raise ClientError(
+            {
+                "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+                "CancellationReasons": [{"Code": code} for code in self._codes],
+            },
+            "TransactWriteItems",
+        )
+
+
+def test_a_cancellation_no_condition_explains_is_a_plain_transaction_cancelled() -> None:
+    # Another transaction writing the same item: nothing the use case declared, so no WriteConflict.
+    work = UnitOfWork(_CancellingClient(["None", "TransactionConflict"]), TABLE, PRODUCER.source)
+    work.put({"pk": "THING#14", "sk": "THING"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
+    work.put({"pk": "THING#15", "sk": "THING"})
+
+    with pytest.raises(TransactionCancelled) as cancelled:
+        work.commit()
+
+    assert not isinstance(cancelled.value, WriteConflict)
+    assert cancelled.value.reasons == [("Put THING#15", "TransactionConflict")]
+
+
+def test_the_processed_marker_wins_over_any_other_failed_condition() -> None:
+    consumed = ping(16)
+    work = UnitOfWork(_CancellingClient(["ConditionalCheckFailed", "ConditionalCheckFailed"]), TABLE, PRODUCER.source)
+    work.put({"pk": "THING#16", "sk": "THING"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
+    work.mark_processed("producer.pings", consumed)
+
+    with pytest.raises(AlreadyProcessed):
+        work.commit()
 
 
 def test_marking_the_same_event_processed_twice_raises_already_processed_and_writes_nothing(stack: Stack) -> None:
     consumed = ping(4)
     first = uow(stack)
-    first.put({"pk": "COUNTER", "sk": "COUNTER", "count": 1}, label="counter")
+    first.put({"pk": "COUNTER", "sk": "COUNTER", "count": 1})
     first.mark_processed("producer.pings", consumed)
     first.commit()
     marker = stack.item(**processed_marker_key("producer.pings", consumed.event_id))
     assert marker is not None
-    assert (marker["kind"], marker["event_type"]) == ("processed", "Ping")
+    assert (marker["item_type"], marker["event_type"]) == ("processed", "Ping")
     before = stack.all_items()
 
     again = uow(stack)
-    again.put({"pk": "COUNTER", "sk": "COUNTER", "count": 2}, label="counter")
+    again.put({"pk": "COUNTER", "sk": "COUNTER", "count": 2})
     effect = ping(5, causing=consumed)
-    again.publish(effect)
+    again.add_event(effect)
     again.mark_processed("producer.pings", consumed)
     with pytest.raises(AlreadyProcessed):
         again.commit()
@@ -238,7 +342,7 @@ def test_another_subscriber_may_process_the_same_event(stack: Stack) -> None:
         work.mark_processed(subscriber, consumed)
         work.commit()
 
-    markers = [i for i in stack.all_items() if i.get("kind") == "processed"]
+    markers = [i for i in stack.all_items() if i.get("item_type") == "processed"]
     assert sorted(m["pk"] for m in markers) == ["PROCESSED#producer.audit", "PROCESSED#producer.pings"]
     assert {m["sk"] for m in markers} == {consumed.event_id}
 
@@ -254,8 +358,8 @@ def test_an_empty_unit_of_work_commits_nothing(stack: Stack) -> None:
 def test_a_committed_event_reaches_the_subscribers_queue_and_is_marked_published(stack: Stack) -> None:
     event = ping(7)
     work = uow(stack)
-    work.put({"pk": "THING#7", "sk": "THING", "kind": "thing"}, label="thing")
-    work.publish(event)
+    work.put({"pk": "THING#7", "sk": "THING", "item_type": "thing"})
+    work.add_event(event)
     work.commit()
 
     stream_event = stack.stream_event()
@@ -274,7 +378,7 @@ def test_a_committed_event_reaches_the_subscribers_queue_and_is_marked_published
     published_at = datetime.fromisoformat(outbox["published_at"])
     assert abs(datetime.now(UTC) - published_at) < timedelta(minutes=1)
     assert "pending_pk" not in outbox and "pending_sk" not in outbox, "out of the index the sweeper reads"
-    assert stack.item("THING#7", "THING") == {"pk": "THING#7", "sk": "THING", "kind": "thing"}, "the state is not touched"
+    assert stack.item("THING#7", "THING") == {"pk": "THING#7", "sk": "THING", "item_type": "thing"}, "the state is not touched"
     # A re-delivered stream batch (now also holding the relay's own published_at MODIFY, which it
     # ignores) publishes the event again: at least once, under the same event_id for consumers to dedupe.
     again = stack.stream_event()
@@ -295,8 +399,8 @@ def test_a_schema_version_the_subscription_did_not_declare_is_not_delivered(stac
     stack.events.put_targets(Rule="control", EventBusName=NAMING.bus, Targets=[{"Id": "control", "Arn": control_arn}])
     v2, v1 = ping(8, version=2), ping(9, version=1)
     work = uow(stack)
-    work.publish(v2)  # first in the transaction, so it is put on the bus before v1
-    work.publish(v1)
+    work.add_event(v2)  # first in the transaction, so it is put on the bus before v1
+    work.add_event(v1)
     work.commit()
 
     assert relay(stack).handle(stack.stream_event()) == 2

@@ -49,7 +49,7 @@ class Shop:
         """Commit one event through the outbox, as a use case would, `age` before NOW; no relay runs."""
         event = new_event(PongV1(n=n), producer=PRODUCER.source, correlation_id=f"c-{n}", now=NOW - age)
         unit = UnitOfWork(self.dynamodb, self.table, PRODUCER.source)
-        unit.publish(event)
+        unit.add_event(event)
         unit.commit()
         return event
 

@@ -202,13 +202,16 @@ def test_non_insert_and_non_outbox_records_are_ignored(
 ) -> None:
     bus, marks = FakeBus(), Marks()
     first, second, third = pings(3)
-    state_item = {"pk": "ORDER#o-1", "sk": "ORDER", "kind": "order", "status": "PENDING"}
+    state_item = {"pk": "ORDER#o-1", "sk": "ORDER", "item_type": "order", "status": "PENDING"}
     records = [
         {"eventName": "INSERT", "dynamodb": {"NewImage": to_dynamodb(state_item)}},
         insert_record(first),
         insert_record(second, event_name="MODIFY"),  # e.g. the relay's own published_at update
         insert_record(third, event_name="REMOVE"),  # the TTL expiring an old outbox item
-        {"eventName": "INSERT", "dynamodb": {"NewImage": to_dynamodb({"pk": "PROCESSED#x", "sk": "e", "kind": "processed"})}},
+        {
+            "eventName": "INSERT",
+            "dynamodb": {"NewImage": to_dynamodb({"pk": "PROCESSED#x", "sk": "e", "item_type": "processed"})},
+        },
         {"eventName": "INSERT", "dynamodb": {}},
         {"dynamodb": {"NewImage": to_dynamodb(state_item)}},
     ]

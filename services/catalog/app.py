@@ -8,7 +8,7 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
-from chalicelib.repository import CatalogRepository
+from chalicelib.repository import CatalogRepository, CatalogUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_contracts.events import SKU_MAX_LENGTH, SKU_PATTERN
 from shop_eventing.envelope import DomainEvent
@@ -19,6 +19,10 @@ from shop_eventing.runtime import ServiceRuntime
 app = Chalice(app_name="shop-catalog")
 runtime = ServiceRuntime(TOPOLOGY.service("catalog"), REGISTRY)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
+
+
+def unit_of_work() -> CatalogUnitOfWork:
+    return CatalogUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
 
 
 def _product_body(product: Any) -> dict[str, Any]:
@@ -44,7 +48,7 @@ def put_product(sku: str) -> Any:
         raise RequestInvalid.field("sku", f"must be 1 to {SKU_MAX_LENGTH} characters matching {SKU_PATTERN}")
     command = parse_body(current_request(app).raw_body, usecases.ProductInput)
     try:
-        product = usecases.upsert_product(sku, command, repository, runtime.unit_of_work)
+        product = usecases.upsert_product(sku, command, repository, unit_of_work)
     except usecases.ConcurrentUpdate:
         raise Conflict("the product changed at the same time; retry") from None
     return json_response(_product_body(product), 200 if product.revision > 1 else 201)
@@ -60,11 +64,11 @@ def get_product(sku: str) -> Any:
 
 
 def _reserve(event: DomainEvent, subscriber: str) -> None:
-    usecases.reserve_stock(event, subscriber, repository, runtime.unit_of_work)
+    usecases.reserve_stock(event, subscriber, repository, unit_of_work)
 
 
 def _release(event: DomainEvent, subscriber: str) -> None:
-    usecases.release_stock(event, subscriber, repository, runtime.unit_of_work)
+    usecases.release_stock(event, subscriber, repository, unit_of_work)
 
 
 reserve_subscriber = runtime.subscriber("reserve-stock", {"OrderPlaced": _reserve})

@@ -7,6 +7,7 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
+from chalicelib.repository import FulfillmentRepository, FulfillmentUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, json_api, json_response
@@ -15,6 +16,11 @@ from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
 runtime = ServiceRuntime(TOPOLOGY.service("fulfillment"), REGISTRY)
+repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
+
+
+def unit_of_work() -> FulfillmentUnitOfWork:
+    return FulfillmentUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
 
 
 @app.route("/health")
@@ -25,18 +31,18 @@ def health() -> dict[str, str]:
 @app.route("/orders/{order_id}/shipment", methods=["GET"])
 @json_api
 def get_shipment(order_id: str) -> Any:
-    shipment = usecases.shipment_for_order(runtime.dynamodb, runtime.table_name, order_id)
+    shipment = usecases.shipment_for_order(repository, order_id)
     if shipment is None:
         raise NotFound(f"no shipment for order {order_id}")
     return json_response(shipment)
 
 
 def _request_shipment(event: DomainEvent, subscriber: str) -> None:
-    usecases.request_shipment(event, subscriber, runtime.unit_of_work)
+    usecases.request_shipment(event, subscriber, unit_of_work)
 
 
 def _record_address(event: DomainEvent, subscriber: str) -> None:
-    usecases.record_delivery_address(event, subscriber, runtime.unit_of_work)
+    usecases.record_delivery_address(event, subscriber, unit_of_work)
 
 
 shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured": _request_shipment})

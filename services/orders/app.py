@@ -11,7 +11,7 @@ from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 from chalicelib import usecases
 from chalicelib.domain import Order, OrderInvalid
 from chalicelib.payments import HttpPaymentGateway
-from chalicelib.repository import OrdersRepository
+from chalicelib.repository import OrdersRepository, OrdersUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, RequestInvalid, Unprocessable, current_request, json_api, json_response, parse_body
@@ -22,6 +22,10 @@ app = Chalice(app_name="shop-orders")
 runtime = ServiceRuntime(TOPOLOGY.service("orders"), REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
+
+
+def unit_of_work() -> OrdersUnitOfWork:
+    return OrdersUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
 
 
 def order_body(order: Order) -> dict[str, Any]:
@@ -69,7 +73,7 @@ def create_order() -> Any:
         raise RequestInvalid.field("Idempotency-Key", "must be at most 255 characters")
     command = parse_body(request.raw_body, usecases.PlaceOrderRequest)
     try:
-        order, replayed = usecases.place(command, key, repository, runtime.unit_of_work)
+        order, replayed = usecases.place(command, key, repository, unit_of_work)
     except OrderInvalid as invalid:
         raise RequestInvalid.field(invalid.field, invalid.problem) from None
     except usecases.IdempotencyKeyReused:
@@ -94,15 +98,15 @@ def get_order(order_id: str) -> Any:
 
 
 def _charge(event: DomainEvent, subscriber: str) -> None:
-    usecases.charge_payment(event, subscriber, repository, runtime.unit_of_work, gateway)
+    usecases.charge_payment(event, subscriber, repository, unit_of_work, gateway)
 
 
 def _history(event: DomainEvent, subscriber: str) -> None:
-    usecases.record_history(event, subscriber, repository, runtime.unit_of_work)
+    usecases.record_history(event, subscriber, repository, unit_of_work)
 
 
 def _product_view(event: DomainEvent, subscriber: str) -> None:
-    usecases.update_product_view(event, subscriber, runtime.unit_of_work)
+    usecases.update_product_view(event, subscriber, unit_of_work)
 
 
 product_view_subscriber = runtime.subscriber("product-view", {"ProductPublished": _product_view})

@@ -7,21 +7,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["physical", "digital"]
+from shop_contracts.events import ProductKind
 
 
 @dataclass(frozen=True)
 class Product:
     sku: str
     name: str
-    kind: Kind
+    kind: ProductKind
     price_amount: int
     currency: str
     # On-hand units for physical goods; digital goods have no stock to run out of.
     stock: int | None
     revision: int
 
-    def revised(self, *, name: str, kind: Kind, price_amount: int, currency: str, stock: int | None) -> Product:
+    def revised(self, *, name: str, kind: ProductKind, price_amount: int, currency: str, stock: int | None) -> Product:
         if kind == "physical" and stock is None:
             stock = self.stock if self.stock is not None else 0
         return Product(
@@ -35,7 +35,7 @@ class Product:
         )
 
     @staticmethod
-    def new(sku: str, *, name: str, kind: Kind, price_amount: int, currency: str, stock: int | None) -> Product:
+    def new(sku: str, *, name: str, kind: ProductKind, price_amount: int, currency: str, stock: int | None) -> Product:
         return Product(
             sku=sku,
             name=name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -40,7 +41,7 @@ class Catalog:
             price=Money(amount=amount, currency="USD"),
             stock=stock if kind == "physical" else None,
         )
-        usecases.upsert_product(sku, command, self.app.repository, self.app.runtime.unit_of_work)
+        usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
         return sku
 
     def stock(self, sku: str) -> int | None:
@@ -49,10 +50,10 @@ class Catalog:
         return product.stock
 
     def reserve(self, event: DomainEvent) -> None:
-        usecases.reserve_stock(event, RESERVE, self.app.repository, self.app.runtime.unit_of_work)
+        usecases.reserve_stock(event, RESERVE, self.app.repository, self.app.unit_of_work)
 
     def release(self, event: DomainEvent) -> None:
-        usecases.release_stock(event, RELEASE, self.app.repository, self.app.runtime.unit_of_work)
+        usecases.release_stock(event, RELEASE, self.app.repository, self.app.unit_of_work)
 
     def events(self, order_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
         match = {"correlation_id": order_id} | ({"event_type": event_type} if event_type else {})
@@ -331,6 +332,31 @@ def test_contention_that_never_ends_gives_up_without_writing(catalog, monkeypatc
     assert not catalog.processed(RESERVE, placed)
 
 
+def test_an_order_already_decided_is_noted_as_seen_even_when_its_stock_also_ran_out(catalog, monkeypatch):
+    """Both conditions fail at once: the reservation exists and the stock read is stale. The typed
+    conflict that decides must be ReservationExists (mark seen, done), not NotEnoughStock (retry until
+    ConcurrentUpdate): this fails if commit reported the stock conflict instead."""
+    sku = catalog.product(stock=1)
+    first = order_placed([(sku, "physical", 1)])
+    catalog.reserve(first)
+    assert catalog.stock(sku) == 0
+    # The same order again under another event_id (as another major version would arrive).
+    again = order_placed([(sku, "physical", 1)], order_id=order_id_of(first))
+    repository = catalog.app.repository
+    real_products = repository.products
+
+    def products_as_before_the_first_reservation(skus: list[str]) -> dict[str, Any]:
+        return {found_sku: replace(product, stock=1) for found_sku, product in real_products(skus).items()}
+
+    monkeypatch.setattr(repository, "products", products_as_before_the_first_reservation)
+    catalog.reserve(again)
+    monkeypatch.undo()
+
+    assert catalog.processed(RESERVE, again)
+    assert catalog.stock(sku) == 0
+    assert [e["event_type"] for e in catalog.events(order_id_of(first))] == ["StockReserved"]
+
+
 # -- releasing -------------------------------------------------------------------------------------
 
 
@@ -463,14 +489,14 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
 
     def read_then_reservation_lands(wanted: str) -> Any:
         found = real_product(wanted)
-        usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.runtime.unit_of_work)
+        usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.unit_of_work)
         return found
 
     monkeypatch.setattr(repository, "product", read_then_reservation_lands)
     price_only = usecases.ProductInput(name=f"Product {sku}", kind="physical", price=Money(amount=999, currency="USD"))
     # Refusing the edit (ConcurrentUpdate, a 409) is a correct answer too: the staff member retries.
     with contextlib.suppress(usecases.ConcurrentUpdate):
-        usecases.upsert_product(sku, price_only, repository, catalog.app.runtime.unit_of_work)
+        usecases.upsert_product(sku, price_only, repository, catalog.app.unit_of_work)
     monkeypatch.undo()
 
     assert [e["event_type"] for e in catalog.events(order_id_of(placed))] == ["StockReserved"]

@@ -1,25 +1,43 @@
-"""Fulfillment use cases."""
+"""Fulfillment use cases: keep each order's delivery address, and request the shipment of its
+physical goods once it is paid."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from chalicelib.domain import Shipment, plan_shipment
+from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested
 from shop_contracts.events import OrderPlacedV2, PaymentCapturedV1, ShipmentRequestedV1, StockLine
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.outbox import TransactionCancelled, UnitOfWork, from_dynamodb, to_dynamodb
 
 SOURCE = "shop.fulfillment"
-NewUnitOfWork = Callable[[], UnitOfWork]
 
 
-def shipment_key(order_id: str) -> dict[str, str]:
-    return {"pk": f"SHIPMENT#{order_id}", "sk": "SHIPMENT"}
+class Fulfillment(Protocol):
+    """The fulfillment table as the use cases read it (chalicelib.repository.FulfillmentRepository)."""
+
+    def shipment(self, order_id: str) -> dict[str, Any] | None: ...
+
+    def delivery_address(self, order_id: str) -> dict[str, Any] | None: ...
 
 
-def address_key(order_id: str) -> dict[str, str]:
-    return {"pk": f"ADDRESS#{order_id}", "sk": "ADDRESS"}
+class FulfillmentWork(Protocol):
+    """One transaction on the fulfillment table (chalicelib.repository.FulfillmentUnitOfWork): `commit`
+    writes everything staged at once or raises the typed conflict of the write that could not be made."""
+
+    def add_shipment(self, shipment: Shipment, requested_at: str) -> None: ...
+
+    def keep_delivery_address(self, order_id: str, address: dict[str, Any], source_version: int) -> None: ...
+
+    def add_event(self, event: DomainEvent) -> None: ...
+
+    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+NewUnitOfWork = Callable[[], FulfillmentWork]
 
 
 def record_delivery_address(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) -> None:
@@ -33,57 +51,24 @@ def record_delivery_address(event: DomainEvent, subscriber: str, new_uow: NewUni
     uow = new_uow()
     uow.mark_processed(subscriber, event)
     if placed.shipping_address:
-        uow.put(
-            {
-                **address_key(placed.order_id),
-                "kind_of_item": "delivery_address",
-                "order_id": placed.order_id,
-                "address": placed.shipping_address.model_dump(),
-                "source_version": event.published_version,
-            },
-            label="address",
-            # Native v2 data may replace an upcast v1 address, never the other way round.
-            condition="attribute_not_exists(pk) OR source_version < :version",
-            values={":version": event.published_version},
-        )
+        uow.keep_delivery_address(placed.order_id, placed.shipping_address.model_dump(), event.published_version)
     try:
         uow.commit()
-    except TransactionCancelled as cancelled:
-        if "address" not in cancelled.failed_labels():
-            raise
-        seen = new_uow()
-        seen.mark_processed(subscriber, event)
-        seen.commit()
-
-
-def delivery_address(client: Any, table_name: str, order_id: str) -> dict[str, Any] | None:
-    item = client.get_item(TableName=table_name, Key=to_dynamodb(address_key(order_id)), ConsistentRead=True).get("Item")
-    return dict(from_dynamodb(item)["address"]) if item else None
+    except AddressNotBetter:
+        _note_seen(new_uow, subscriber, event)
 
 
 def request_shipment(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) -> None:
+    """On PaymentCaptured: request one shipment for the order's physical goods (none if all digital)."""
     paid = event.data
     assert isinstance(paid, PaymentCapturedV1)
     shipment = plan_shipment(paid.order_id, ((line.sku, line.kind, line.quantity) for line in paid.lines), paid.shipping_address)
     uow = new_uow()
     uow.mark_processed(subscriber, event)
     if shipment:
+        uow.add_shipment(shipment, requested_at=event.metadata.occurred_at.isoformat())
         lines = [StockLine(sku=sku, quantity=qty) for sku, qty in sorted(shipment.lines.items())]
-        uow.put(
-            {
-                **shipment_key(shipment.order_id),
-                "kind_of_item": "shipment",
-                "shipment_id": shipment.shipment_id,
-                "order_id": shipment.order_id,
-                "lines": [line.model_dump() for line in lines],
-                "address": shipment.address,
-                "status": shipment.status,
-                "requested_at": event.metadata.occurred_at.isoformat(),
-            },
-            label="shipment",
-            condition="attribute_not_exists(pk)",  # one shipment per order, whatever arrives twice
-        )
-        uow.publish(
+        uow.add_event(
             event.caused(
                 ShipmentRequestedV1(
                     shipment_id=shipment.shipment_id, order_id=shipment.order_id, lines=lines, shipping_address=shipment.address
@@ -93,23 +78,20 @@ def request_shipment(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork
         )
     try:
         uow.commit()
-    except TransactionCancelled as cancelled:
-        if "shipment" not in cancelled.failed_labels():
-            raise
-        seen = new_uow()
-        seen.mark_processed(subscriber, event)
-        seen.commit()
+    except ShipmentAlreadyRequested:
+        _note_seen(new_uow, subscriber, event)
 
 
-def shipment_for_order(client: Any, table_name: str, order_id: str) -> dict[str, Any] | None:
-    item = client.get_item(TableName=table_name, Key=to_dynamodb(shipment_key(order_id)), ConsistentRead=True).get("Item")
-    if not item:
+def shipment_for_order(repository: Fulfillment, order_id: str) -> dict[str, Any] | None:
+    shipment = repository.shipment(order_id)
+    if shipment is None:
         return None
-    found = from_dynamodb(item)
-    shipment = {k: found[k] for k in ("shipment_id", "order_id", "lines", "address", "status", "requested_at")}
     # The best address known now (native v2 beats an upcast v1), not a copy frozen at request time.
-    shipment["delivery_address"] = delivery_address(client, table_name, order_id)
-    return shipment
+    return {**shipment, "delivery_address": repository.delivery_address(order_id)}
 
 
-__all__ = ["Shipment", "delivery_address", "record_delivery_address", "request_shipment", "shipment_for_order"]
+def _note_seen(new_uow: NewUnitOfWork, subscriber: str, event: DomainEvent) -> None:
+    """The event's effect is already in the table: remember the event was handled, change nothing else."""
+    seen = new_uow()
+    seen.mark_processed(subscriber, event)
+    seen.commit()

@@ -55,3 +55,17 @@ def test_the_native_v2_address_replaces_an_upcast_v1_one(fulfillment_app, aws):
     kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
     assert kept is not None
     assert (kept["address"], kept["source_version"]) == (LONG_ADDRESS.model_dump(), 2)
+
+
+def test_an_upcast_v1_address_arriving_after_the_native_v2_one_is_noted_and_changes_nothing(fulfillment_app, aws):
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    native = Address(recipient="Ann", line1="1 Main St", city="Springfield", postal_code="12345", country="US")
+    deliver(fulfillment_app, order_placed(2, order_id, native), order_id)
+
+    # The conditional put fails (AddressNotBetter): the record is handled, not retried.
+    response = deliver(fulfillment_app, order_placed(1, order_id, native), order_id)
+
+    assert response == {"batchItemFailures": []}
+    kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
+    assert kept is not None
+    assert (kept["address"], kept["source_version"]) == (native.model_dump(), 2)

@@ -46,7 +46,7 @@ def payment_captured(
 @pytest.fixture
 def request_shipment(fulfillment_app: ModuleType) -> Any:
     def run(event: DomainEvent) -> None:
-        usecases.request_shipment(event, SUBSCRIBER, fulfillment_app.runtime.unit_of_work)
+        usecases.request_shipment(event, SUBSCRIBER, fulfillment_app.unit_of_work)
 
     return run
 

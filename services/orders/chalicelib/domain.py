@@ -1,4 +1,5 @@
-"""Orders rules, free of I/O: placing an order, its timeline, and the status the timeline implies.
+"""Orders rules, free of I/O: placing an order, its timeline, the status the timeline implies, and
+what a payment outcome means for the order (what to charge; captured, failed or free).
 
 The status is derived from the set of events an order has seen, never from the order they arrived
 in, so out-of-order and repeated deliveries cannot move an order backwards.
@@ -9,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-Kind = Literal["physical", "digital"]
+from shop_contracts.events import ProductKind
 
 # Highest first: the first event type the order has seen decides its status.
 _STATUS_BY_EVIDENCE = (
@@ -29,7 +29,7 @@ class ProductView:
 
     sku: str
     name: str
-    kind: Kind
+    kind: ProductKind
     price_amount: int
     currency: str
     revision: int
@@ -39,7 +39,7 @@ class ProductView:
 class Line:
     sku: str
     name: str
-    kind: Kind
+    kind: ProductKind
     quantity: int
     unit_price: int
 
@@ -54,6 +54,47 @@ class TimelineEntry:
     event_type: str
     occurred_at: str  # ISO-8601 UTC; sorts as text
     summary: str
+
+
+@dataclass(frozen=True)
+class ChargeRequest:
+    """What to ask the payment gateway for an order."""
+
+    idempotency_key: str
+    amount: int
+    currency: str
+    token: str
+    description: str
+
+
+@dataclass(frozen=True)
+class ChargeOutcome:
+    """The payment gateway's answer to a charge."""
+
+    approved: bool
+    charge_id: str | None = None
+    decline_code: str | None = None
+
+
+@dataclass(frozen=True)
+class PaymentCaptured:
+    payment_id: str
+
+    @property
+    def summary(self) -> str:
+        return f"payment captured ({self.payment_id})"
+
+
+@dataclass(frozen=True)
+class PaymentFailed:
+    reason: str
+
+    @property
+    def summary(self) -> str:
+        return f"payment failed ({self.reason})"
+
+
+PaymentOutcome = PaymentCaptured | PaymentFailed
 
 
 @dataclass
@@ -86,6 +127,31 @@ class Order:
     @property
     def awaiting_payment(self) -> bool:
         return self.status == "STOCK_RESERVED"
+
+    def charge_request(self) -> ChargeRequest | None:
+        """What to charge once stock is reserved; None for a free order, since a card gateway refuses
+        a zero amount. The key is the order's own, so asking again never charges twice."""
+        if self.total == 0:
+            return None
+        return ChargeRequest(
+            idempotency_key=f"order-{self.order_id}",
+            amount=self.total,
+            currency=self.currency,
+            token=self.payment_token,
+            description=f"order {self.order_id}",
+        )
+
+    def settle_payment(self, charged: ChargeOutcome | None) -> PaymentOutcome:
+        """The payment's outcome from the gateway's answer (None: nothing was charged, a free order).
+        A capture keeps its payment id on the order."""
+        if charged is None:
+            if self.total != 0:
+                raise ValueError(f"order {self.order_id} costs {self.total}: it settles only with a charge")
+            charged = ChargeOutcome(approved=True, charge_id=f"free-{self.order_id}")
+        if charged.approved:
+            self.payment_id = charged.charge_id
+            return PaymentCaptured(payment_id=charged.charge_id or "")
+        return PaymentFailed(reason=charged.decline_code or "declined")
 
     def record(self, event_id: str, event_type: str, occurred_at: datetime | str, summary: str) -> bool:
         """Add an event to the timeline; False (and no change) if it is already there."""

@@ -7,17 +7,13 @@ timeout returns the original outcome instead of charging twice or reporting a fa
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Protocol
 
 import urllib3
 
+from chalicelib.domain import ChargeOutcome
 
-@dataclass(frozen=True)
-class ChargeOutcome:
-    approved: bool
-    charge_id: str | None = None
-    decline_code: str | None = None
+__all__ = ["ChargeOutcome", "HttpPaymentGateway", "PaymentGateway", "PaymentGatewayUnavailable"]
 
 
 class PaymentGatewayUnavailable(Exception):

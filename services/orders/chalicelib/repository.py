@@ -6,7 +6,19 @@ from dataclasses import asdict
 from typing import Any
 
 from chalicelib.domain import Line, Order, ProductView, TimelineEntry
-from shop_eventing.outbox import UnitOfWork, from_dynamodb, to_dynamodb
+from shop_eventing.outbox import ITEM_TYPE, UnitOfWork, WriteConflict, from_dynamodb, to_dynamodb
+
+
+class OrderChangedSinceRead(WriteConflict):
+    """Someone saved the order after we read it (for a new order: an order with its id exists)."""
+
+
+class IdempotencyKeyTaken(WriteConflict):
+    """Another request with the same Idempotency-Key was saved first."""
+
+
+class ProductViewNotNewer(WriteConflict):
+    """The view already holds this product revision or a newer one (deliveries come out of order)."""
 
 
 def order_key(order_id: str) -> dict[str, str]:
@@ -24,7 +36,7 @@ def request_key(idempotency_key: str) -> dict[str, str]:
 def order_item(order: Order) -> dict[str, Any]:
     return {
         **order_key(order.order_id),
-        "kind_of_item": "order",
+        ITEM_TYPE: "order",
         "order_id": order.order_id,
         "customer_email": order.customer_email,
         "lines": [asdict(line) for line in order.lines],
@@ -60,36 +72,39 @@ def order_from_item(item: dict[str, Any]) -> Order:
     )
 
 
-def save_order(uow: UnitOfWork, order: Order) -> None:
-    """Optimistic concurrency: the write fails if anyone saved the order since we read it."""
-    if order.version == 0:
-        uow.put(order_item(order), label="order", condition="attribute_not_exists(pk)")
-    else:
-        uow.put(order_item(order), label="order", condition="version = :read", values={":read": order.version})
+class OrdersUnitOfWork(UnitOfWork):
+    """One transaction on the orders table: the use cases' writes, events and processed-marker."""
 
+    def save_order(self, order: Order) -> None:
+        """Optimistic concurrency: the write fails if anyone saved the order since we read it."""
+        if order.version == 0:
+            self.put(order_item(order), condition="attribute_not_exists(pk)", conflict=OrderChangedSinceRead)
+        else:
+            self.put(
+                order_item(order), condition="version = :read", conflict=OrderChangedSinceRead, values={":read": order.version}
+            )
 
-def save_request(uow: UnitOfWork, idempotency_key: str, fingerprint: str, order_id: str) -> None:
-    uow.put(
-        {**request_key(idempotency_key), "kind_of_item": "request", "fingerprint": fingerprint, "order_id": order_id},
-        label="idempotency-key",
-        condition="attribute_not_exists(pk)",
-    )
+    def save_request(self, idempotency_key: str, fingerprint: str, order_id: str) -> None:
+        self.put(
+            {**request_key(idempotency_key), ITEM_TYPE: "request", "fingerprint": fingerprint, "order_id": order_id},
+            condition="attribute_not_exists(pk)",
+            conflict=IdempotencyKeyTaken,
+        )
 
-
-def save_product_view(uow: UnitOfWork, view: ProductView) -> None:
-    uow.put(
-        {
-            **product_view_key(view.sku),
-            "kind_of_item": "product_view",
-            **asdict(view),
-            "gsi1pk": "PRODUCT_VIEW",
-            "gsi1sk": view.sku,
-        },
-        label="product-view",
-        # Deliveries may come out of order: never let an older revision overwrite a newer one.
-        condition="attribute_not_exists(pk) OR revision < :revision",
-        values={":revision": view.revision},
-    )
+    def save_product_view(self, view: ProductView) -> None:
+        self.put(
+            {
+                **product_view_key(view.sku),
+                ITEM_TYPE: "product_view",
+                **asdict(view),
+                "gsi1pk": "PRODUCT_VIEW",
+                "gsi1sk": view.sku,
+            },
+            # Deliveries may come out of order: never let an older revision overwrite a newer one.
+            condition="attribute_not_exists(pk) OR revision < :revision",
+            conflict=ProductViewNotNewer,
+            values={":revision": view.revision},
+        )
 
 
 class OrdersRepository:

@@ -7,12 +7,13 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chalicelib.domain import Order, ProductView, place_order
-from chalicelib.payments import ChargeOutcome, PaymentGateway
-from chalicelib.repository import OrdersRepository, save_order, save_product_view, save_request
+from chalicelib.domain import ChargeOutcome, ChargeRequest, Order, PaymentCaptured, PaymentOutcome, ProductView, place_order
+from chalicelib.payments import PaymentGateway
+from chalicelib.repository import IdempotencyKeyTaken, OrderChangedSinceRead, ProductViewNotNewer
 from shop_contracts.events import (
     Address,
     Money,
@@ -28,11 +29,39 @@ from shop_contracts.events import (
     StockReservedV1,
 )
 from shop_eventing.envelope import DomainEvent, EventData, new_event
-from shop_eventing.outbox import TransactionCancelled, UnitOfWork
 
 SOURCE = "shop.orders"
-NewUnitOfWork = Callable[[], UnitOfWork]
 SAVE_ATTEMPTS = 5
+
+
+class Orders(Protocol):
+    """The orders table as the use cases read it (chalicelib.repository.OrdersRepository)."""
+
+    def order(self, order_id: str) -> Order | None: ...
+
+    def request(self, idempotency_key: str) -> dict[str, Any] | None: ...
+
+    def product_views(self, skus: list[str]) -> dict[str, ProductView]: ...
+
+
+class OrdersWork(Protocol):
+    """One transaction on the orders table (chalicelib.repository.OrdersUnitOfWork): `commit` writes
+    everything staged at once or raises the typed conflict of the write that could not be made."""
+
+    def save_order(self, order: Order) -> None: ...
+
+    def save_request(self, idempotency_key: str, fingerprint: str, order_id: str) -> None: ...
+
+    def save_product_view(self, view: ProductView) -> None: ...
+
+    def add_event(self, event: DomainEvent) -> None: ...
+
+    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+NewUnitOfWork = Callable[[], OrdersWork]
 
 
 class LineRequest(BaseModel):
@@ -74,9 +103,7 @@ def _fingerprint(request: PlaceOrderRequest) -> str:
     return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def place(
-    request: PlaceOrderRequest, idempotency_key: str, repository: OrdersRepository, new_uow: NewUnitOfWork
-) -> tuple[Order, bool]:
+def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, new_uow: NewUnitOfWork) -> tuple[Order, bool]:
     """Returns (order, replayed): the same key with the same body returns the first order again."""
     fingerprint = _fingerprint(request)
     existing = _replay(idempotency_key, fingerprint, repository)
@@ -120,24 +147,24 @@ def place(
     )
     order.record(placed.event_id, placed.event_type, placed.metadata.occurred_at, "order placed")
     uow = new_uow()
-    save_order(uow, order)
-    save_request(uow, idempotency_key, fingerprint, order.order_id)
-    uow.publish(placed)
-    uow.publish(placed_v2)
+    # The key first: when a concurrent request with the same key won, that is the conflict reported.
+    uow.save_request(idempotency_key, fingerprint, order.order_id)
+    uow.save_order(order)
+    uow.add_event(placed)
+    uow.add_event(placed_v2)
     try:
         uow.commit()
-    except TransactionCancelled as cancelled:
+    except IdempotencyKeyTaken:
         # A concurrent request with the same key won the race: answer with its order.
-        if "idempotency-key" in cancelled.failed_labels():
-            existing = _replay(idempotency_key, fingerprint, repository)
-            if existing:
-                return existing, True
+        existing = _replay(idempotency_key, fingerprint, repository)
+        if existing:
+            return existing, True
         raise
     order.version += 1
     return order, False
 
 
-def _replay(idempotency_key: str, fingerprint: str, repository: OrdersRepository) -> Order | None:
+def _replay(idempotency_key: str, fingerprint: str, repository: Orders) -> Order | None:
     previous = repository.request(idempotency_key)
     if previous is None:
         return None
@@ -162,7 +189,7 @@ def _order_lines(order: Order) -> list[OrderLine]:
 def charge_payment(
     event: DomainEvent,
     subscriber: str,
-    repository: OrdersRepository,
+    repository: Orders,
     new_uow: NewUnitOfWork,
     gateway: PaymentGateway,
 ) -> None:
@@ -174,46 +201,40 @@ def charge_payment(
         order.record(event.event_id, event.event_type, event.metadata.occurred_at, "stock reserved")
         outcome: DomainEvent | None = None
         if order.awaiting_payment:
+            charge = order.charge_request()
             # Safe to repeat after a crash or a lost race: the gateway answers the same key with the
             # original outcome, so this never charges twice nor turns a success into a failure.
-            result = (
-                # Nothing to charge (free products): a card gateway refuses a zero amount.
-                ChargeOutcome(approved=True, charge_id=f"free-{order.order_id}")
-                if order.total == 0
-                else gateway.charge(
-                    idempotency_key=f"order-{order.order_id}",
-                    amount=order.total,
-                    currency=order.currency,
-                    token=order.payment_token,
-                    description=f"order {order.order_id}",
-                )
-            )
-            amount = Money(amount=order.total, currency=order.currency)
-            data: EventData
-            if result.approved:
-                order.payment_id = result.charge_id
-                data = PaymentCapturedV1(
-                    order_id=order.order_id,
-                    payment_id=result.charge_id or "",
-                    amount=amount,
-                    customer_email=order.customer_email,
-                    lines=_order_lines(order),
-                    shipping_address=order.shipping_address,
-                )
-                summary = f"payment captured ({result.charge_id})"
-            else:
-                data = PaymentFailedV1(
-                    order_id=order.order_id,
-                    amount=amount,
-                    customer_email=order.customer_email,
-                    reason=result.decline_code or "declined",
-                )
-                summary = f"payment failed ({result.decline_code})"
-            outcome = event.caused(data, producer=SOURCE)
-            order.record(outcome.event_id, outcome.event_type, outcome.metadata.occurred_at, summary)
+            answer = _ask_gateway(gateway, charge) if charge else None  # None: free, nothing to charge
+            payment = order.settle_payment(answer)
+            outcome = event.caused(_payment_event(order, payment), producer=SOURCE)
+            order.record(outcome.event_id, outcome.event_type, outcome.metadata.occurred_at, payment.summary)
         if _commit(order, subscriber, event, new_uow, outcome):
             return
     raise OrderChanged(f"order {reserved.order_id} kept changing")
+
+
+def _ask_gateway(gateway: PaymentGateway, charge: ChargeRequest) -> ChargeOutcome:
+    return gateway.charge(
+        idempotency_key=charge.idempotency_key,
+        amount=charge.amount,
+        currency=charge.currency,
+        token=charge.token,
+        description=charge.description,
+    )
+
+
+def _payment_event(order: Order, payment: PaymentOutcome) -> EventData:
+    amount = Money(amount=order.total, currency=order.currency)
+    if isinstance(payment, PaymentCaptured):
+        return PaymentCapturedV1(
+            order_id=order.order_id,
+            payment_id=payment.payment_id,
+            amount=amount,
+            customer_email=order.customer_email,
+            lines=_order_lines(order),
+            shipping_address=order.shipping_address,
+        )
+    return PaymentFailedV1(order_id=order.order_id, amount=amount, customer_email=order.customer_email, reason=payment.reason)
 
 
 _SUMMARIES: dict[type[EventData], Callable[[EventData], str]] = {
@@ -223,7 +244,7 @@ _SUMMARIES: dict[type[EventData], Callable[[EventData], str]] = {
 }
 
 
-def record_history(event: DomainEvent, subscriber: str, repository: OrdersRepository, new_uow: NewUnitOfWork) -> None:
+def record_history(event: DomainEvent, subscriber: str, repository: Orders, new_uow: NewUnitOfWork) -> None:
     """Another service's event about an order goes on the order's timeline."""
     assert isinstance(event.data, StockRejectedV1 | StockReleasedV1 | ShipmentRequestedV1)
     order_id = event.data.order_id
@@ -248,20 +269,18 @@ def update_product_view(event: DomainEvent, subscriber: str, new_uow: NewUnitOfW
         revision=product.revision,
     )
     uow = new_uow()
-    save_product_view(uow, view)
+    uow.save_product_view(view)
     uow.mark_processed(subscriber, event)
     try:
         uow.commit()
-    except TransactionCancelled as cancelled:
-        if "product-view" not in cancelled.failed_labels():
-            raise
+    except ProductViewNotNewer:
         # We already hold a newer revision: this one is stale. Remember we saw it, change nothing.
         seen = new_uow()
         seen.mark_processed(subscriber, event)
         seen.commit()
 
 
-def _existing_order(repository: OrdersRepository, order_id: str) -> Order:
+def _existing_order(repository: Orders, order_id: str) -> Order:
     order = repository.order(order_id)
     if order is None:
         # Every event about an order follows its OrderPlaced, which follows the order's commit.
@@ -272,14 +291,12 @@ def _existing_order(repository: OrdersRepository, order_id: str) -> Order:
 def _commit(order: Order, subscriber: str, event: DomainEvent, new_uow: NewUnitOfWork, outcome: DomainEvent | None) -> bool:
     """Save the order, the outgoing event and the processed-marker at once; False if the order moved."""
     uow = new_uow()
-    save_order(uow, order)
+    uow.save_order(order)
     if outcome:
-        uow.publish(outcome)
+        uow.add_event(outcome)
     uow.mark_processed(subscriber, event)
     try:
         uow.commit()
-    except TransactionCancelled as cancelled:
-        if "order" in cancelled.failed_labels():
-            return False
-        raise
+    except OrderChangedSinceRead:
+        return False
     return True

@@ -95,7 +95,7 @@ def publish_product(orders_app: ModuleType) -> Callable[..., Any]:
             revision=revision,
         )
         event = new_event(data, producer="shop.catalog", correlation_id=f"product:{sku}")
-        usecases.update_product_view(event, PRODUCT_VIEW, orders_app.runtime.unit_of_work)
+        usecases.update_product_view(event, PRODUCT_VIEW, orders_app.unit_of_work)
         return event
 
     return publish

@@ -72,7 +72,7 @@ def test_an_older_revision_arriving_late_does_not_overwrite(publish_product, ord
     # The stale event is still marked as seen: its redelivery is a plain duplicate.
     assert aws.processed("orders.product-view", stale.event_id)
     with pytest.raises(AlreadyProcessed):
-        usecases.update_product_view(stale, "orders.product-view", orders_app.runtime.unit_of_work)
+        usecases.update_product_view(stale, "orders.product-view", orders_app.unit_of_work)
 
 
 def test_the_same_revision_again_changes_nothing(publish_product, orders_app):
@@ -88,7 +88,7 @@ def test_the_same_product_published_event_twice_is_already_processed(publish_pro
     event = publish_product(amount=1000)
 
     with pytest.raises(AlreadyProcessed):
-        usecases.update_product_view(event, "orders.product-view", orders_app.runtime.unit_of_work)
+        usecases.update_product_view(event, "orders.product-view", orders_app.unit_of_work)
 
 
 # -- POST /orders: the happy path ------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_concurrent_requests_with_one_key_make_one_order(publish_product, orders
     def place() -> None:
         start.wait()
         try:
-            order, replayed = usecases.place(request, key, orders_app.repository, orders_app.runtime.unit_of_work)
+            order, replayed = usecases.place(request, key, orders_app.repository, orders_app.unit_of_work)
             results.append((order.order_id, replayed))
         except BaseException as error:
             errors.append(error)

@@ -7,7 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.domain import Line, Order, OrderInvalid, ProductView, place_order
+from chalicelib.domain import (
+    ChargeOutcome,
+    ChargeRequest,
+    Line,
+    Order,
+    OrderInvalid,
+    PaymentCaptured,
+    PaymentFailed,
+    ProductView,
+    place_order,
+)
 
 NOW = datetime(2030, 5, 17, 12, 0, tzinfo=UTC)
 
@@ -257,3 +267,75 @@ def test_order_invalid_says_field_and_problem():
     error = OrderInvalid("lines[0].sku", "unknown product 'X'")
 
     assert str(error) == "lines[0].sku: unknown product 'X'"
+
+
+# -- the payment decision -------------------------------------------------------------------------
+
+
+def free_order() -> Order:
+    order = new_order(("OrderPlaced", "StockReserved"))
+    order.lines = [Line("FILM", "Free trailer", "digital", 1, 0)]
+    return order
+
+
+def test_an_order_with_a_price_asks_the_gateway_for_its_total_under_the_orders_own_key():
+    order = new_order(("OrderPlaced", "StockReserved"))
+    order.lines = [Line("BOX", "Blu-ray box", "physical", 2, 2500), Line("FILM", "Film rental", "digital", 1, 399)]
+
+    assert order.charge_request() == ChargeRequest(
+        idempotency_key="order-ord-1", amount=5399, currency="USD", token="tok_visa", description="order ord-1"
+    )
+
+
+def test_a_free_order_asks_for_no_charge():
+    assert free_order().charge_request() is None
+
+
+def test_an_approved_charge_is_captured_with_the_charge_id_as_payment_id():
+    order = new_order(("OrderPlaced", "StockReserved"))
+
+    payment = order.settle_payment(ChargeOutcome(approved=True, charge_id="ch_42"))
+
+    assert payment == PaymentCaptured(payment_id="ch_42")
+    assert order.payment_id == "ch_42"
+    assert payment.summary == "payment captured (ch_42)"
+
+
+def test_a_declined_charge_fails_with_the_decline_code_as_reason_and_no_payment_id():
+    order = new_order(("OrderPlaced", "StockReserved"))
+
+    payment = order.settle_payment(ChargeOutcome(approved=False, decline_code="card_declined"))
+
+    assert payment == PaymentFailed(reason="card_declined")
+    assert order.payment_id is None
+    assert payment.summary == "payment failed (card_declined)"
+
+
+def test_a_decline_without_a_code_still_names_a_reason():
+    assert new_order().settle_payment(ChargeOutcome(approved=False)) == PaymentFailed(reason="declined")
+
+
+def test_a_free_order_is_captured_without_a_charge_under_a_free_payment_id():
+    order = free_order()
+
+    assert order.settle_payment(None) == PaymentCaptured(payment_id="free-ord-1")
+    assert order.payment_id == "free-ord-1"
+
+
+def test_an_order_with_a_price_cannot_settle_without_a_charge():
+    with pytest.raises(ValueError, match="settles only with a charge"):
+        new_order(("OrderPlaced", "StockReserved")).settle_payment(None)
+
+
+@pytest.mark.parametrize(
+    ("seen", "awaiting"),
+    [
+        (("OrderPlaced",), False),
+        (("OrderPlaced", "StockReserved"), True),
+        (("OrderPlaced", "StockReserved", "PaymentCaptured"), False),
+        (("OrderPlaced", "StockReserved", "PaymentFailed"), False),
+        (("OrderPlaced", "StockRejected"), False),
+    ],
+)
+def test_only_an_order_with_reserved_stock_and_no_payment_outcome_awaits_payment(seen, awaiting):
+    assert new_order(seen).awaiting_payment is awaiting

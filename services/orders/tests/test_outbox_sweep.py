@@ -22,7 +22,7 @@ def test_sweep_outbox_publishes_what_the_relay_missed(orders_app: ModuleType, aw
         now=datetime.now(UTC) - timedelta(hours=30),
     )
     unit = UnitOfWork(aws.dynamodb, aws.table, "shop.orders")
-    unit.publish(late)
+    unit.add_event(late)
     unit.commit()
     [before] = aws.outbox(event_id=late.event_id)
     assert "published_at" not in before

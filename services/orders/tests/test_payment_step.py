@@ -65,7 +65,7 @@ class Orders:
             lines=[usecases.LineRequest(sku=sku, quantity=quantity)],
             shipping_address="1 Main St" if kind == "physical" else None,
         )
-        order, _ = usecases.place(request, uuid.uuid4().hex, self.app.repository, self.app.runtime.unit_of_work)
+        order, _ = usecases.place(request, uuid.uuid4().hex, self.app.repository, self.app.unit_of_work)
         return order.order_id
 
     def order(self, order_id: str) -> Any:
@@ -74,10 +74,10 @@ class Orders:
         return order
 
     def charge(self, event: DomainEvent, gateway: Any) -> None:
-        usecases.charge_payment(event, CHARGE, self.app.repository, self.app.runtime.unit_of_work, gateway)
+        usecases.charge_payment(event, CHARGE, self.app.repository, self.app.unit_of_work, gateway)
 
     def history(self, event: DomainEvent) -> None:
-        usecases.record_history(event, HISTORY, self.app.repository, self.app.runtime.unit_of_work)
+        usecases.record_history(event, HISTORY, self.app.repository, self.app.unit_of_work)
 
     def events(self, order_id: str, event_type: str | None = None) -> list[dict[str, Any]]:
         match = {"correlation_id": order_id} | ({"event_type": event_type} if event_type else {})

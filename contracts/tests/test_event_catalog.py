@@ -6,17 +6,17 @@ import json
 
 import pytest
 
-from shop_contracts import catalog
+from shop_contracts import event_catalog
 from shop_contracts.topology import TOPOLOGY
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
 
 
 def test_committed_catalog_is_what_the_code_generates():
-    assert catalog.main(["--check"]) == 0
+    assert event_catalog.main(["--check"]) == 0
 
 
 def test_every_event_has_a_channel_a_producer_and_its_consumers():
-    document = catalog.asyncapi()
+    document = event_catalog.asyncapi()
     assert document["asyncapi"] == "3.0.0"
     operations = document["operations"]
     for service, subscription in TOPOLOGY.subscriptions():
@@ -34,7 +34,7 @@ def test_every_event_has_a_channel_a_producer_and_its_consumers():
 
 
 def test_the_page_lists_producer_consumers_and_fields():
-    page = catalog.page()
+    page = event_catalog.page()
     assert (
         "| [PaymentCaptured](#paymentcaptured) | orders | v1 | fulfillment.request-shipment (v1), notify.order-emails (v1) |"
         in page
@@ -46,23 +46,23 @@ def test_the_page_lists_producer_consumers_and_fields():
 def test_a_topology_change_makes_the_committed_catalog_stale(monkeypatch, tmp_path, capsys):
     services = [s for s in TOPOLOGY.services if s.name != "vod"]
     vod = ServiceSpec(name="vod", subscriptions=(Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),))
-    monkeypatch.setattr(catalog, "TOPOLOGY", Topology(services=(*services, vod)))
-    for path in (catalog.ASYNCAPI_PATH, catalog.PAGE_PATH):
+    monkeypatch.setattr(event_catalog, "TOPOLOGY", Topology(services=(*services, vod)))
+    for path in (event_catalog.ASYNCAPI_PATH, event_catalog.PAGE_PATH):
         copy = tmp_path / path.name
         copy.write_text(path.read_text())
-    monkeypatch.setattr(catalog, "ASYNCAPI_PATH", tmp_path / "asyncapi.json")
-    monkeypatch.setattr(catalog, "PAGE_PATH", tmp_path / "events.md")
+    monkeypatch.setattr(event_catalog, "ASYNCAPI_PATH", tmp_path / "asyncapi.json")
+    monkeypatch.setattr(event_catalog, "PAGE_PATH", tmp_path / "events.md")
 
-    assert catalog.main(["--check"]) == 1
+    assert event_catalog.main(["--check"]) == 1
     assert capsys.readouterr().out.splitlines() == [
         "event catalog out of date: asyncapi.json (run: make schemas)",
         "event catalog out of date: events.md (run: make schemas)",
     ]
-    assert catalog.main([]) == 0
+    assert event_catalog.main([]) == 0
     assert "vod.grant-access.receivePaymentCaptured" in json.loads((tmp_path / "asyncapi.json").read_text())["operations"]
-    assert catalog.main(["--check"]) == 0
+    assert event_catalog.main(["--check"]) == 0
 
 
-@pytest.mark.parametrize("path", [catalog.ASYNCAPI_PATH, catalog.PAGE_PATH])
+@pytest.mark.parametrize("path", [event_catalog.ASYNCAPI_PATH, event_catalog.PAGE_PATH])
 def test_regenerating_changes_nothing(path):
-    assert catalog.rendered()[path] == path.read_text()
+    assert event_catalog.rendered()[path] == path.read_text()

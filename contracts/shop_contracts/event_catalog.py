@@ -1,8 +1,8 @@
 """The event catalog, generated from the contracts and the topology: who publishes each event, who
 consumes which major versions, and what is in it.
 
-    python -m shop_contracts.catalog          # write contracts/asyncapi.json and docs/events.md
-    python -m shop_contracts.catalog --check  # exit 1 if either differs from the code
+    python -m shop_contracts.event_catalog          # write contracts/asyncapi.json and docs/events.md
+    python -m shop_contracts.event_catalog --check  # exit 1 if either differs from the code
 
 contracts/asyncapi.json is an AsyncAPI 3.0 document: a channel per event type (a detail-type on the
 shop's EventBridge bus), a `send` operation per producer and a `receive` operation per subscription;

@@ -1,0 +1,200 @@
+"""request_shipment's rules (one shipment per paid order, physical goods only) through an in-memory
+fulfillment table: no AWS. The DynamoDB adapter, the subscriber and the GET route are tested against
+moto in test_shipments.py; this fake keeps the adapter's contract (the `FulfillmentWork` port, the same
+typed conflicts) so the use case cannot tell them apart."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from chalicelib import usecases
+from chalicelib.domain import Shipment
+from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested
+from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1, StockLine
+from shop_eventing.envelope import DomainEvent, new_event
+from shop_eventing.outbox import AlreadyProcessed, EventAlreadyInOutbox, WriteConflict
+
+SUBSCRIBER = "fulfillment.request-shipment"
+PAID_AT = datetime(2030, 5, 17, 12, 30, tzinfo=UTC)
+
+# A staged write: the conflict it raises, whether its condition holds now, and how to apply it.
+_Write = tuple[type[WriteConflict], Callable[[], bool], Callable[[], None]]
+
+
+class InMemoryFulfillment:
+    """The fulfillment table in memory: `Fulfillment` reads, and `unit_of_work()` for transactions."""
+
+    def __init__(self) -> None:
+        self.shipments: dict[str, dict[str, Any]] = {}
+        self.addresses: dict[str, tuple[dict[str, Any], int]] = {}  # order_id -> (address, source_version)
+        self.processed: set[tuple[str, str]] = set()
+        self.outbox: list[DomainEvent] = []
+
+    def shipment(self, order_id: str) -> dict[str, Any] | None:
+        found = self.shipments.get(order_id)
+        return dict(found) if found else None
+
+    def delivery_address(self, order_id: str) -> dict[str, Any] | None:
+        found = self.addresses.get(order_id)
+        return dict(found[0]) if found else None
+
+    def unit_of_work(self) -> InMemoryFulfillmentWork:
+        return InMemoryFulfillmentWork(self)
+
+
+class InMemoryFulfillmentWork:
+    """Stages like FulfillmentUnitOfWork; `commit` checks every condition first, then applies all or nothing."""
+
+    def __init__(self, table: InMemoryFulfillment) -> None:
+        self._table = table
+        self._writes: list[_Write] = []
+        self._markers: list[tuple[str, str]] = []
+
+    def add_shipment(self, shipment: Shipment, requested_at: str) -> None:
+        stored = {
+            "shipment_id": shipment.shipment_id,
+            "order_id": shipment.order_id,
+            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in sorted(shipment.lines.items())],
+            "address": shipment.address,
+            "status": shipment.status,
+            "requested_at": requested_at,
+        }
+
+        def store() -> None:
+            self._table.shipments[shipment.order_id] = stored
+
+        self._writes.append((ShipmentAlreadyRequested, lambda: shipment.order_id not in self._table.shipments, store))
+
+    def keep_delivery_address(self, order_id: str, address: dict[str, Any], source_version: int) -> None:
+        def better() -> bool:
+            stored = self._table.addresses.get(order_id)
+            return stored is None or stored[1] < source_version
+
+        def store() -> None:
+            self._table.addresses[order_id] = (address, source_version)
+
+        self._writes.append((AddressNotBetter, better, store))
+
+    def add_event(self, event: DomainEvent) -> None:
+        self._writes.append(
+            (
+                EventAlreadyInOutbox,
+                lambda: all(staged.event_id != event.event_id for staged in self._table.outbox),
+                lambda: self._table.outbox.append(event),
+            )
+        )
+
+    def mark_processed(self, subscriber: str, event: DomainEvent) -> None:
+        self._markers.append((subscriber, event.event_id))
+
+    def commit(self) -> None:
+        if any(marker in self._table.processed for marker in self._markers):
+            raise AlreadyProcessed()
+        failed = [conflict for conflict, holds, _ in self._writes if not holds()]
+        if failed:
+            raise failed[0]([("in memory", "ConditionalCheckFailed")] * len(failed), failed)
+        for _, _, apply in self._writes:
+            apply()
+        self._table.processed.update(self._markers)
+
+
+def payment_captured(order_id: str, lines: list[tuple[str, str, int]], address: str | None = "1 Main St") -> DomainEvent:
+    data = PaymentCapturedV1(
+        order_id=order_id,
+        payment_id="ch_test",
+        amount=Money(amount=sum(quantity * 1000 for _, _, quantity in lines), currency="USD"),
+        customer_email="buyer@example.com",
+        lines=[
+            OrderLine(sku=sku, name=f"Product {sku}", kind=kind, quantity=quantity, unit_price=Money(amount=1000, currency="USD"))
+            for sku, kind, quantity in lines
+        ],
+        shipping_address=address,
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order_id, now=PAID_AT)
+
+
+def request_shipment(table: InMemoryFulfillment, event: DomainEvent) -> None:
+    usecases.request_shipment(event, SUBSCRIBER, table.unit_of_work)
+
+
+def test_the_physical_goods_of_a_paid_order_are_shipped_once_merged_by_sku():
+    table = InMemoryFulfillment()
+    lines = [("BOX", "physical", 1), ("FILM", "digital", 1), ("BOX", "physical", 2), ("MUG", "physical", 1)]
+    paid = payment_captured("ord-1", lines)
+
+    request_shipment(table, paid)
+
+    shipment = table.shipment("ord-1")
+    assert shipment is not None
+    assert shipment["lines"] == [{"sku": "BOX", "quantity": 3}, {"sku": "MUG", "quantity": 1}]
+    assert (shipment["address"], shipment["status"], shipment["requested_at"]) == ("1 Main St", "REQUESTED", PAID_AT.isoformat())
+    [requested] = table.outbox
+    assert requested.data == ShipmentRequestedV1(
+        shipment_id=shipment["shipment_id"],
+        order_id="ord-1",
+        lines=[StockLine(sku="BOX", quantity=3), StockLine(sku="MUG", quantity=1)],
+        shipping_address="1 Main St",
+    )
+    assert requested.metadata.causation_id == paid.event_id
+    assert (SUBSCRIBER, paid.event_id) in table.processed
+
+
+def test_a_digital_only_order_ships_nothing_but_notes_the_event():
+    table = InMemoryFulfillment()
+    paid = payment_captured("ord-2", [("FILM", "digital", 1)], address=None)
+
+    request_shipment(table, paid)
+
+    assert table.shipments == {}
+    assert table.outbox == []
+    assert (SUBSCRIBER, paid.event_id) in table.processed
+
+
+def test_a_second_payment_event_for_the_order_is_noted_without_a_second_shipment():
+    table = InMemoryFulfillment()
+    request_shipment(table, payment_captured("ord-3", [("BOX", "physical", 1)]))
+    first = table.shipment("ord-3")
+    # The same fact under another event_id (e.g. re-published by the producer): no second shipment.
+    again = payment_captured("ord-3", [("BOX", "physical", 1)])
+
+    request_shipment(table, again)
+
+    assert table.shipment("ord-3") == first
+    assert [event.event_type for event in table.outbox] == ["ShipmentRequested"]
+    assert (SUBSCRIBER, again.event_id) in table.processed
+
+
+def test_the_same_event_again_is_already_processed_and_changes_nothing():
+    table = InMemoryFulfillment()
+    paid = payment_captured("ord-4", [("BOX", "physical", 1)])
+    request_shipment(table, paid)
+
+    with pytest.raises(AlreadyProcessed):
+        request_shipment(table, paid)
+
+    assert len(table.outbox) == 1
+
+
+def test_physical_goods_without_an_address_are_refused_and_nothing_is_written():
+    table = InMemoryFulfillment()
+
+    with pytest.raises(ValueError, match="no shipping address"):
+        request_shipment(table, payment_captured("ord-5", [("BOX", "physical", 1)], address=None))
+
+    assert (table.shipments, table.outbox, table.processed) == ({}, [], set())
+
+
+def test_the_shipment_shows_the_best_delivery_address_known_now():
+    table = InMemoryFulfillment()
+    request_shipment(table, payment_captured("ord-6", [("BOX", "physical", 1)]))
+    table.addresses["ord-6"] = ({"line1": "1 Main St", "city": "Springfield"}, 2)
+
+    shipment = usecases.shipment_for_order(table, "ord-6")
+
+    assert shipment is not None
+    assert shipment["delivery_address"] == {"line1": "1 Main St", "city": "Springfield"}
+    assert usecases.shipment_for_order(table, "ord-none") is None
