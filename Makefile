@@ -28,7 +28,7 @@ help:
 	@echo "make deploy-status STAGE=dev           every stack of the stage"
 	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
 
-$(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
+$(STAMP): requirements/runtime.txt requirements/dev.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
 		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
 		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }
@@ -50,7 +50,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -73,7 +73,7 @@ contract-tests: $(STAMP)
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
-	$(PY) -m pytest -q contracts/tests eventing/tests devstack/tests deploy/tests -m "not packaging"
+	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
 service-tests: $(STAMP)
