@@ -89,13 +89,15 @@ def apply(resources: Resources, clients: Clients) -> Applied:
         "AWS::Events::Rule": applier.rule,
         "AWS::SQS::QueuePolicy": applier.queue_policy,
     }
-    for logical_id in _dependency_order(resources):
-        resource = resources[logical_id]
+    # All refused before the first call, so a stack is never left half applied for this reason.
+    for logical_id, resource in resources.items():
         kind = resource["Type"]
         unknown = set(resource.get("Properties", {})) - SUPPORTED.get(kind, frozenset())
         if kind not in appliers or unknown:
             raise ValueError(f"provision cannot apply {logical_id} ({kind}): unsupported {sorted(unknown) or 'type'}")
-        appliers[kind](logical_id, _resolve(resource.get("Properties", {}), applied, logical_id))
+    for logical_id in _dependency_order(resources):
+        resource = resources[logical_id]
+        appliers[resource["Type"]](logical_id, _resolve(resource.get("Properties", {}), applied, logical_id))
     for change in applied.changes:
         log.info("provisioned: %s", change)
     return applied

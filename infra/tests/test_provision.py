@@ -339,6 +339,40 @@ def test_a_foreign_target_on_a_rule_is_removed(drifting: Aws) -> None:
     assert drifting.again() == []
 
 
+def test_disabled_point_in_time_recovery_is_re_enabled(drifting: Aws) -> None:
+    table = drifting.naming.table("fulfillment")
+    drifting.dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
+
+    assert drifting.again() == [f"enabled point-in-time recovery on {table}"]
+    backups = drifting.dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert drifting.again() == []
+
+
+def test_a_rule_targeted_under_the_old_target_id_is_retargeted(drifting: Aws) -> None:
+    """Stacks provisioned before the model existed used the id `subscriber-queue`."""
+    bus = drifting.naming.bus
+    name = drifting.naming.rule("catalog", "reserve-stock", "OrderPlaced")
+    queue_arn = drifting.queue_attributes(drifting.queue_url("catalog", "reserve-stock"))["QueueArn"]
+    drifting.events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
+    drifting.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "subscriber-queue", "Arn": queue_arn}])
+
+    assert drifting.again() == [f"removed targets ['subscriber-queue'] from rule {name}", f"targeted rule {name} at its queue"]
+    targets = drifting.events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+    assert [(t["Id"], t["Arn"]) for t in targets] == [("queue", queue_arn)]
+
+
+def test_a_changed_archive_description_is_restored(drifting: Aws) -> None:
+    archive = drifting.naming.archive
+    drifting.events.update_archive(ArchiveName=archive, Description="something else")
+
+    assert drifting.again() == [f"updated archive {archive}"]
+    assert drifting.events.describe_archive(ArchiveName=archive)["Description"] == "every event on the shop's bus, for replay"
+    assert drifting.again() == []
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=ClientError,
