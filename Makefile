@@ -30,7 +30,7 @@ help:
 
 # requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
 # with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
-$(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml
+$(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
 		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
 		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }
@@ -38,7 +38,7 @@ $(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml c
 	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	# The shared packages, editable; their dependencies are all in the lock above.
-	$(PY) -m pip install --quiet --no-deps -e ./eventing -e ./contracts -e ./devstack
+	$(PY) -m pip install --quiet --no-deps -e ./eventing -e ./contracts -e ./devstack -e ./infra
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -76,7 +76,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -99,7 +99,7 @@ contract-tests: $(STAMP)
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
-	$(PY) -m pytest -q contracts/tests eventing/tests devstack/tests deploy/tests -m "not packaging"
+	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
 service-tests: $(STAMP)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from templates import merge_template
+from templates import merge_template, platform_template
 
+from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
+from shop_infra.resources import model
 
 
 def function(handler: str, events: dict[str, Any]) -> dict[str, Any]:
@@ -62,3 +64,22 @@ def test_a_publishing_service_without_its_relay_is_refused() -> None:
 
     with pytest.raises(ValueError, match="no DynamoDB stream relay"):
         merge_template("catalog", "dev", sam)
+
+
+def test_the_templates_carry_the_resource_model_unchanged() -> None:
+    """One definition: provision applies these very dicts, so nothing may be added or altered here."""
+    shop = model(TOPOLOGY, Naming("dev"))
+    merged = merge_template("catalog", "dev", catalog_sam())["Resources"]
+    platform = platform_template("dev")["Resources"]
+
+    assert {k: v for k, v in merged.items() if k in shop.services["catalog"]} == shop.services["catalog"]
+    assert sorted(set(merged) - set(shop.services["catalog"])) == [
+        "APIHandler",
+        "RelayOutbox",
+        "ReleaseStock",
+        "ReserveStock",
+        "ServiceLogGroup",
+        "SweepOutbox",
+    ]
+    assert {k: v for k, v in platform.items() if k in shop.platform} == shop.platform
+    assert sorted(set(platform) - set(shop.platform)) == ["ArtifactsBucket"]

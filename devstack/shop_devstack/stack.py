@@ -26,8 +26,9 @@ import boto3
 
 from shop_contracts import TOPOLOGY
 from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
-from shop_eventing.provision import Provisioned, provision
 from shop_eventing.topology import Naming
+from shop_infra.provision import Provisioned, provision
+from shop_infra.resources import LocalOverrides
 
 SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
 MAIL_SENDER = "shop@example.com"
@@ -37,6 +38,12 @@ LOCAL_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+# Locally a failed record comes back after 3 s instead of the topology's production value, so that
+# retries show up while you watch (and tests stay short). Its resources differ from AWS in this
+# alone (deploy/tests/test_drift.py checks it).
+EMBEDDED_OVERRIDES = LocalOverrides(visibility_timeout_seconds=3)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,9 +61,7 @@ class StackOptions:
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
     duplicate_deliveries: bool = False
-    # Locally a failed record comes back after this many seconds instead of the topology's
-    # production value, so that retries show up while you watch (and tests stay short).
-    visibility_timeout_seconds: int | None = 3
+    overrides: LocalOverrides = EMBEDDED_OVERRIDES
 
 
 class EmbeddedShop:
@@ -108,7 +113,7 @@ class EmbeddedShop:
             self.naming,
             self.session(),
             endpoint_url=self.endpoint,
-            visibility_timeout_seconds=o.visibility_timeout_seconds,
+            overrides=o.overrides,
         )
         # On AWS the sender identity is verified once by a human (DNS/mail click); moto needs the call.
         self.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)

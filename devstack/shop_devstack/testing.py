@@ -34,8 +34,8 @@ from shop_devstack.moto_server import EmbeddedAwsServer
 from shop_devstack.stack import LOCAL_CREDENTIALS
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import from_dynamodb
-from shop_eventing.provision import Provisioned, provision
 from shop_eventing.topology import Naming
+from shop_infra.provision import Provisioned, provision
 
 REGION = LOCAL_CREDENTIALS["AWS_DEFAULT_REGION"]
 ACCOUNT_ID = "123456789012"  # moto's default account

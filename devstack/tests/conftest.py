@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from shop_devstack.testing import embedded_aws
-from shop_eventing.provision import provision
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+from shop_infra.provision import provision
+from shop_infra.resources import LocalOverrides
 
 # Provisioned with a 1 s visibility timeout: a failed message is visible again after about a second.
 VISIBILITY_TIMEOUT_SECONDS = 1
@@ -59,7 +60,9 @@ def ping_stack() -> Iterator[PingStack]:
         # A stage of its own: moto's backends are process-wide, so a new server still holds what
         # earlier tests in this process made (test_embedded_aws_starts_empty_every_time).
         naming = Naming(stage=f"t{uuid.uuid4().hex[:8]}")
-        provisioned = provision(PING_TOPOLOGY, naming, visibility_timeout_seconds=VISIBILITY_TIMEOUT_SECONDS)
+        provisioned = provision(
+            PING_TOPOLOGY, naming, overrides=LocalOverrides(visibility_timeout_seconds=VISIBILITY_TIMEOUT_SECONDS)
+        )
         sqs = boto3.client("sqs")
         queue_url = provisioned.queue_urls[("consumer", "pings")]
         yield PingStack(

@@ -21,8 +21,9 @@ from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_eve
 from shop_eventing.consumer import DEAD_LETTER_REASON, Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, processed_marker_key
-from shop_eventing.provision import Provisioned, provision
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+from shop_infra.provision import Provisioned, provision
+from shop_infra.resources import LocalOverrides
 
 registry = EventRegistry()
 
@@ -108,7 +109,7 @@ def aws() -> Iterator[Aws]:
         # A stage of its own: moto's backends are process-wide, so a new server still holds what
         # earlier tests in this process made (see devstack/tests/test_dispatcher.py).
         naming = Naming(stage=f"t{uuid.uuid4().hex[:8]}")
-        provisioned = provision(TOPOLOGY, naming, visibility_timeout_seconds=1)
+        provisioned = provision(TOPOLOGY, naming, overrides=LocalOverrides(visibility_timeout_seconds=1))
         yield Aws(naming=naming, provisioned=provisioned, sqs=boto3.client("sqs"), dynamodb=boto3.client("dynamodb"))
 
 

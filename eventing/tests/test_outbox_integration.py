@@ -25,9 +25,9 @@ from shop_eventing.outbox import (
     from_dynamodb,
     processed_marker_key,
 )
-from shop_eventing.provision import Provisioned, provision
 from shop_eventing.relay import BotoEventBus, OutboxRelay, table_marker
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+from shop_infra.provision import Provisioned, provision
 
 registry = EventRegistry()
 

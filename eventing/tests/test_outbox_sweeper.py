@@ -16,9 +16,9 @@ import pytest
 
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 from shop_eventing.outbox import PENDING_INDEX, UnitOfWork, from_dynamodb
-from shop_eventing.provision import provision
 from shop_eventing.relay import BotoEventBus, OutboxRelay, OutboxSweeper, table_marker, table_unpublished
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+from shop_infra.provision import provision
 
 registry = EventRegistry()
 

@@ -9,8 +9,8 @@ import pytest
 from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.consumer import Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, InvalidEvent, new_event
-from shop_eventing.provision import provision
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
+from shop_infra.provision import provision
 
 registry = EventRegistry()
 

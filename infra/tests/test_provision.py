@@ -1,5 +1,6 @@
-"""Provisioning the shop's real topology against the embedded AWS: everything DESIGN §3 lists exists,
-a second run changes nothing, and drift is repaired with exactly the changes it needed."""
+"""Provisioning the shop's real topology against the embedded AWS: every resource of the model exists
+(bus, archive, a table per service, a queue + DLQ + rules + policy per subscription), a second run
+changes nothing, and drift is repaired with exactly the changes it needed."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shop_contracts import TOPOLOGY
-from shop_eventing.provision import Provisioned, describe_service, provision
 from shop_eventing.topology import Naming, rule_pattern
+from shop_infra.provision import Provisioned, describe_service, provision
+from shop_infra.resources import LocalOverrides
 
 NAMING = Naming(stage="t")
 STAGES = itertools.count(1)
@@ -40,8 +42,8 @@ class Aws:
     def queue_url(self, service: str, subscription: str) -> str:
         return self.first.queue_urls[(service, subscription)]
 
-    def again(self, **overrides: Any) -> list[str]:
-        return provision(TOPOLOGY, self.naming, **overrides).changes
+    def again(self, overrides: LocalOverrides | None = None) -> list[str]:
+        return provision(TOPOLOGY, self.naming, overrides=overrides or LocalOverrides()).changes
 
 
 def provisioned(naming: Naming) -> Aws:
@@ -76,9 +78,10 @@ def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
     assert archive["EventSourceArn"] == bus["Arn"]
     assert archive["State"] == "ENABLED"
     assert archive["RetentionDays"] == 0  # keep forever
+    assert archive["Description"] == "every event on the shop's bus, for replay"
 
 
-def test_creates_one_table_per_service_with_keys_index_stream_and_ttl(aws: Aws) -> None:
+def test_creates_one_table_per_service_with_keys_index_stream_ttl_and_pitr(aws: Aws) -> None:
     names = sorted(n for n in aws.dynamodb.list_tables()["TableNames"] if n.startswith("shop-t-"))
 
     assert names == sorted(f"shop-t-{s.name}" for s in TOPOLOGY.services)
@@ -99,6 +102,8 @@ def test_creates_one_table_per_service_with_keys_index_stream_and_ttl(aws: Aws) 
         assert aws.first.table_stream_arns[service.name] == table["LatestStreamArn"]
         ttl = aws.dynamodb.describe_time_to_live(TableName=f"shop-t-{service.name}")["TimeToLiveDescription"]
         assert ttl == {"AttributeName": "expires_at", "TimeToLiveStatus": "ENABLED"}
+        backups = aws.dynamodb.describe_continuous_backups(TableName=f"shop-t-{service.name}")["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
 def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> None:
@@ -131,7 +136,7 @@ def test_creates_a_rule_per_subscribed_event_targeting_its_queue(aws: Aws) -> No
         assert rules[name]["State"] == "ENABLED"
         queue_arn = aws.queue_attributes(aws.queue_url(service, subscription))["QueueArn"]
         targets = aws.events.list_targets_by_rule(Rule=name, EventBusName="shop-t")["Targets"]
-        assert [(t["Id"], t["Arn"]) for t in targets] == [("subscriber-queue", queue_arn)]
+        assert [(t["Id"], t["Arn"]) for t in targets] == [("queue", queue_arn)]
     history = json.loads(rules["shop-t-orders-order-history-ShipmentRequested"]["EventPattern"])
     assert history == {
         "source": ["shop.fulfillment"],
@@ -144,12 +149,12 @@ def test_each_queue_policy_lets_only_its_own_rules_send(aws: Aws) -> None:
     for service, sub in TOPOLOGY.subscriptions():
         attributes = aws.queue_attributes(aws.queue_url(service.name, sub.name))
         (statement,) = json.loads(attributes["Policy"])["Statement"]
-        own_rules = sorted(
+        own_rules = [
             f"arn:aws:events:us-east-1:123456789012:rule/shop-t/{NAMING.rule(service.name, sub.name, ref.event_type)}"
             for ref in sub.events
-        )
+        ]
         assert statement == {
-            "Sid": "OnlyThisSubscriptionsRules",
+            "Sid": "FromItsRulesOnly",
             "Effect": "Allow",
             "Principal": {"Service": "events.amazonaws.com"},
             "Action": "sqs:SendMessage",
@@ -164,11 +169,12 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert changes[:2] == ["created event bus shop-t", "created archive shop-t-archive"]
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
+    assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
     assert sum(c.startswith("created queue ") for c in changes) == 16
     assert sum(c.startswith("put rule ") for c in changes) == 11
     assert sum(c.startswith("targeted rule ") for c in changes) == 11
     assert sum(c.startswith("set policy on ") for c in changes) == 8
-    assert len(changes) == 2 + 5 + 5 + 16 + 11 + 11 + 8
+    assert len(changes) == 2 + 5 + 5 + 5 + 16 + 11 + 11 + 8
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:
@@ -212,7 +218,7 @@ def test_a_drifted_visibility_timeout_is_restored(drifting: Aws) -> None:
 def test_a_deleted_rule_is_recreated_and_targeted(drifting: Aws) -> None:
     bus = drifting.naming.bus
     name = drifting.naming.rule("orders", "order-history", "StockRejected")
-    drifting.events.remove_targets(Rule=name, EventBusName=bus, Ids=["subscriber-queue"])
+    drifting.events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
     drifting.events.delete_rule(Name=name, EventBusName=bus)
 
     changes = drifting.again()
@@ -233,7 +239,7 @@ def test_a_disabled_or_repatterned_rule_and_a_lost_target_are_repaired(drifting:
     untargeted = drifting.naming.rule("fulfillment", "request-shipment", "PaymentCaptured")
     widened = drifting.naming.rule("notify", "order-emails", "PaymentFailed")
     drifting.events.disable_rule(Name=disabled, EventBusName=bus)
-    drifting.events.remove_targets(Rule=untargeted, EventBusName=bus, Ids=["subscriber-queue"])
+    drifting.events.remove_targets(Rule=untargeted, EventBusName=bus, Ids=["queue"])
     drifting.events.put_rule(Name=widened, EventBusName=bus, EventPattern=json.dumps({"source": ["shop.orders"]}))
 
     changes = drifting.again()
@@ -285,7 +291,7 @@ def test_a_changed_redrive_policy_is_restored(drifting: Aws) -> None:
 
 
 def test_the_visibility_timeout_override_applies_to_every_subscription(drifting: Aws) -> None:
-    changes = drifting.again(visibility_timeout_seconds=2)
+    changes = drifting.again(LocalOverrides(visibility_timeout_seconds=2))
 
     updated = sorted(c for c in changes if c.startswith("updated queue "))
     assert updated == sorted(f"updated queue {drifting.naming.queue(*key)}: ['VisibilityTimeout']" for key in SUBSCRIPTIONS)
@@ -294,25 +300,25 @@ def test_the_visibility_timeout_override_applies_to_every_subscription(drifting:
         assert drifting.queue_attributes(drifting.queue_url(*key))["VisibilityTimeout"] == "2"
         # The DLQs keep the default.
         assert drifting.queue_attributes(drifting.first.dlq_urls[key])["VisibilityTimeout"] == "30"
-    assert drifting.again(visibility_timeout_seconds=2) == []
+    assert drifting.again(LocalOverrides(visibility_timeout_seconds=2)) == []
 
 
 def test_a_fresh_stack_with_an_override_is_created_with_it(module_aws_endpoint: str) -> None:
     naming = Naming(stage=f"quick{next(STAGES)}")
-    made = provision(TOPOLOGY, naming, visibility_timeout_seconds=1)
+    made = provision(TOPOLOGY, naming, overrides=LocalOverrides(visibility_timeout_seconds=1))
 
     sqs = boto3.client("sqs")
     for key in SUBSCRIPTIONS:
         attributes = sqs.get_queue_attributes(QueueUrl=made.queue_urls[key], AttributeNames=["VisibilityTimeout"])
         assert attributes["Attributes"] == {"VisibilityTimeout": "1"}
     assert made.bus_arn.endswith(f":event-bus/{naming.bus}")
-    assert provision(TOPOLOGY, naming, visibility_timeout_seconds=1).changes == []
+    assert provision(TOPOLOGY, naming, overrides=LocalOverrides(visibility_timeout_seconds=1)).changes == []
 
 
 def test_a_zero_visibility_timeout_override_applies(drifting: Aws) -> None:
     name = drifting.naming.queue("orders", "charge-payment")
 
-    changes = drifting.again(visibility_timeout_seconds=0)
+    changes = drifting.again(LocalOverrides(visibility_timeout_seconds=0))
 
     assert f"updated queue {name}: ['VisibilityTimeout']" in changes
     assert drifting.queue_attributes(drifting.queue_url("orders", "charge-payment"))["VisibilityTimeout"] == "0"
@@ -330,6 +336,40 @@ def test_a_foreign_target_on_a_rule_is_removed(drifting: Aws) -> None:
     queue_arn = drifting.queue_attributes(drifting.queue_url("orders", "order-history"))["QueueArn"]
     targets = drifting.events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
     assert [t["Arn"] for t in targets] == [queue_arn]
+    assert drifting.again() == []
+
+
+def test_disabled_point_in_time_recovery_is_re_enabled(drifting: Aws) -> None:
+    table = drifting.naming.table("fulfillment")
+    drifting.dynamodb.update_continuous_backups(
+        TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": False}
+    )
+
+    assert drifting.again() == [f"enabled point-in-time recovery on {table}"]
+    backups = drifting.dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+    assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert drifting.again() == []
+
+
+def test_a_rule_targeted_under_the_old_target_id_is_retargeted(drifting: Aws) -> None:
+    """Stacks provisioned before the model existed used the id `subscriber-queue`."""
+    bus = drifting.naming.bus
+    name = drifting.naming.rule("catalog", "reserve-stock", "OrderPlaced")
+    queue_arn = drifting.queue_attributes(drifting.queue_url("catalog", "reserve-stock"))["QueueArn"]
+    drifting.events.remove_targets(Rule=name, EventBusName=bus, Ids=["queue"])
+    drifting.events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "subscriber-queue", "Arn": queue_arn}])
+
+    assert drifting.again() == [f"removed targets ['subscriber-queue'] from rule {name}", f"targeted rule {name} at its queue"]
+    targets = drifting.events.list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+    assert [(t["Id"], t["Arn"]) for t in targets] == [("queue", queue_arn)]
+
+
+def test_a_changed_archive_description_is_restored(drifting: Aws) -> None:
+    archive = drifting.naming.archive
+    drifting.events.update_archive(ArchiveName=archive, Description="something else")
+
+    assert drifting.again() == [f"updated archive {archive}"]
+    assert drifting.events.describe_archive(ArchiveName=archive)["Description"] == "every event on the shop's bus, for replay"
     assert drifting.again() == []
 
 

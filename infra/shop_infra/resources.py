@@ -1,0 +1,208 @@
+"""The one resource model: every AWS resource the topology needs, as CloudFormation resource dicts.
+
+deploy/templates.py puts these dicts into the templates deployed to AWS; shop_infra.provision applies
+the very same dicts through boto3 to any other endpoint (the embedded AWS, a test). Neither adds a
+resource or a property of its own, so what runs locally is what AWS gets, apart from the overrides
+named in `LocalOverrides`.
+
+The model has one group of resources per CloudFormation stack: the platform (bus and archive, shared
+by the stage) and one group per service (its table; per subscription a queue, its DLQ, one rule per
+event type and the queue's policy). Ref and Fn::GetAtt only point inside their own group, as they
+must inside one stack; a rule names the platform's bus by name.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology, rule_pattern
+
+type Resource = dict[str, Any]
+type Resources = dict[str, Resource]
+
+EVENT_BUS_ID = "EventBus"
+ARCHIVE_ID = "EventArchive"
+TABLE_ID = "ShopTable"
+# A rule has one target, its subscription's queue: the id only has to be stable.
+TARGET_ID = "queue"
+POLICY_SID = "FromItsRulesOnly"
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time to look at and redrive what failed
+ARCHIVE_RETENTION_DAYS = 0  # 0 keeps every event forever: replay must reach back to the first order
+
+
+def camel(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
+
+
+def queue_id(subscription: Subscription) -> str:
+    return f"{camel(subscription.name)}Queue"
+
+
+def dlq_id(subscription: Subscription) -> str:
+    return f"{camel(subscription.name)}Dlq"
+
+
+def rule_id(subscription: Subscription, event_type: str) -> str:
+    return f"{camel(subscription.name)}{event_type}Rule"
+
+
+def queue_policy_id(subscription: Subscription) -> str:
+    return f"{queue_id(subscription)}Policy"
+
+
+def platform_resources(naming: Naming) -> Resources:
+    """The bus every service publishes on and its archive, shared by the stage."""
+    return {
+        EVENT_BUS_ID: {"Type": "AWS::Events::EventBus", "Properties": {"Name": naming.bus}},
+        ARCHIVE_ID: {
+            "Type": "AWS::Events::Archive",
+            "Properties": {
+                "ArchiveName": naming.archive,
+                "SourceArn": {"Fn::GetAtt": [EVENT_BUS_ID, "Arn"]},
+                "Description": "every event on the shop's bus, for replay",
+                "RetentionDays": ARCHIVE_RETENTION_DAYS,
+            },
+        },
+    }
+
+
+def table_resource(service: ServiceSpec, naming: Naming) -> Resource:
+    spec = service.table
+    attributes = [spec.partition_key, spec.sort_key] + [key for _, pk, sk in spec.indexes for key in (pk, sk)]
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        # The table is the service's state and its outbox log: never dropped by a stack update/delete.
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "TableName": naming.table(service.name),
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in dict.fromkeys(attributes)],
+            "KeySchema": [
+                {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+                {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+            ],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": index,
+                    "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index, pk, sk in spec.indexes
+            ],
+            # Without its stream the outbox relay is never fed: events would pile up unpublished.
+            "StreamSpecification": {"StreamViewType": spec.stream_view_type},
+            "TimeToLiveSpecification": {"AttributeName": spec.ttl_attribute, "Enabled": True},
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        },
+    }
+
+
+def subscription_resources(topology: Topology, service: ServiceSpec, subscription: Subscription, naming: Naming) -> Resources:
+    qid, did = queue_id(subscription), dlq_id(subscription)
+    resources: Resources = {
+        did: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": naming.dlq(service.name, subscription.name),
+                "MessageRetentionPeriod": DLQ_RETENTION_SECONDS,
+            },
+        },
+        qid: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": naming.queue(service.name, subscription.name),
+                "VisibilityTimeout": subscription.visibility_timeout_seconds,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [did, "Arn"]},
+                    "maxReceiveCount": subscription.max_receive_count,
+                },
+            },
+        },
+    }
+    rule_arns = []
+    for ref in subscription.events:
+        rid = rule_id(subscription, ref.event_type)
+        resources[rid] = {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": naming.rule(service.name, subscription.name, ref.event_type),
+                "EventBusName": naming.bus,
+                "EventPattern": rule_pattern(topology.producer_of(ref.event_type), ref),
+                "State": "ENABLED",
+                # A rule feeds its subscription's queue and nothing else: anything more would leak its events.
+                "Targets": [{"Id": TARGET_ID, "Arn": {"Fn::GetAtt": [qid, "Arn"]}}],
+            },
+        }
+        rule_arns.append({"Fn::GetAtt": [rid, "Arn"]})
+    resources[queue_policy_id(subscription)] = {
+        "Type": "AWS::SQS::QueuePolicy",
+        "Properties": {
+            "Queues": [{"Ref": qid}],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": POLICY_SID,
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": {"Fn::GetAtt": [qid, "Arn"]},
+                        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+                    }
+                ],
+            },
+        },
+    }
+    return resources
+
+
+def service_resources(topology: Topology, service: ServiceSpec, naming: Naming) -> Resources:
+    """One service's table and, per subscription, its queue, DLQ, rules and queue policy."""
+    resources: Resources = {TABLE_ID: table_resource(service, naming)}
+    for subscription in service.subscriptions:
+        resources.update(subscription_resources(topology, service, subscription, naming))
+    return resources
+
+
+@dataclass(frozen=True)
+class Model:
+    """Every resource of one stage, grouped by the stack that owns it on AWS."""
+
+    platform: Resources
+    services: dict[str, Resources]
+
+
+def model(topology: Topology, naming: Naming) -> Model:
+    return Model(
+        platform=platform_resources(naming),
+        services={service.name: service_resources(topology, service, naming) for service in topology.services},
+    )
+
+
+@dataclass(frozen=True)
+class LocalOverrides:
+    """The only ways a stage outside AWS may differ from the model, each named here.
+
+    `visibility_timeout_seconds` replaces every subscription queue's visibility timeout: the
+    embedded stack shortens it so a failed record comes back while someone watches, and tests stay
+    short. The DLQs keep theirs: nothing consumes them.
+    """
+
+    visibility_timeout_seconds: int | None = None
+
+    def applied_to(self, resources: Resources) -> Resources:
+        changed = copy.deepcopy(resources)
+        if self.visibility_timeout_seconds is None:
+            return changed
+        for resource in changed.values():
+            # The queues subscribers consume are the ones with a redrive policy (to their DLQ).
+            if resource["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in resource["Properties"]:
+                resource["Properties"]["VisibilityTimeout"] = self.visibility_timeout_seconds
+        return changed
+
+
+NO_OVERRIDES = LocalOverrides()
+"""The model as AWS gets it."""

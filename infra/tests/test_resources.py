@@ -1,0 +1,67 @@
+"""The resource model: its shape, the one local override, and the applier's refusal of what it cannot apply."""
+
+from __future__ import annotations
+
+import copy
+
+import boto3
+import pytest
+
+from shop_contracts import TOPOLOGY
+from shop_eventing.topology import Naming
+from shop_infra.provision import Clients, apply
+from shop_infra.resources import NO_OVERRIDES, LocalOverrides, model, queue_id
+
+NAMING = Naming(stage="m")
+# Refusals come before any call: these clients point where nothing listens.
+NOWHERE = Clients(boto3.Session(region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"), "http://127.0.0.1:9")
+
+
+def test_the_model_has_one_group_per_stack() -> None:
+    shop = model(TOPOLOGY, NAMING)
+
+    assert sorted(shop.platform) == ["EventArchive", "EventBus"]
+    assert list(shop.services) == [s.name for s in TOPOLOGY.services]
+    notify = shop.services["notify"]
+    assert sorted(notify) == [
+        "OrderEmailsDlq",
+        "OrderEmailsPaymentCapturedRule",
+        "OrderEmailsPaymentFailedRule",
+        "OrderEmailsQueue",
+        "OrderEmailsQueuePolicy",
+        "ShopTable",
+    ]
+    assert notify["OrderEmailsPaymentFailedRule"]["Properties"]["Targets"] == [
+        {"Id": "queue", "Arn": {"Fn::GetAtt": ["OrderEmailsQueue", "Arn"]}}
+    ]
+
+
+def test_the_local_override_changes_only_the_subscription_queues_visibility() -> None:
+    resources = model(TOPOLOGY, NAMING).services["orders"]
+    pristine = copy.deepcopy(resources)
+
+    local = LocalOverrides(visibility_timeout_seconds=3).applied_to(resources)
+
+    assert resources == pristine  # the model itself is left alone
+    changed = {
+        logical_id: local[logical_id]["Properties"]["VisibilityTimeout"]
+        for logical_id in resources
+        if local[logical_id] != resources[logical_id]
+    }
+    assert changed == {queue_id(s): 3 for s in TOPOLOGY.service("orders").subscriptions}
+    assert NO_OVERRIDES.applied_to(resources) == resources
+
+
+def test_the_applier_refuses_a_property_it_cannot_apply() -> None:
+    resources = model(TOPOLOGY, NAMING).services["vod"]
+    resources["ShopTable"]["Properties"]["SSESpecification"] = {"SSEEnabled": True}
+
+    with pytest.raises(ValueError, match=r"ShopTable \(AWS::DynamoDB::Table\): unsupported \['SSESpecification'\]"):
+        apply(resources, NOWHERE)
+
+
+def test_the_applier_refuses_a_type_it_cannot_apply() -> None:
+    resources = {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {}}}
+
+    with pytest.raises(ValueError, match=r"Topic \(AWS::SNS::Topic\): unsupported type"):
+        apply(resources, NOWHERE)
