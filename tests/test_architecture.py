@@ -123,7 +123,7 @@ def test_import_linter_catches_a_planted_violation(tmp_path, module, planted, br
 
 
 def test_import_linter_catches_the_backbone_importing_the_contracts(tmp_path):
-    for package in ("eventing/shop_eventing", "contracts/shop_contracts", "devstack/shop_devstack"):
+    for package in ("eventing/shop_eventing", "contracts/shop_contracts", "infra/shop_infra", "devstack/shop_devstack"):
         shutil.copytree(REPO_ROOT / package, tmp_path / Path(package).name)
     shutil.copy(REPO_ROOT / ".importlinter", tmp_path / ".importlinter")
     assert _lint_imports(tmp_path / ".importlinter", tmp_path).returncode == 0
