@@ -73,11 +73,14 @@ def test_service_imports_only_what_its_package_holds(service):
         assert not foreign, f"{path.relative_to(REPO_ROOT)} imports {sorted(foreign)}"
 
 
-def _literal_arguments(path: Path, method: str) -> list[str]:
-    """The string literals passed to every `<anything>.<method>(...)` call in the file."""
+def _literal_arguments(path: Path, callee: str) -> list[str]:
+    """The string literals passed to every `callee(...)` or `<anything>.callee(...)` call in the file."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == method:
+        if not isinstance(node, ast.Call):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+        if name == callee:
             found += [arg.value for arg in node.args if isinstance(arg, ast.Constant) and isinstance(arg.value, str)]
     return found
 
@@ -86,6 +89,7 @@ def _literal_arguments(path: Path, method: str) -> list[str]:
 def test_service_runtime_is_its_own(service):
     """Table and queue names derive from the service's own topology entry, so it cannot touch another's."""
     app = REPO_ROOT / "services" / service / "app.py"
+    assert set(_literal_arguments(app, "ServiceRuntime")) <= {service}
     assert set(_literal_arguments(app, "service")) <= {service}
     assert set(_literal_arguments(app, "table")) <= {service}
 

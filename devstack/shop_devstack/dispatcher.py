@@ -246,10 +246,10 @@ class DynamoDbStreamSource(threading.Thread):
     def _iterator(self, shard_id: str) -> str:
         """A fresh iterator after the last delivered record, asked for on every poll.
 
-        Holding iterators across polls would be cheaper, but moto rolls a cancelled transaction back
-        by swapping in a deep copy of the table, stream shard included, which orphans every open
-        iterator (they would read nothing, ever again). A checkpoint survives that; it is also what
-        Lambda's event-source mapping keeps.
+        A checkpoint is what Lambda's event-source mapping keeps. It was first needed because moto's
+        rollback of a cancelled transaction swapped the table (and its stream shard) for a copy and
+        orphaned open iterators (decision 0006); the embedded server now rolls back in place (decision
+        0009), so iterators survive, and the checkpoint stays as the simpler, Lambda-like state.
         """
         checkpoint = self._checkpoints.get(shard_id)
         if checkpoint is None:

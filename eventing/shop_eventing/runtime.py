@@ -19,18 +19,22 @@ from aws_lambda_powertools import Logger
 
 from shop_eventing.consumer import Handler, Subscriber
 from shop_eventing.envelope import EventRegistry
-from shop_eventing.outbox import UnitOfWork
 from shop_eventing.relay import SWEEP_MARGIN_MS, BotoEventBus, OutboxRelay, OutboxSweeper, table_marker, table_unpublished
-from shop_eventing.topology import Naming, ServiceSpec
+from shop_eventing.topology import Naming, Topology
 
 
 class ServiceRuntime:
-    def __init__(self, service: ServiceSpec, registry: EventRegistry, session: boto3.Session | None = None) -> None:
-        self.service = service
+    """One service's view of the shop: `service` names its entry in `topology`. The whole topology is
+    kept so that every subscriber knows each event's one legitimate producer (a record from any other
+    source is dead-lettered)."""
+
+    def __init__(self, topology: Topology, service: str, registry: EventRegistry, session: boto3.Session | None = None) -> None:
+        self.topology = topology
+        self.service = topology.service(service)
         self.registry = registry
         self.naming = Naming(stage=os.environ.get("SHOP_STAGE", "local"))
         self.session = session or boto3.Session()
-        self.logger = Logger(service=service.source)
+        self.logger = Logger(service=self.service.source)
 
     @property
     def table_name(self) -> str:
@@ -44,9 +48,6 @@ class ServiceRuntime:
     def dynamodb(self) -> Any:
         return self.session.client("dynamodb")
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self.dynamodb, self.table_name, self.service.source)
-
     def subscriber(
         self, subscription: str, handlers: Mapping[str, Handler], read_as: Mapping[str, int] | None = None
     ) -> Subscriber:
@@ -56,6 +57,7 @@ class ServiceRuntime:
             subscription=subscription,
             registry=self.registry,
             naming=self.naming,
+            topology=self.topology,
             handlers=handlers,
             logger=self.logger,
             session=self.session,

@@ -17,7 +17,7 @@ from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-catalog")
-runtime = ServiceRuntime(TOPOLOGY.service("catalog"), REGISTRY)
+runtime = ServiceRuntime(TOPOLOGY, "catalog", REGISTRY)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
 
 

@@ -15,7 +15,7 @@ from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
-runtime = ServiceRuntime(TOPOLOGY.service("fulfillment"), REGISTRY)
+runtime = ServiceRuntime(TOPOLOGY, "fulfillment", REGISTRY)
 repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
 
 

@@ -18,7 +18,7 @@ from shop_eventing.envelope import DomainEvent
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-notify")
-runtime = ServiceRuntime(TOPOLOGY.service("notify"), REGISTRY)
+runtime = ServiceRuntime(TOPOLOGY, "notify", REGISTRY)
 mailer = SesMailer(runtime.session.client("ses"), os.environ.get("SHOP_MAIL_SENDER", "shop@example.com"))
 
 

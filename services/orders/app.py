@@ -19,7 +19,7 @@ from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-orders")
-runtime = ServiceRuntime(TOPOLOGY.service("orders"), REGISTRY)
+runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
 
