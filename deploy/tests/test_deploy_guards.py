@@ -110,6 +110,18 @@ def test_a_stack_still_in_progress_is_not_touched(deployer: deploy.Deployer, aws
     aws.assert_every_call_made()
 
 
+def test_a_stack_left_in_review_by_an_unexecuted_first_change_set_is_created(deployer: deploy.Deployer, aws: Stubbed) -> None:
+    """REVIEW_IN_PROGRESS is the one "in progress" that is not busy: a CREATE change set was never executed."""
+    aws.stack(STACK, "REVIEW_IN_PROGRESS")
+    aws.change_set_created(STACK, "CREATE")
+    aws.change_set_pages([resource_change("Add", "AQueue", "AWS::SQS::Queue")])
+
+    outcome = deployer.deploy_stack(STACK, TEMPLATE, execute=False)
+
+    assert outcome.status == "change set ready (not executed)"
+    aws.assert_every_call_made()
+
+
 def test_a_platform_still_in_progress_stops_a_service_deploy(deployer: deploy.Deployer, aws: Stubbed) -> None:
     aws.stack(PLATFORM, "UPDATE_IN_PROGRESS", {ARTIFACTS_BUCKET_OUTPUT: "bucket"})
 
