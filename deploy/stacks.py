@@ -134,6 +134,16 @@ def point_code_at(template: dict[str, Any], code_uri: str) -> dict[str, Any]:
     return updated
 
 
+def _change(item: dict[str, Any]) -> Change:
+    change = item.get("ResourceChange", {})
+    return Change(
+        change.get("Action", "?"),
+        change.get("LogicalResourceId", "?"),
+        change.get("ResourceType", "?"),
+        change.get("Replacement", ""),
+    )
+
+
 class Deployer:
     def __init__(
         self, stage: str, *, session: boto3.Session | None = None, out: Path | None = None, say: Callable[[str], None] = print
@@ -205,8 +215,9 @@ class Deployer:
             change_set_arn = self.cfn.create_change_set(**arguments)["Id"]
         except ClientError as error:
             raise DeployError(f"{stack}: CloudFormation refused the template: {error.response['Error']['Message']}") from error
-        described = self._wait_for_change_set(change_set_arn)
-        changes = self._changes(change_set_arn, described)
+        pages = self._wait_for_change_set(change_set_arn)
+        described = pages[0]
+        changes = [_change(item) for page in pages for item in page.get("Changes", [])]
         if described["Status"] == "FAILED" or not changes:
             reason = described.get("StatusReason", "")
             if changes or (reason and not any(marker in reason for marker in NO_CHANGES)):
@@ -246,32 +257,16 @@ class Deployer:
         key = self.upload(bucket, f"templates/{stack}", body.encode(), suffix=".json")
         return {"TemplateURL": f"https://{bucket}.s3.{self.region}.amazonaws.com/{key}"}
 
-    def _wait_for_change_set(self, change_set_arn: str) -> dict[str, Any]:
+    def _wait_for_change_set(self, change_set_arn: str) -> list[dict[str, Any]]:
+        """Every page of the change set's description: the first carries its Status and StatusReason;
+        a large change set spreads its Changes over several pages."""
         # FAILED is an answer too (no changes, or a template error): the caller reads the reason.
         with contextlib.suppress(WaiterError):
             self.cfn.get_waiter("change_set_create_complete").wait(
                 ChangeSetName=change_set_arn, WaiterConfig={"Delay": 2, "MaxAttempts": 300}
             )
-        return dict(self.cfn.describe_change_set(ChangeSetName=change_set_arn))
-
-    def _changes(self, change_set_arn: str, first_page: dict[str, Any]) -> list[Change]:
-        """Every change of the change set, from `first_page` (its description, already fetched) on."""
-        changes: list[Change] = []
-        page = first_page
-        while True:
-            for item in page.get("Changes", []):
-                change = item.get("ResourceChange", {})
-                changes.append(
-                    Change(
-                        change.get("Action", "?"),
-                        change.get("LogicalResourceId", "?"),
-                        change.get("ResourceType", "?"),
-                        change.get("Replacement", ""),
-                    )
-                )
-            if not page.get("NextToken"):
-                return changes
-            page = self.cfn.describe_change_set(ChangeSetName=change_set_arn, NextToken=page["NextToken"])
+        paginator = self.cfn.get_paginator("describe_change_set")
+        return [dict(page) for page in paginator.paginate(ChangeSetName=change_set_arn)]
 
     def _wait(self, waiter: str, stack: str) -> None:
         self.cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 5, "MaxAttempts": 720})
@@ -368,7 +363,9 @@ class Deployer:
         return outcome
 
     def check_partial_batch_responses(self, stack: str) -> None:
-        """Every SQS event source mapping the stack made must report batch item failures (DESIGN §5)."""
+        """Every SQS event source mapping the stack made must report batch item failures: the
+        subscribers return the records they failed instead of raising, and without it Lambda ignores
+        that answer and deletes the whole batch, failed records included (they would never be retried)."""
         without = []
         for page in self.cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
             for resource in page["StackResourceSummaries"]:

@@ -115,6 +115,20 @@ class Shop:
         path = self.stack.log_path(name)
         return path.read_text() if path and path.exists() else ""
 
+    def log_records(self, name: str) -> list[dict[str, Any]]:
+        """The JSON records (powertools' lines) of a service's log. The log is shared by every test
+        of the session: a test picks its own records by its correlation id or message ids, or it
+        could find another test's lines (or miss that its own never came)."""
+        records = []
+        for line in self.log(name).splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line from outside the service's logger (the service host's own output)
+            if isinstance(record, dict):
+                records.append(record)
+        return records
+
 
 def _start(name: str, **options: Any) -> EmbeddedShop:
     log_dir = REPO_ROOT / "logs" / "e2e" / name

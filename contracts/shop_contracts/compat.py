@@ -10,8 +10,12 @@ type or a constraint — is breaking, and needs a new major published beside the
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 # Keywords that describe, not constrain: they may change freely.
 _ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$defs"}
@@ -34,16 +38,16 @@ def breaches(old: dict[str, Any], new: dict[str, Any]) -> list[Breach]:
     return found
 
 
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        ref = node["$ref"]
-        if not ref.startswith("#/"):
-            raise ValueError(f"only local $refs are supported, got {ref}")
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target[part]
-        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-    return node
+def dereferenced(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
+    """`node` with its `$ref` (if any) replaced by the schema it points at within `root`; the
+    keywords written beside the `$ref` win over the target's. A `$ref` outside `root` is refused
+    (`referencing.exceptions.Unresolvable`): the committed schemas are self-contained."""
+    if "$ref" not in node:
+        return dict(node)
+    resource = Resource.from_contents(dict(root), default_specification=DRAFT202012)
+    target = Registry().with_resource("", resource).resolver().lookup(node["$ref"]).contents
+    beside = {key: value for key, value in node.items() if key != "$ref"}
+    return dereferenced({**target, **beside}, root)  # the target may itself be a $ref
 
 
 def _label(path: str) -> str:
@@ -53,8 +57,8 @@ def _label(path: str) -> str:
 def _compare(
     old_root: dict[str, Any], old: dict[str, Any], new_root: dict[str, Any], new: dict[str, Any], path: str, found: list[Breach]
 ) -> None:
-    old = _resolve(old, old_root)
-    new = _resolve(new, new_root)
+    old = dereferenced(old, old_root)
+    new = dereferenced(new, new_root)
 
     if "anyOf" in old or "anyOf" in new:
         _compare_variants(old_root, old, new_root, new, path, found)
@@ -88,8 +92,8 @@ def _compare(
 def _compare_variants(
     old_root: dict[str, Any], old: dict[str, Any], new_root: dict[str, Any], new: dict[str, Any], path: str, found: list[Breach]
 ) -> None:
-    old_variants = [_resolve(v, old_root) for v in old.get("anyOf", [old])]
-    new_variants = [_resolve(v, new_root) for v in new.get("anyOf", [new])]
+    old_variants = [dereferenced(v, old_root) for v in old.get("anyOf", [old])]
+    new_variants = [dereferenced(v, new_root) for v in new.get("anyOf", [new])]
     old_kinds = sorted(_kind(v) for v in old_variants)
     new_kinds = sorted(_kind(v) for v in new_variants)
     if old_kinds != new_kinds:

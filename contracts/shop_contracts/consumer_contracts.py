@@ -44,6 +44,7 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shop_contracts.compat import dereferenced
 from shop_contracts.schemas import SCHEMA_DIR
 from shop_eventing.envelope import describe_validation_error
 from shop_eventing.topology import Topology
@@ -336,7 +337,7 @@ def undefined_paths(schema: Mapping[str, Any], paths: Sequence[str]) -> list[str
 
 
 def _variants(node: Mapping[str, Any], root: Mapping[str, Any]) -> list[dict[str, Any]]:
-    node = _dereferenced(node, root)
+    node = dereferenced(node, root)
     if "anyOf" in node:
         return [variant for option in node["anyOf"] for variant in _variants(option, root)]
     return [node]
@@ -348,19 +349,6 @@ def _properties_named(node: Mapping[str, Any], name: str, root: Mapping[str, Any
 
 def _list_items(node: Mapping[str, Any], root: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [variant["items"] for variant in _variants(node, root) if variant.get("type") == "array" and "items" in variant]
-
-
-def _dereferenced(node: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
-    resolved = dict(node)
-    while "$ref" in resolved:
-        ref = resolved.pop("$ref")
-        if not ref.startswith("#/"):
-            raise ValueError(f"only local $refs are supported, got {ref}")
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target[part]
-        resolved = {**target, **resolved}
-    return resolved
 
 
 # --- JSON Schema validation -------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from unittest import mock
 
 from shop_contracts import TOPOLOGY
 from shop_devstack.dispatcher import LambdaContext
@@ -44,27 +45,12 @@ LOCAL_NAMING = Naming(stage="local")
 
 
 @contextmanager
-def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    """Set these environment variables for the block; each gets its previous value (or absence) back after."""
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-@contextmanager
 def embedded_aws() -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = EmbeddedAwsServer()
     server.start()
     endpoint = server.endpoint
-    with patched_environ({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
+    with mock.patch.dict(os.environ, {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}):
         try:
             yield endpoint
         finally:
@@ -82,7 +68,7 @@ def provisioned_service(service: str) -> Iterator[tuple[str, Provisioned]]:
     with embedded_aws() as endpoint:
         provisioned = provision(TOPOLOGY, LOCAL_NAMING)
         environment = {"SHOP_STAGE": LOCAL_NAMING.stage, "SHOP_TABLE_STREAM_ARN": provisioned.table_stream_arns[service]}
-        with patched_environ(environment):
+        with mock.patch.dict(os.environ, environment):
             yield endpoint, provisioned
 
 

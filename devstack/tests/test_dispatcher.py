@@ -147,7 +147,9 @@ def test_poll_once_deletes_only_the_records_that_succeeded(ping_stack: PingStack
 
     assert source.poll_once() == 3
     assert [r["messageId"] for r in batches[0]] == [ids[b] for b in bodies]
-    assert ping_stack.depth() == (0, 1), "the two successes were deleted; the failure waits out its visibility timeout"
+    # Visible or still in flight: with a 1 s visibility timeout the failure may already be visible
+    # again, so only the sum is certain.
+    assert sum(ping_stack.depth()) == 1, "the two successes were deleted; the failure is kept for a retry"
 
     assert eventually(lambda: source.poll_once(wait_seconds=1), timeout=15, what="the failed message to come back") == 1
     [retried] = batches[1]
@@ -172,13 +174,15 @@ def test_a_handler_that_raises_returns_the_whole_batch_until_the_redrive_policy_
     source = source_for(ping_stack, handler)
 
     assert source.poll_once() == 2
-    assert ping_stack.depth() == (0, 2), "nothing was deleted"
-    for _ in range(10):
+    assert sum(ping_stack.depth()) == 2, "nothing was deleted (visible again or still in flight)"
+
+    def moved_to_the_dlq() -> bool:
         if ping_stack.depth(ping_stack.dlq_url)[0] == 2:
-            break
+            return True
         source.poll_once(wait_seconds=1)
-    else:
-        raise AssertionError("the messages never reached the DLQ")
+        return False
+
+    eventually(moved_to_the_dlq, timeout=30, what="the messages to reach the DLQ")
 
     assert seen == dict.fromkeys(bodies, ping_stack.max_receive_count)
     assert ping_stack.depth() == (0, 0)

@@ -215,20 +215,13 @@ def table_unpublished(client: Any, table_name: str, bus_name: str) -> Unpublishe
     de-duplicate like any redelivery)."""
 
     def unpublished(older_than: datetime, limit: int) -> list[PendingEvent]:
-        found: list[PendingEvent] = []
-        arguments: dict[str, Any] = {
-            "TableName": table_name,
-            "IndexName": PENDING_INDEX,
-            "KeyConditionExpression": "pending_pk = :pending AND pending_sk < :cutoff",
-            "ExpressionAttributeValues": {":pending": {"S": PENDING_PARTITION}, ":cutoff": {"S": older_than.isoformat()}},
-            "Limit": limit,
-        }
-        while len(found) < limit:
-            page = client.query(**arguments)
-            found += [pending_event(from_dynamodb(item), bus_name) for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                break
-            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
+        pages = client.get_paginator("query").paginate(
+            TableName=table_name,
+            IndexName=PENDING_INDEX,
+            KeyConditionExpression="pending_pk = :pending AND pending_sk < :cutoff",
+            ExpressionAttributeValues={":pending": {"S": PENDING_PARTITION}, ":cutoff": {"S": older_than.isoformat()}},
+            PaginationConfig={"MaxItems": limit, "PageSize": limit},
+        )
+        return [pending_event(from_dynamodb(item), bus_name) for page in pages for item in page["Items"]]
 
     return unpublished

@@ -13,10 +13,19 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import ANY, Stubber
 
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
-from shop_eventing.outbox import PENDING_INDEX, UnitOfWork, from_dynamodb
-from shop_eventing.relay import BotoEventBus, OutboxRelay, OutboxSweeper, table_marker, table_unpublished
+from shop_eventing.outbox import PENDING_INDEX, UnitOfWork, from_dynamodb, outbox_item, to_dynamodb
+from shop_eventing.relay import (
+    SWEEP_MARGIN_MS,
+    BotoEventBus,
+    OutboxRelay,
+    OutboxSweeper,
+    table_marker,
+    table_unpublished,
+)
+from shop_eventing.runtime import ServiceRuntime
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
 from shop_infra.provision import provision
 
@@ -124,3 +133,68 @@ def test_the_oldest_go_first_and_one_run_is_bounded(shop: Shop) -> None:
     assert sorted(shop.delivered_ids()) == sorted([events[0].event_id, events[1].event_id])
     assert shop.sweeper(batch_limit=2).sweep() == 1
     assert shop.delivered_ids() == [events[2].event_id]
+
+
+def test_a_backlog_drains_in_one_run_while_time_is_left(shop: Shop) -> None:
+    events = [shop.commit(n, age=timedelta(minutes=60 - n)) for n in range(5)]
+
+    assert shop.sweeper(batch_limit=2).sweep(time_left=lambda: True) == 5
+    assert sorted(shop.delivered_ids()) == sorted(event.event_id for event in events)
+    assert shop.pending_ids() == []
+
+
+@dataclass
+class FakeLambdaContext:
+    remaining_millis: int
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@pytest.mark.parametrize(
+    ("context", "swept"),
+    [
+        (FakeLambdaContext(SWEEP_MARGIN_MS + 60_000), 5),  # time for every batch: the backlog drains in one run
+        (FakeLambdaContext(SWEEP_MARGIN_MS - 1), 2),  # too little time for another batch: one batch only
+        (None, 2),  # no Lambda context (called outside Lambda): one batch only
+    ],
+    ids=["plenty-of-time", "under-the-margin", "no-context"],
+)
+def test_the_scheduled_sweep_starts_another_batch_only_with_time_left(
+    shop: Shop, context: FakeLambdaContext | None, swept: int
+) -> None:
+    for n in range(5):
+        shop.commit(n, age=timedelta(minutes=60 - n))
+    runtime = ServiceRuntime(TOPOLOGY, PRODUCER.name, registry)
+    runtime.outbox_sweeper = shop.sweeper(batch_limit=2)  # the service's own, with smaller batches
+
+    assert runtime.sweep_outbox(context) == swept
+    assert len(shop.delivered_ids()) == swept
+    assert len(shop.pending_ids()) == 5 - swept
+
+
+def test_the_index_is_read_past_a_page_that_dynamodb_cut_short() -> None:
+    """DynamoDB ends a page at 1 MB whatever the Limit; the next page holds the rest of the batch."""
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1", aws_access_key_id="stub", aws_secret_access_key="stub")
+    items = [
+        outbox_item(new_event(PongV1(n=n), producer=PRODUCER.source, correlation_id=f"c-{n}", now=NOW), PRODUCER.source)
+        for n in range(3)
+    ]
+    last_key = {"pk": {"S": items[0]["pk"]}}
+    query = {
+        "TableName": "table",
+        "IndexName": PENDING_INDEX,
+        "KeyConditionExpression": ANY,
+        "ExpressionAttributeValues": ANY,
+        "Limit": 3,
+    }
+    with Stubber(dynamodb) as stubbed:
+        stubbed.add_response("query", {"Items": [to_dynamodb(items[0])], "LastEvaluatedKey": last_key}, query)
+        stubbed.add_response(
+            "query", {"Items": [to_dynamodb(item) for item in items[1:]]}, query | {"ExclusiveStartKey": last_key}
+        )
+
+        found = table_unpublished(dynamodb, "table", "bus")(NOW, 3)
+
+        stubbed.assert_no_pending_responses()
+    assert [event.event_id for event in found] == [item["event_id"] for item in items]

@@ -9,11 +9,13 @@ own recipients, so tests do not see each other's mail.
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -36,9 +38,9 @@ class Aws:
 def aws() -> Iterator[Aws]:
     import boto3
 
-    from shop_devstack.testing import LOCAL_NAMING, patched_environ, provisioned_service
+    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
 
-    with provisioned_service("notify") as (endpoint, _), patched_environ({"SHOP_MAIL_SENDER": SENDER}):
+    with provisioned_service("notify") as (endpoint, _), mock.patch.dict(os.environ, {"SHOP_MAIL_SENDER": SENDER}):
         boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
         yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("notify"))
 

@@ -9,11 +9,13 @@ SKUs, Idempotency-Keys and orders, so tests do not see each other's data.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -45,12 +47,12 @@ def aws() -> Iterator[Aws]:
     import boto3
 
     from shop_devstack.payment_gateway import PaymentGatewayServer
-    from shop_devstack.testing import LOCAL_NAMING, patched_environ, provisioned_service
+    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
 
     with (
         provisioned_service("orders") as (endpoint, _),
         PaymentGatewayServer(port=0) as gateway,
-        patched_environ({"PAYMENT_GATEWAY_URL": gateway.url}),
+        mock.patch.dict(os.environ, {"PAYMENT_GATEWAY_URL": gateway.url}),
     ):
         yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("orders"), dynamodb=boto3.client("dynamodb"), gateway=gateway)
 
