@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway_responses import rest_api_resources
+
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, rule_pattern
 
@@ -247,6 +249,7 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         raise ValueError(f"{service_name} publishes events but its app has no scheduled {SWEEPER_HANDLER} (the outbox sweeper)")
     for subscription in service.subscriptions:
         resources.update(subscription_resources(service, subscription, naming))
+    resources.update(rest_api_resources(chalice_sam))  # API Gateway's own errors in the one shape
     return {
         "Resources": resources,
         "Outputs": {

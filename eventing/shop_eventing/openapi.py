@@ -45,6 +45,18 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link: from a response to the operation it lets a client (or a fuzzer) call next,
+    e.g. `Link("get_order", {"order_id": "$response.body#/order_id"})`."""
+
+    operation_id: str
+    parameters: Mapping[str, str]
+
+    def document(self) -> dict[str, Any]:
+        return {"operationId": self.operation_id, "parameters": dict(self.parameters)}
+
+
+@dataclass(frozen=True)
 class Operation:
     summary: str
     body: type[BaseModel] | None = None
@@ -54,6 +66,7 @@ class Operation:
     errors: frozenset[int] = frozenset()
     description: str | None = None
     operation_id: str | None = None
+    links: Mapping[int, Mapping[str, Link]] = field(default_factory=dict)
 
 
 def operation[F: Callable[..., Any]](
@@ -65,6 +78,7 @@ def operation[F: Callable[..., Any]](
     responses: Mapping[int, type[BaseModel] | None],
     errors: Iterable[int] = (),
     description: str | None = None,
+    links: Mapping[int, Mapping[str, Link]] | None = None,
 ) -> Callable[[F], F]:
     """Record what a view takes and answers; the view must validate with these same models."""
 
@@ -81,6 +95,7 @@ def operation[F: Callable[..., Any]](
                 errors=frozenset(errors),
                 description=description,
                 operation_id=view.__name__,
+                links=dict(links or {}),
             ),
         )
         return view
@@ -160,6 +175,8 @@ def openapi_document(app: Chalice, *, title: str, version: str, description: str
             responses[str(status)] = {"description": _reason(status)}
             if model is not None:
                 responses[str(status)]["content"] = content(model, "serialization")
+            if spec.links.get(status):
+                responses[str(status)]["links"] = {name: link.document() for name, link in sorted(spec.links[status].items())}
         for status in _error_statuses(spec):
             responses[str(status)] = {"description": _reason(status), "content": content(ErrorResponse, "serialization")}
         document["responses"] = responses

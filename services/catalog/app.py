@@ -21,7 +21,7 @@ from shop_eventing.http import (
     parse_params,
     use_one_error_shape,
 )
-from shop_eventing.openapi import Health, operation, serve_openapi
+from shop_eventing.openapi import Health, Link, operation, serve_openapi
 from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
@@ -58,6 +58,7 @@ def health() -> dict[str, str]:
     body=ProductInput,
     responses={200: ProductResponse, 201: ProductResponse},
     errors={409},
+    links={status: {"GetProduct": Link("get_product", {"sku": "$response.body#/sku"})} for status in (200, 201)},
     description="201 when the product is new, 200 when revised; without `stock`, a revision keeps the stock.",
 )
 @json_api

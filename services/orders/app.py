@@ -26,7 +26,7 @@ from shop_eventing.http import (
     parse_params,
     use_one_error_shape,
 )
-from shop_eventing.openapi import Health, operation, serve_openapi
+from shop_eventing.openapi import Health, Link, operation, serve_openapi
 from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
@@ -79,6 +79,7 @@ def list_products() -> Any:
     headers=PlaceOrderHeaders,
     responses={201: OrderResponse},
     errors={422},
+    links={201: {"GetOrder": Link("get_order", {"order_id": "$response.body#/order_id"})}},
     description="The same Idempotency-Key with the same body returns the same order (header Idempotent-Replayed: true); "
     "with another body it is refused with 422.",
 )
