@@ -13,13 +13,15 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: run test lock imports lint typecheck schemas contracts-check contract-tests unit service-tests e2e package deploy deploy-all deploy-platform deploy-status destroy clean help
+.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e package deploy deploy-all deploy-platform deploy-status destroy clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
 	@echo "make test           lint, type checks, schema check, every test suite"
 	@echo "make schemas        regenerate contracts/schemas (refuses a breaking change)"
 	@echo "make contracts-check  the compatibility gate CI runs"
+	@echo "make openapi        regenerate services/*/openapi.json from the API models"
+	@echo "make openapi-check  fail if a committed services/*/openapi.json is stale (make test runs it)"
 	@echo "make contract-tests the consumer-driven contract tests alone (make test runs them too)"
 	@echo "make package        chalice package + cfn-lint + bare-venv import check for every service"
 	@echo "make deploy SERVICE=orders STAGE=dev   package and deploy one service to the AWS account in the environment"
@@ -52,7 +54,7 @@ run: $(STAMP)
 	$(PY) -m shop_devstack
 
 # Each tier in turn, timed; the summary says where the run's time went (also when a tier fails).
-TEST_TIERS := lint typecheck contracts-check unit service-tests e2e
+TEST_TIERS := lint typecheck contracts-check openapi-check unit service-tests e2e
 test: $(STAMP)
 	@summary=""; status=0; \
 	for tier in $(TEST_TIERS); do \
@@ -76,7 +78,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -88,6 +90,14 @@ schemas: $(STAMP)
 contracts-check: $(STAMP)
 	$(PY) -m shop_contracts.schemas --check
 	$(PY) -m shop_contracts.event_catalog --check
+
+# Each service's OpenAPI 3.1 document, generated from the pydantic models its views validate with
+# (shop_eventing.openapi); one process per service, as Chalice apps cannot share one.
+openapi: $(STAMP)
+	@for s in $(SERVICES); do $(PY) -m shop_eventing.openapi services/$$s || exit 1; done
+
+openapi-check: $(STAMP)
+	@for s in $(SERVICES); do $(PY) -m shop_eventing.openapi services/$$s --check || exit 1; done
 
 # Consumer-driven contracts alone: the declarations, then each producer's and each consumer's side.
 contract-tests: $(STAMP)

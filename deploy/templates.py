@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway_responses import rest_api_resources
+
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec, Subscription
 from shop_infra import resources as model
@@ -150,6 +152,7 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         raise ValueError(f"{service_name} publishes events but its app has no DynamoDB stream relay")
     if service.publishes and not has_sweeper:
         raise ValueError(f"{service_name} publishes events but its app has no scheduled {SWEEPER_HANDLER} (the outbox sweeper)")
+    resources.update(rest_api_resources(chalice_sam))  # API Gateway's own errors in the one shape
     return {
         "Resources": resources,
         "Outputs": {

@@ -11,24 +11,29 @@ source mappings (shop_devstack.dispatcher).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import boto3
 from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
-from chalice.local import create_local_server
+from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
 
 from shop_devstack.dispatcher import DynamoDbStreamSource, ScheduledSource, SqsEventSource
 from shop_devstack.lifecycle import die_with_parent
+from shop_eventing.http import MAX_BODY_BYTES, error_body, error_code_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY = "SERVICE-READY"
@@ -72,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         config_from_disk=json.loads(config_path.read_text()) if config_path.exists() else {},
     )
     server = create_local_server(chalice_app, config, args.host, args.port)
+    # Chalice's handler, with API Gateway's manners: JSON errors in the one shape, bounded reads.
+    server.server.RequestHandlerClass = functools.partial(ApiGatewayLikeHandler, app_object=chalice_app, config=config)
     http = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)
     http.start()
 
@@ -87,6 +94,202 @@ def main(argv: list[str] | None = None) -> int:
     for source in sources:
         source.join(timeout=5)
     return 0
+
+
+# A client that announces more body than it sends (or stalls) gets a 408 after this long instead of
+# holding a thread and a connection forever; idle keep-alive connections are closed after it too.
+READ_TIMEOUT_SECONDS = float(os.environ.get("SHOP_HTTP_READ_TIMEOUT_SECONDS", "10"))
+# API Gateway (REST) refuses a request line + headers above 10240 bytes; we refuse the same.
+MAX_URI_BYTES = 8192
+MAX_REQUEST_HEAD_BYTES = 10240
+MAX_CHUNK_LINE_BYTES = 1024
+# After an error answered early, what a client may still send before we close.
+LINGER_SECONDS = 2.0
+MAX_LINGER_BYTES = 4 * 1024 * 1024
+
+
+class Refused(Exception):
+    """The request cannot be handed to the app: answered with `status` and closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class ApiGatewayLikeHandler(ChaliceRequestHandler):
+    """Chalice's local request handler, answering every error in the one shape.
+
+    http.server answers framing errors (400, 414, 431, 501, 505) with HTML and Chalice's local
+    gateway answers an unknown route with 403 {"message": "Missing Authentication Token"}; API
+    Gateway's gateway responses (deploy/gateway_responses.py) make those JSON on AWS, this does it
+    here. Bodies are read with a deadline and a size limit, and chunked bodies are decoded.
+    """
+
+    timeout = READ_TIMEOUT_SECONDS
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self.log_error("code %d, message %s", code, message)
+        if getattr(self, "request_version", None) == "HTTP/0.9":
+            # A request line too broken to name a version: answer it as HTTP/1.1, with a status line.
+            self.request_version = self.protocol_version
+        body = json.dumps(error_body(error_code_for(code), message or explain or HTTPStatus(code).phrase)).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in {HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED}:
+            self.wfile.write(body)
+        # Whatever the client still sends (an unread body) must not be read as the next request.
+        self.close_connection = True
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close gently: closing a socket with unread data resets the connection, and a client still
+        sending its body would lose our response. So stop writing, then read and drop what the
+        client still sends (bounded) until it closes its side."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            drained = 0
+            while drained < MAX_LINGER_BYTES:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass  # the client is gone: nothing left to protect
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if len(self.path.encode("latin-1", "replace")) > MAX_URI_BYTES:
+            self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG, f"the URI is longer than {MAX_URI_BYTES} bytes")
+            return False
+        head = len(self.requestline) + sum(len(k) + len(v) + 4 for k, v in self.headers.items())
+        if head > MAX_REQUEST_HEAD_BYTES:
+            self.send_error(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request line and headers exceed {MAX_REQUEST_HEAD_BYTES} bytes"
+            )
+            return False
+        return True
+
+    def _generic_handle(self) -> None:
+        try:
+            super()._generic_handle()
+        except Refused as refused:
+            self.send_error(refused.status, refused.message)
+
+    # Chalice binds its own _generic_handle to the do_* methods; these must call the one above.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
+
+    def _parse_payload(self) -> tuple[dict[str, Any], bytes | None]:
+        headers = dict(self.headers)
+        transfer_encoding = self.headers.get("Transfer-Encoding")
+        content_length = self.headers.get_all("Content-Length") or []
+        if transfer_encoding is not None:
+            if content_length:
+                raise Refused(HTTPStatus.BAD_REQUEST, "send either Content-Length or Transfer-Encoding, not both")
+            if transfer_encoding.strip().lower() != "chunked":
+                raise Refused(
+                    HTTPStatus.NOT_IMPLEMENTED, f"Transfer-Encoding {transfer_encoding!r} is not supported; use chunked"
+                )
+            return headers, self._read_chunked() or None
+        if not content_length:
+            return headers, None
+        if len(set(content_length)) > 1 or not content_length[0].strip().isdigit():
+            raise Refused(HTTPStatus.BAD_REQUEST, f"Content-Length must be one non-negative integer, not {content_length}")
+        length = int(content_length[0])
+        if length > MAX_BODY_BYTES:
+            raise Refused(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body is {length} bytes; at most {MAX_BODY_BYTES} are accepted"
+            )
+        return headers, self._read_exactly(length, time.monotonic() + READ_TIMEOUT_SECONDS) or None
+
+    def _read_exactly(self, length: int, deadline: float) -> bytes:
+        received = bytearray()
+        while len(received) < length:
+            if time.monotonic() > deadline:
+                raise Refused(
+                    HTTPStatus.REQUEST_TIMEOUT, f"request body incomplete: {len(received)} of {length} bytes arrived in time"
+                )
+            try:
+                chunk = self.rfile.read1(length - len(received))
+            except TimeoutError:
+                raise Refused(
+                    HTTPStatus.REQUEST_TIMEOUT, f"request body incomplete: {len(received)} of {length} bytes arrived in time"
+                ) from None
+            if not chunk:
+                raise Refused(
+                    HTTPStatus.BAD_REQUEST,
+                    f"request body incomplete: the connection ended after {len(received)} of {length} bytes",
+                )
+            received += chunk
+        return bytes(received)
+
+    def _read_line(self, deadline: float) -> bytes:
+        try:
+            line = self.rfile.readline(MAX_CHUNK_LINE_BYTES + 1)
+        except TimeoutError:
+            raise Refused(HTTPStatus.REQUEST_TIMEOUT, "chunked request body incomplete: no data in time") from None
+        if len(line) > MAX_CHUNK_LINE_BYTES:
+            raise Refused(HTTPStatus.BAD_REQUEST, "chunked request body: a chunk-size or trailer line is too long")
+        if not line.endswith(b"\n"):
+            raise Refused(HTTPStatus.BAD_REQUEST, "chunked request body incomplete: the connection ended inside it")
+        if time.monotonic() > deadline:
+            raise Refused(HTTPStatus.REQUEST_TIMEOUT, "chunked request body incomplete: not all of it arrived in time")
+        return bytes(line)
+
+    def _read_chunked(self) -> bytes:
+        """Decode `Transfer-Encoding: chunked` (RFC 9112, 7.1): sizes in hex, extensions ignored, trailers dropped."""
+        deadline = time.monotonic() + READ_TIMEOUT_SECONDS
+        body = bytearray()
+        while True:
+            size_text = self._read_line(deadline).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                raise Refused(HTTPStatus.BAD_REQUEST, f"chunked request body: {size_text[:20]!r} is not a chunk size") from None
+            if size < 0 or not size_text.isalnum():
+                raise Refused(HTTPStatus.BAD_REQUEST, f"chunked request body: {size_text[:20]!r} is not a chunk size")
+            if size == 0:
+                while self._read_line(deadline) not in {b"\r\n", b"\n"}:
+                    pass  # trailer fields: nothing we use
+                return bytes(body)
+            if len(body) + size > MAX_BODY_BYTES:
+                raise Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"request body exceeds {MAX_BODY_BYTES} bytes")
+            body += self._read_exactly(size, deadline)
+            if self._read_line(deadline) not in {b"\r\n", b"\n"}:
+                raise Refused(HTTPStatus.BAD_REQUEST, "chunked request body: a chunk is longer than its size says")
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        # Chalice's local gateway raises these for a path no route matches (API Gateway's
+        # MISSING_AUTHENTICATION_TOKEN, a 404 through our gateway responses on AWS).
+        if error.CODE == HTTPStatus.FORBIDDEN and error.headers.get("x-amzn-ErrorType") == "UnauthorizedException":
+            self.send_error(HTTPStatus.NOT_FOUND, f"no route for {self.command} {self.path.split('?', 1)[0]}")
+            return
+        self.send_error(error.CODE, _message_of(error.body))
+
+    def _send_http_response_with_body(self, code: int, headers: dict[str, Any], body: str | bytes) -> None:
+        if self.command != "HEAD":
+            super()._send_http_response_with_body(code, headers, body)
+            return
+        # A HEAD response has no body (RFC 9110, 9.3.2); Chalice's would be read as the next response.
+        encoded = body if isinstance(body, bytes) else body.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(encoded)))
+        self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+        self._send_headers(headers)
+
+
+def _message_of(body: bytes | None) -> str | None:
+    try:
+        parsed = json.loads(body or b"")
+    except ValueError:
+        return None
+    return str(parsed.get("message") or parsed.get("Message") or "") or None if isinstance(parsed, dict) else None
 
 
 # Scheduled functions run every this many seconds locally, whatever their rate on AWS.

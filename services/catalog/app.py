@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
+from chalicelib.api_models import ProductInput, ProductLookupPath, ProductPath, ProductResponse
 from chalicelib.repository import CatalogRepository, CatalogUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
-from shop_contracts.events import SKU_MAX_LENGTH, SKU_PATTERN
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.http import Conflict, NotFound, RequestInvalid, current_request, json_api, json_response, parse_body
+from shop_eventing.http import (
+    Conflict,
+    NotFound,
+    current_request,
+    json_api,
+    json_response,
+    parse_body,
+    parse_params,
+    use_one_error_shape,
+)
+from shop_eventing.openapi import Health, Link, operation, serve_openapi
 from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-catalog")
+use_one_error_shape(app)
+serve_openapi(app, title="shop catalog API", version="1", description="Products, prices and stock: the staff API.")
 runtime = ServiceRuntime(TOPOLOGY, "catalog", REGISTRY)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
 
@@ -25,28 +36,39 @@ def unit_of_work() -> CatalogUnitOfWork:
     return CatalogUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
 
 
-def _product_body(product: Any) -> dict[str, Any]:
-    return {
-        "sku": product.sku,
-        "name": product.name,
-        "kind": product.kind,
-        "price": {"amount": product.price_amount, "currency": product.currency},
-        "stock": product.stock,
-        "revision": product.revision,
-    }
+def _product_body(product: Any) -> ProductResponse:
+    return ProductResponse.model_validate(
+        {
+            "sku": product.sku,
+            "name": product.name,
+            "kind": product.kind,
+            "price": {"amount": product.price_amount, "currency": product.currency},
+            "stock": product.stock,
+            "revision": product.revision,
+        }
+    )
 
 
 @app.route("/health")
+@operation("Liveness", responses={200: Health})
 def health() -> dict[str, str]:
     return {"status": "ok", "service": "catalog"}
 
 
 @app.route("/products/{sku}", methods=["PUT"])
+@operation(
+    "Create or revise a product",
+    path=ProductPath,
+    body=ProductInput,
+    responses={200: ProductResponse, 201: ProductResponse},
+    errors={409},
+    links={status: {"GetProduct": Link("get_product", {"sku": "$response.body#/sku"})} for status in (200, 201)},
+    description="201 when the product is new, 200 when revised; without `stock`, a revision keeps the stock.",
+)
 @json_api
 def put_product(sku: str) -> Any:
-    if not (0 < len(sku) <= SKU_MAX_LENGTH and re.fullmatch(SKU_PATTERN, sku)):
-        raise RequestInvalid.field("sku", f"must be 1 to {SKU_MAX_LENGTH} characters matching {SKU_PATTERN}")
-    command = parse_body(current_request(app).raw_body, usecases.ProductInput)
+    parse_params({"sku": sku}, ProductPath)
+    command = parse_body(current_request(app).raw_body, ProductInput)
     try:
         product = usecases.upsert_product(sku, command, repository, unit_of_work)
     except usecases.ConcurrentUpdate:
@@ -55,8 +77,10 @@ def put_product(sku: str) -> Any:
 
 
 @app.route("/products/{sku}", methods=["GET"])
+@operation("A product, its price and stock", path=ProductLookupPath, responses={200: ProductResponse}, errors={404})
 @json_api
 def get_product(sku: str) -> Any:
+    parse_params({"sku": sku}, ProductLookupPath)
     product = repository.product(sku)
     if product is None:
         raise NotFound(f"no product {sku}")

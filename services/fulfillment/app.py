@@ -7,14 +7,18 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
+from chalicelib.api_models import ShipmentPath, ShipmentResponse
 from chalicelib.repository import FulfillmentRepository, FulfillmentUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.http import NotFound, json_api, json_response
+from shop_eventing.http import NotFound, json_api, json_response, parse_params, use_one_error_shape
+from shop_eventing.openapi import Health, operation, serve_openapi
 from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
+use_one_error_shape(app)
+serve_openapi(app, title="shop fulfillment API", version="1", description="Shipments for the physical goods of paid orders.")
 runtime = ServiceRuntime(TOPOLOGY, "fulfillment", REGISTRY)
 repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
 
@@ -24,17 +28,20 @@ def unit_of_work() -> FulfillmentUnitOfWork:
 
 
 @app.route("/health")
+@operation("Liveness", responses={200: Health})
 def health() -> dict[str, str]:
     return {"status": "ok", "service": "fulfillment"}
 
 
 @app.route("/orders/{order_id}/shipment", methods=["GET"])
+@operation("The shipment of a paid order's physical goods", path=ShipmentPath, responses={200: ShipmentResponse}, errors={404})
 @json_api
 def get_shipment(order_id: str) -> Any:
+    parse_params({"order_id": order_id}, ShipmentPath)
     shipment = usecases.shipment_for_order(repository, order_id)
     if shipment is None:
         raise NotFound(f"no shipment for order {order_id}")
-    return json_response(shipment)
+    return json_response(ShipmentResponse.model_validate(shipment))
 
 
 def _request_shipment(event: DomainEvent, subscriber: str) -> None:

@@ -9,16 +9,30 @@ from typing import Any
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from chalicelib import usecases
+from chalicelib.api_models import OrderPath, OrderResponse, PlaceOrderHeaders, PlaceOrderRequest, ProductList
 from chalicelib.domain import Order, OrderInvalid
 from chalicelib.payments import HttpPaymentGateway
 from chalicelib.repository import OrdersRepository, OrdersUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.http import NotFound, RequestInvalid, Unprocessable, current_request, json_api, json_response, parse_body
+from shop_eventing.http import (
+    NotFound,
+    RequestInvalid,
+    Unprocessable,
+    current_request,
+    json_api,
+    json_response,
+    parse_body,
+    parse_params,
+    use_one_error_shape,
+)
+from shop_eventing.openapi import Health, Link, operation, serve_openapi
 from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-orders")
+use_one_error_shape(app)
+serve_openapi(app, title="shop orders API", version="1", description="Checkout, payment and order history: the storefront's API.")
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
@@ -28,50 +42,56 @@ def unit_of_work() -> OrdersUnitOfWork:
     return OrdersUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
 
 
-def order_body(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id,
-        "status": order.status,
-        "customer_email": order.customer_email,
-        "lines": [asdict(line) for line in order.lines],
-        "total": {"amount": order.total, "currency": order.currency},
-        "shipping_address": order.shipping_address,
-        "delivery_address": order.delivery_address,
-        "payment_id": order.payment_id,
-        "created_at": order.created_at,
-        "timeline": [asdict(entry) for entry in order.timeline],
-    }
+def order_body(order: Order) -> OrderResponse:
+    return OrderResponse.model_validate(
+        {
+            "order_id": order.order_id,
+            "status": order.status,
+            "customer_email": order.customer_email,
+            "lines": [asdict(line) for line in order.lines],
+            "total": {"amount": order.total, "currency": order.currency},
+            "shipping_address": order.shipping_address,
+            "delivery_address": order.delivery_address,
+            "payment_id": order.payment_id,
+            "created_at": order.created_at,
+            "timeline": [asdict(entry) for entry in order.timeline],
+        }
+    )
 
 
 @app.route("/health")
+@operation("Liveness", responses={200: Health})
 def health() -> dict[str, str]:
     return {"status": "ok", "service": "orders"}
 
 
 @app.route("/products", methods=["GET"])
+@operation("The storefront's catalog view", responses={200: ProductList})
 @json_api
 def list_products() -> Any:
     views = sorted(repository.all_product_views(), key=lambda v: v.sku)
-    return json_response(
-        {
-            "products": [
-                {"sku": v.sku, "name": v.name, "kind": v.kind, "price": {"amount": v.price_amount, "currency": v.currency}}
-                for v in views
-            ]
-        }
-    )
+    products = [
+        {"sku": v.sku, "name": v.name, "kind": v.kind, "price": {"amount": v.price_amount, "currency": v.currency}} for v in views
+    ]
+    return json_response(ProductList.model_validate({"products": products}))
 
 
 @app.route("/orders", methods=["POST"])
+@operation(
+    "Place an order",
+    body=PlaceOrderRequest,
+    headers=PlaceOrderHeaders,
+    responses={201: OrderResponse},
+    errors={422},
+    links={201: {"GetOrder": Link("get_order", {"order_id": "$response.body#/order_id"})}},
+    description="The same Idempotency-Key with the same body returns the same order (header Idempotent-Replayed: true); "
+    "with another body it is refused with 422.",
+)
 @json_api
 def create_order() -> Any:
     request = current_request(app)
-    key = (request.headers.get("idempotency-key") or "").strip()
-    if not key:
-        raise RequestInvalid.field("Idempotency-Key", "header is required; send a unique value per order attempt")
-    if len(key) > 255:
-        raise RequestInvalid.field("Idempotency-Key", "must be at most 255 characters")
-    command = parse_body(request.raw_body, usecases.PlaceOrderRequest)
+    key = parse_params(request.headers, PlaceOrderHeaders).idempotency_key
+    command = parse_body(request.raw_body, PlaceOrderRequest)
     try:
         order, replayed = usecases.place(command, key, repository, unit_of_work)
     except OrderInvalid as invalid:
@@ -89,8 +109,10 @@ def create_order() -> Any:
 
 
 @app.route("/orders/{order_id}", methods=["GET"])
+@operation("An order, its status and timeline", path=OrderPath, responses={200: OrderResponse}, errors={404})
 @json_api
 def get_order(order_id: str) -> Any:
+    parse_params({"order_id": order_id}, OrderPath)
     order = repository.order(order_id)
     if order is None:
         raise NotFound(f"no order {order_id}")

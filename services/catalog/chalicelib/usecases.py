@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
-
+from chalicelib.api_models import ProductInput
 from chalicelib.domain import Product, Reserve, decide_reservation, merge_lines
 from chalicelib.repository import NotEnoughStock, ReservationExists
 from shop_contracts.events import (
@@ -60,24 +59,6 @@ class CatalogWork(Protocol):
 
 
 NewUnitOfWork = Callable[[], CatalogWork]
-
-
-class ProductInput(BaseModel):
-    """The staff API's view of a product (PUT /products/{sku})."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    kind: Literal["physical", "digital"]
-    price: Money
-    stock: int | None = Field(default=None, ge=0, description="On-hand units; physical products only.")
-
-    @field_validator("stock")
-    @classmethod
-    def _stock_only_for_physical(cls, stock: int | None, info: ValidationInfo) -> int | None:
-        if stock is not None and info.data.get("kind") == "digital":
-            raise ValueError("stock applies to physical products only")
-        return stock
 
 
 class ConcurrentUpdate(Exception):

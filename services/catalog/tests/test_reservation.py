@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
+from chalicelib.api_models import ProductInput
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
@@ -35,7 +36,7 @@ class Catalog:
 
     def product(self, *, kind: str = "physical", stock: int | None = 10, amount: int = 1200) -> str:
         sku = f"SKU-{uuid.uuid4().hex[:12].upper()}"
-        command = usecases.ProductInput(
+        command = ProductInput(
             name=f"Product {sku}",
             kind=kind,
             price=Money(amount=amount, currency="USD"),
@@ -493,7 +494,7 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
         return found
 
     monkeypatch.setattr(repository, "product", read_then_reservation_lands)
-    price_only = usecases.ProductInput(name=f"Product {sku}", kind="physical", price=Money(amount=999, currency="USD"))
+    price_only = ProductInput(name=f"Product {sku}", kind="physical", price=Money(amount=999, currency="USD"))
     # Refusing the edit (ConcurrentUpdate, a 409) is a correct answer too: the staff member retries.
     with contextlib.suppress(usecases.ConcurrentUpdate):
         usecases.upsert_product(sku, price_only, repository, catalog.app.unit_of_work)

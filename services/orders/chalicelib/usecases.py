@@ -9,13 +9,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from chalicelib.api_models import PlaceOrderRequest
 from chalicelib.domain import ChargeOutcome, ChargeRequest, Order, PaymentCaptured, PaymentOutcome, ProductView, place_order
 from chalicelib.payments import PaymentGateway
 from chalicelib.repository import IdempotencyKeyTaken, OrderChangedSinceRead, ProductViewNotNewer
 from shop_contracts.events import (
-    Address,
     Money,
     OrderLine,
     OrderPlacedV1,
@@ -62,33 +60,6 @@ class OrdersWork(Protocol):
 
 
 NewUnitOfWork = Callable[[], OrdersWork]
-
-
-class LineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sku: str = Field(min_length=1, max_length=64)
-    quantity: int = Field(gt=0, le=100)
-
-
-class PlaceOrderRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    customer_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
-    payment_token: str = Field(min_length=1, max_length=200)
-    lines: list[LineRequest] = Field(min_length=1, max_length=50)
-    # Structured; older clients still send one line of text, read as the address's first lines.
-    shipping_address: Address | None = None
-
-    @field_validator("shipping_address", mode="before")
-    @classmethod
-    def _legacy_text_address(cls, value: object) -> object:
-        if not isinstance(value, str):
-            return value
-        text = value.strip()
-        if len(text) > 400:
-            raise ValueError("a one-line address must be at most 400 characters")
-        return {"line1": text[:200], "line2": text[200:] or None} if text else None
 
 
 class IdempotencyKeyReused(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
+from chalicelib.api_models import PlaceOrderRequest
 from shop_eventing.outbox import AlreadyProcessed
 
 ADDRESS = "1 Main St, Springfield"
@@ -246,7 +247,7 @@ def test_same_key_with_a_different_body_is_422(publish_product, post_order, aws)
 def test_concurrent_requests_with_one_key_make_one_order(publish_product, orders_app, aws):
     sku = publish_product(amount=1000).data.sku
     key = f"key-{uuid.uuid4().hex}"
-    request = usecases.PlaceOrderRequest.model_validate(order_request((sku, 1)))
+    request = PlaceOrderRequest.model_validate(order_request((sku, 1)))
     start = threading.Barrier(6)
     results: list[tuple[str, bool]] = []
     errors: list[BaseException] = []

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
+from chalicelib.api_models import LineRequest, PlaceOrderRequest
 from chalicelib.payments import ChargeOutcome, HttpPaymentGateway, PaymentGatewayUnavailable
 from shop_contracts.events import ShipmentRequestedV1, StockLine, StockRejectedV1, StockReleasedV1, StockReservedV1
 from shop_devstack.dispatcher import LambdaContext
@@ -59,10 +60,10 @@ class Orders:
 
     def place(self, *, token: str = "tok_visa", kind: str = "physical", amount: int = 1250, quantity: int = 2) -> str:
         sku = self.publish_product(kind=kind, amount=amount).data.sku
-        request = usecases.PlaceOrderRequest(
+        request = PlaceOrderRequest(
             customer_email="buyer@example.com",
             payment_token=token,
-            lines=[usecases.LineRequest(sku=sku, quantity=quantity)],
+            lines=[LineRequest(sku=sku, quantity=quantity)],
             shipping_address="1 Main St" if kind == "physical" else None,
         )
         order, _ = usecases.place(request, uuid.uuid4().hex, self.app.repository, self.app.unit_of_work)

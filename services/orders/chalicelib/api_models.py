@@ -1,0 +1,139 @@
+"""The orders HTTP API's models: what the views validate and answer, and what its OpenAPI document says.
+
+Request models are strict (no "1", 1.0 or true for a quantity) and bounded: text never carries
+control characters, and every number fits what DynamoDB stores (38 digits), sums included. A line's
+unit price is at most catalog's MAX_AMOUNT (10**12 minor units), so an order's total is at most
+MAX_LINES * MAX_QUANTITY * 10**12 = 5 * 10**15.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shop_contracts.events import ADDRESS_LINE_MAX_LENGTH, SKU_MAX_LENGTH, SKU_PATTERN, Address, ProductKind
+from shop_eventing.http import NO_CONTROL_CHARACTERS, Text
+
+MAX_QUANTITY = 100
+MAX_LINES = 50
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+LEGACY_ADDRESS_MAX_LENGTH = 2 * ADDRESS_LINE_MAX_LENGTH
+
+
+class LineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    sku: str = Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_PATTERN)
+    quantity: int = Field(gt=0, le=MAX_QUANTITY)
+
+
+class AddressRequest(Address):
+    """The structured shipping address, as a client sends it (an `Address`, without control characters)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="Address")
+
+    recipient: Text | None = Field(default=None, max_length=200)
+    line1: Text = Field(min_length=1, max_length=ADDRESS_LINE_MAX_LENGTH)
+    line2: Text | None = Field(default=None, max_length=ADDRESS_LINE_MAX_LENGTH)
+    city: Text | None = Field(default=None, max_length=100)
+    postal_code: Text | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+
+
+def _also_one_line_of_text(schema: dict[str, Any]) -> None:
+    # The validator below reads text into an AddressRequest; the document says text is accepted.
+    schema["anyOf"].insert(1, {"type": "string", "maxLength": LEGACY_ADDRESS_MAX_LENGTH, "pattern": NO_CONTROL_CHARACTERS})
+
+
+class PlaceOrderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    customer_email: str = Field(pattern=EMAIL_PATTERN, max_length=254)
+    payment_token: Text = Field(min_length=1, max_length=200)
+    lines: list[LineRequest] = Field(min_length=1, max_length=MAX_LINES)
+    # Structured; older clients still send one line of text, read as the address's first lines.
+    shipping_address: AddressRequest | None = Field(
+        default=None,
+        description="Required when an order holds physical goods. One line of text is read as the address's first lines.",
+        json_schema_extra=_also_one_line_of_text,
+    )
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _legacy_text_address(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if len(text) > LEGACY_ADDRESS_MAX_LENGTH:
+            raise ValueError(f"a one-line address must be at most {LEGACY_ADDRESS_MAX_LENGTH} characters")
+        if not text:
+            return None
+        return {"line1": text[:ADDRESS_LINE_MAX_LENGTH], "line2": text[ADDRESS_LINE_MAX_LENGTH:] or None}
+
+
+class PlaceOrderHeaders(BaseModel):
+    idempotency_key: str = Field(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Unique per order attempt: the same key with the same body returns the same order.",
+    )
+
+
+class OrderPath(BaseModel):
+    order_id: Text = Field(min_length=1, max_length=128)
+
+
+class Price(BaseModel):
+    amount: int = Field(ge=0, description="Integer minor units (cents; yen for JPY).")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+
+
+class ProductSummary(BaseModel):
+    sku: str
+    name: str
+    kind: ProductKind
+    price: Price
+
+
+class ProductList(BaseModel):
+    products: list[ProductSummary]
+
+
+class OrderLineResponse(BaseModel):
+    sku: str
+    name: str
+    kind: ProductKind
+    quantity: int
+    unit_price: int = Field(description="In the order's currency's minor units.")
+
+
+class TimelineEntryResponse(BaseModel):
+    event_id: str
+    event_type: str
+    occurred_at: str = Field(description="ISO-8601, UTC.")
+    summary: str
+
+
+class DeliveryAddress(BaseModel):
+    recipient: str | None = None
+    line1: str
+    line2: str | None = None
+    city: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class OrderResponse(BaseModel):
+    order_id: str
+    status: str = Field(description="PENDING, STOCK_RESERVED, SHIPMENT_REQUESTED, REJECTED, PAYMENT_FAILED, ...")
+    customer_email: str
+    lines: list[OrderLineResponse]
+    total: Price
+    shipping_address: str | None = Field(description="The address as one line of text.")
+    delivery_address: DeliveryAddress | None
+    payment_id: str | None
+    created_at: str
+    timeline: list[TimelineEntryResponse]
