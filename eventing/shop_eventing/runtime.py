@@ -16,10 +16,19 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from shop_eventing.consumer import Handler, Subscriber
 from shop_eventing.envelope import EventRegistry
-from shop_eventing.relay import SWEEP_MARGIN_MS, BotoEventBus, OutboxRelay, OutboxSweeper, table_marker, table_unpublished
+from shop_eventing.relay import (
+    SWEEP_EVERY_MINUTES,
+    SWEEP_MARGIN_MS,
+    BotoEventBus,
+    OutboxRelay,
+    OutboxSweeper,
+    table_marker,
+    table_unpublished,
+)
 from shop_eventing.topology import Naming, Topology
 
 
@@ -83,3 +92,31 @@ class ServiceRuntime:
             return lambda_context is not None and lambda_context.get_remaining_time_in_millis() > SWEEP_MARGIN_MS
 
         return self.outbox_sweeper.sweep(time_left)
+
+    def consume(self, app: Chalice, function_name: str, subscriber: Subscriber) -> Any:
+        """Register `subscriber` on `app` as the Lambda function `function_name`, fed by its own queue.
+
+        Call it as `name = runtime.consume(app, "name", subscriber)`: Chalice points the function's
+        handler at `app.<name>`, so the module attribute must carry that name."""
+
+        def handler(event: SQSEvent) -> dict[str, Any]:
+            return subscriber.handle(event.to_dict(), event.context)
+
+        handler.__name__ = function_name
+        return app.on_sqs_message(queue=subscriber.queue_name, batch_size=subscriber.batch_size, name=function_name)(handler)
+
+    def publish_outbox(self, app: Chalice) -> tuple[Any, Any]:
+        """Register the two functions every publishing service has: `relay_outbox`, fed by the table's
+        stream, and `sweep_outbox`, scheduled, which publishes what the relay missed (a stream record
+        lives 24 hours). Call it as `relay_outbox, sweep_outbox = runtime.publish_outbox(app)`."""
+
+        def relay_outbox(event: DynamoDBEvent) -> None:
+            self.relay.handle(event.to_dict())
+
+        def sweep_outbox(event: CloudWatchEvent) -> None:
+            self.sweep_outbox(event.context)
+
+        return (
+            app.on_dynamodb_record(stream_arn=self.table_stream_arn, name="relay_outbox")(relay_outbox),
+            app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES), name="sweep_outbox")(sweep_outbox),
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
+from chalice.app import Chalice
 
 from chalicelib import usecases
 from chalicelib.api_models import ProductInput, ProductLookupPath, ProductPath, ProductResponse
@@ -22,7 +22,6 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, Link, operation, serve_openapi
-from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-catalog")
@@ -99,22 +98,9 @@ reserve_subscriber = runtime.subscriber("reserve-stock", {"OrderPlaced": _reserv
 release_subscriber = runtime.subscriber("release-stock", {"PaymentFailed": _release})
 
 
-@app.on_sqs_message(queue=reserve_subscriber.queue_name, batch_size=reserve_subscriber.batch_size)
-def reserve_stock(event: SQSEvent) -> dict[str, Any]:
-    return reserve_subscriber.handle(event.to_dict(), event.context)
+reserve_stock = runtime.consume(app, "reserve_stock", reserve_subscriber)
+release_stock = runtime.consume(app, "release_stock", release_subscriber)
 
 
-@app.on_sqs_message(queue=release_subscriber.queue_name, batch_size=release_subscriber.batch_size)
-def release_stock(event: SQSEvent) -> dict[str, Any]:
-    return release_subscriber.handle(event.to_dict(), event.context)
-
-
-@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
-def relay_outbox(event: DynamoDBEvent) -> None:
-    runtime.relay.handle(event.to_dict())
-
-
-@app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES))
-def sweep_outbox(event: CloudWatchEvent) -> None:
-    # Publishes what the stream relay missed (shop_eventing.relay): nothing in the outbox is lost.
-    runtime.sweep_outbox(event.context)
+# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).
+relay_outbox, sweep_outbox = runtime.publish_outbox(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
+from chalice.app import Chalice
 
 from chalicelib import usecases
 from chalicelib.api_models import ShipmentPath, ShipmentResponse
@@ -13,7 +13,6 @@ from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, json_api, json_response, parse_params, use_one_error_shape
 from shop_eventing.openapi import Health, operation, serve_openapi
-from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
@@ -56,22 +55,9 @@ shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured":
 address_subscriber = runtime.subscriber("delivery-addresses", {"OrderPlaced": _record_address}, read_as={"OrderPlaced": 2})
 
 
-@app.on_sqs_message(queue=shipment_subscriber.queue_name, batch_size=shipment_subscriber.batch_size)
-def request_shipment(event: SQSEvent) -> dict[str, Any]:
-    return shipment_subscriber.handle(event.to_dict(), event.context)
+request_shipment = runtime.consume(app, "request_shipment", shipment_subscriber)
+record_delivery_address = runtime.consume(app, "record_delivery_address", address_subscriber)
 
 
-@app.on_sqs_message(queue=address_subscriber.queue_name, batch_size=address_subscriber.batch_size)
-def record_delivery_address(event: SQSEvent) -> dict[str, Any]:
-    return address_subscriber.handle(event.to_dict(), event.context)
-
-
-@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
-def relay_outbox(event: DynamoDBEvent) -> None:
-    runtime.relay.handle(event.to_dict())
-
-
-@app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES))
-def sweep_outbox(event: CloudWatchEvent) -> None:
-    # Publishes what the stream relay missed (shop_eventing.relay): nothing in the outbox is lost.
-    runtime.sweep_outbox(event.context)
+# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).
+relay_outbox, sweep_outbox = runtime.publish_outbox(app)

@@ -7,9 +7,8 @@ step (powertools, keyed on the event_id): a repeated delivery finds the step don
 from __future__ import annotations
 
 import os
-from typing import Any
 
-from chalice.app import Chalice, SQSEvent
+from chalice.app import Chalice
 
 from chalicelib.emails import email_for
 from chalicelib.mailer import SesMailer
@@ -40,6 +39,4 @@ def _send(event: DomainEvent, subscriber: str) -> None:
 email_subscriber = runtime.subscriber("order-emails", {"PaymentCaptured": _send, "PaymentFailed": _send})
 
 
-@app.on_sqs_message(queue=email_subscriber.queue_name, batch_size=email_subscriber.batch_size)
-def send_order_emails(event: SQSEvent) -> dict[str, Any]:
-    return email_subscriber.handle(event.to_dict(), event.context)
+send_order_emails = runtime.consume(app, "send_order_emails", email_subscriber)

@@ -6,7 +6,7 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
+from chalice.app import Chalice
 
 from chalicelib import usecases
 from chalicelib.api_models import OrderPath, OrderResponse, PlaceOrderHeaders, PlaceOrderRequest, ProductList
@@ -27,7 +27,6 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, Link, operation, serve_openapi
-from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-orders")
@@ -137,28 +136,10 @@ history_subscriber = runtime.subscriber(
     "order-history", {"StockRejected": _history, "StockReleased": _history, "ShipmentRequested": _history}
 )
 
-
-@app.on_sqs_message(queue=product_view_subscriber.queue_name, batch_size=product_view_subscriber.batch_size)
-def update_product_view(event: SQSEvent) -> dict[str, Any]:
-    return product_view_subscriber.handle(event.to_dict(), event.context)
-
-
-@app.on_sqs_message(queue=payment_subscriber.queue_name, batch_size=payment_subscriber.batch_size)
-def charge_payment(event: SQSEvent) -> dict[str, Any]:
-    return payment_subscriber.handle(event.to_dict(), event.context)
+update_product_view = runtime.consume(app, "update_product_view", product_view_subscriber)
+charge_payment = runtime.consume(app, "charge_payment", payment_subscriber)
+record_history = runtime.consume(app, "record_history", history_subscriber)
 
 
-@app.on_sqs_message(queue=history_subscriber.queue_name, batch_size=history_subscriber.batch_size)
-def record_history(event: SQSEvent) -> dict[str, Any]:
-    return history_subscriber.handle(event.to_dict(), event.context)
-
-
-@app.on_dynamodb_record(stream_arn=runtime.table_stream_arn)
-def relay_outbox(event: DynamoDBEvent) -> None:
-    runtime.relay.handle(event.to_dict())
-
-
-@app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES))
-def sweep_outbox(event: CloudWatchEvent) -> None:
-    # Publishes what the stream relay missed (shop_eventing.relay): nothing in the outbox is lost.
-    runtime.sweep_outbox(event.context)
+# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).
+relay_outbox, sweep_outbox = runtime.publish_outbox(app)
