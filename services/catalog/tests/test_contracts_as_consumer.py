@@ -1,30 +1,29 @@
 """catalog's consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
-through the Lambda function the app registers for that subscription and has its effect.
-
-A declaration whose example the real handler cannot use would let a producer pass a check against
-expectations catalog does not actually have; these tests keep the two honest."""
+through the Lambda function the app registers for that subscription and has its effect. Why: see
+shop_devstack.contract_testing."""
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
+from shop_contracts.consumer_contracts import ConsumerContract
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1
-from shop_devstack.testing import deliver_example, deliver_to_subscription, eventbridge_body
+from shop_devstack.contract_testing import (
+    Scenario,
+    as_new_event_about_a_new_order,
+    assert_the_subscription_handles_its_example,
+    declarations_consumed_by,
+)
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
-from shop_eventing.outbox import processed_marker_key, to_dynamodb
 
 SERVICE = "catalog"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = consumed_by(discover(REPO_ROOT), SERVICE)
+DECLARATIONS = declarations_consumed_by(SERVICE)
 SPARE_UNITS = 3
 
 
@@ -55,15 +54,6 @@ class Catalog:
 @pytest.fixture
 def catalog(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> Catalog:
     return Catalog(catalog_app, aws, put_product, new_sku)
-
-
-def as_new_event_about_a_new_order(example: dict[str, Any]) -> dict[str, Any]:
-    """The example with its own event_id and order, so nothing earlier in the session makes it a duplicate."""
-    detail = copy.deepcopy(example)
-    order_id = f"ord-{uuid.uuid4().hex[:12]}"
-    detail["metadata"].update(event_id=str(uuid.uuid4()), correlation_id=order_id)
-    detail["data"]["order_id"] = order_id
-    return detail
 
 
 def order_for_products_in_stock(catalog: Catalog, example: dict[str, Any]) -> dict[str, Any]:
@@ -114,15 +104,7 @@ def stock_was_released(catalog: Catalog, detail: dict[str, Any]) -> None:
     assert released["metadata"]["causation_id"] == detail["metadata"]["event_id"]
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """What the handler needs before the example arrives, and the effect it must have had."""
-
-    arrange: Callable[[Catalog, dict[str, Any]], dict[str, Any]]
-    effect: Callable[[Catalog, dict[str, Any]], None]
-
-
-SCENARIOS: dict[str, Scenario] = {
+SCENARIOS: dict[str, Scenario[Catalog]] = {
     "catalog.reserve-stock:OrderPlaced.v1": Scenario(order_for_products_in_stock, stock_was_reserved),
     "catalog.release-stock:PaymentFailed.v1": Scenario(failed_payment_for_a_reserved_order, stock_was_released),
 }
@@ -134,17 +116,6 @@ def test_every_scenario_belongs_to_a_declaration() -> None:
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
 def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, catalog: Catalog) -> None:
-    scenario = SCENARIOS.get(declaration.id)
-    if scenario is None:
-        pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
-    detail = scenario.arrange(catalog, declaration.example)
-    response = deliver_example(catalog.app, SERVICE, declaration.subscription, detail)
-
-    assert response == {"batchItemFailures": []}
-    # An unusable event is parked in the DLQ without a batch failure: only the marker proves it was applied.
-    marker = to_dynamodb(processed_marker_key(declaration.subscriber, detail["metadata"]["event_id"]))
-    applied = "Item" in catalog.aws.dynamodb.get_item(TableName=catalog.aws.table, Key=marker, ConsistentRead=True)
-    assert applied, (
-        f"{declaration.subscriber} did not apply the example of {declaration.location}; its DLQ reason is in the log above"
+    assert_the_subscription_handles_its_example(
+        declaration, SCENARIOS, catalog, service=SERVICE, service_app=catalog.app, markers_in=catalog.aws
     )
-    scenario.effect(catalog, detail)

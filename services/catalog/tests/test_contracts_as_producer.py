@@ -3,48 +3,33 @@ catalog publishes, catalog's real code (the staff API, the reservation subscript
 the declared provider state and the event it writes to its outbox must give that consumer every
 field it relies on.
 
-The declarations are read as files from the other services' folders (never their code), so a new
-consumer declaration gets its producer test here without anyone editing this file, unless it names
-a provider state catalog does not know yet: then the test says which."""
+A new consumer declaration gets its producer test here without anyone editing this file, unless it
+names a provider state catalog does not know yet (shop_devstack.contract_testing says how)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib import usecases
-from shop_contracts import TOPOLOGY
-from shop_contracts.consumer_contracts import (
-    ConsumerContract,
-    UnknownProviderState,
-    check,
-    committed_schema,
-    discover,
-    driver_for,
-    produced_by,
-    schema_errors,
-    the_event,
-)
+from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
+from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import EventData, new_event
 
 SERVICE = "catalog"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
+DECLARATIONS = declarations_produced_by(SERVICE)
 PRICE = Money(amount=2500, currency="EUR")
 
 
 @dataclass
-class Producer:
-    app: ModuleType
-    aws: Any
+class CatalogProducer(Producer):
     put_product: Callable[..., Any]
     new_sku: Callable[[], str]
 
@@ -60,13 +45,10 @@ class Producer:
         event = new_event(data, producer="shop.orders", correlation_id=order_id)
         assert deliver_to_subscription(self.app, SERVICE, subscription, eventbridge_body(event)) == {"batchItemFailures": []}
 
-    def events_about(self, correlation_id: str) -> list[dict[str, Any]]:
-        return [item["detail"] for item in self.aws.outbox(correlation_id=correlation_id)]
-
 
 @pytest.fixture
-def producer(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> Producer:
-    return Producer(catalog_app, aws, put_product, new_sku)
+def producer(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> CatalogProducer:
+    return CatalogProducer(catalog_app, aws, put_product, new_sku)
 
 
 def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlacedV1:
@@ -80,12 +62,12 @@ def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlace
     )
 
 
-def a_new_product_is_published(producer: Producer) -> list[dict[str, Any]]:
+def a_new_product_is_published(producer: CatalogProducer) -> list[dict[str, Any]]:
     sku = producer.product(stock=10)
     return producer.events_about(f"product:{sku}")
 
 
-def reserve_an_order(producer: Producer, *, in_stock: int, ordered: int) -> str:
+def reserve_an_order(producer: CatalogProducer, *, in_stock: int, ordered: int) -> str:
     order_id = f"ord-{uuid.uuid4().hex[:12]}"
     physical, digital = producer.product(stock=in_stock), producer.product(kind="digital")
     producer.deliver(
@@ -94,15 +76,15 @@ def reserve_an_order(producer: Producer, *, in_stock: int, ordered: int) -> str:
     return order_id
 
 
-def an_order_is_reserved(producer: Producer) -> list[dict[str, Any]]:
+def an_order_is_reserved(producer: CatalogProducer) -> list[dict[str, Any]]:
     return producer.events_about(reserve_an_order(producer, in_stock=5, ordered=2))
 
 
-def an_order_asks_for_more_than_the_stock(producer: Producer) -> list[dict[str, Any]]:
+def an_order_asks_for_more_than_the_stock(producer: CatalogProducer) -> list[dict[str, Any]]:
     return producer.events_about(reserve_an_order(producer, in_stock=1, ordered=2))
 
 
-def a_reservation_is_released_after_a_declined_payment(producer: Producer) -> list[dict[str, Any]]:
+def a_reservation_is_released_after_a_declined_payment(producer: CatalogProducer) -> list[dict[str, Any]]:
     order_id = reserve_an_order(producer, in_stock=5, ordered=2)
     declined = PaymentFailedV1(
         order_id=order_id, amount=Money(amount=5399, currency="EUR"), customer_email="ann@example.com", reason="card_declined"
@@ -113,7 +95,7 @@ def a_reservation_is_released_after_a_declined_payment(producer: Producer) -> li
 
 # Provider state (as consumers name it) -> drives catalog's real code into it; returns the details
 # catalog published there.
-PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
+PROVIDER_STATES: dict[str, Callable[[CatalogProducer], list[dict[str, Any]]]] = {
     "a staff member published a new product": a_new_product_is_published,
     "an order's physical lines were reserved": an_order_is_reserved,
     "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
@@ -126,13 +108,8 @@ def test_catalog_has_consumers_to_satisfy() -> None:
 
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_catalog_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
-    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
-
-    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
-
-    assert check(declaration, detail) == []
-    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+def test_catalog_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: CatalogProducer) -> None:
+    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
 
 
 def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
@@ -144,7 +121,7 @@ def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> 
 
 
 def test_the_check_bites_when_catalog_stops_setting_a_relied_on_field(
-    producer: Producer, monkeypatch: pytest.MonkeyPatch
+    producer: CatalogProducer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def product_published_without_its_revision(**fields: Any) -> ProductPublishedV1:
         # model_construct skips validation, as a hand-built payload would: the planted regression.

@@ -2,50 +2,27 @@
 fulfillment publishes, fulfillment's real code is driven into the declared provider state and the
 event it writes to its outbox must give that consumer every field it relies on.
 
-The declarations are read as files from the other services' folders (never their code), so a new
-consumer declaration gets its producer test here without anyone editing this file, unless it names
-a provider state fulfillment does not know yet: then the test says which."""
+A new consumer declaration gets its producer test here without anyone editing this file, unless it
+names a provider state fulfillment does not know yet (shop_devstack.contract_testing says how)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib import usecases
-from shop_contracts import TOPOLOGY
-from shop_contracts.consumer_contracts import (
-    ConsumerContract,
-    UnknownProviderState,
-    check,
-    committed_schema,
-    discover,
-    driver_for,
-    produced_by,
-    schema_errors,
-    the_event,
-)
+from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1
+from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 
 SERVICE = "fulfillment"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
-
-
-@dataclass
-class Producer:
-    app: ModuleType
-    aws: Any
-
-    def events_about(self, order_id: str) -> list[dict[str, Any]]:
-        return [item["detail"] for item in self.aws.outbox(correlation_id=order_id)]
+DECLARATIONS = declarations_produced_by(SERVICE)
 
 
 @pytest.fixture
@@ -86,12 +63,7 @@ def test_fulfillment_has_consumers_to_satisfy() -> None:
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
 def test_fulfillment_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
-    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
-
-    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
-
-    assert check(declaration, detail) == []
-    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
 
 
 def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:

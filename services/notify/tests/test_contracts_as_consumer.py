@@ -1,38 +1,32 @@
 """notify's consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
-through the Lambda function the app registers for that subscription and sends its e-mail.
-
-A declaration whose example the real handler cannot use would let a producer pass a check against
-expectations notify does not actually have; these tests keep the two honest."""
+through the Lambda function the app registers for that subscription and sends its e-mail. Why: see
+shop_devstack.contract_testing."""
 
 from __future__ import annotations
 
-import copy
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib.emails import format_money
-from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
+from shop_contracts.consumer_contracts import ConsumerContract
 from shop_contracts.events import Money
-from shop_devstack.testing import deliver_example
+from shop_devstack.contract_testing import (
+    Scenario,
+    as_new_event_about_a_new_order,
+    assert_the_subscription_handles_its_example,
+    declarations_consumed_by,
+)
 
 SERVICE = "notify"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = consumed_by(discover(REPO_ROOT), SERVICE)
+DECLARATIONS = declarations_consumed_by(SERVICE)
 
 
 def to_a_new_customer(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
     """The example with its own event_id, order and recipient, so its e-mail is the only one sent to them."""
-    detail = copy.deepcopy(example)
-    order_id = f"ord-{uuid.uuid4().hex[:12]}"
-    detail["metadata"].update(event_id=str(uuid.uuid4()), correlation_id=order_id)
-    detail["data"].update(order_id=order_id, customer_email=f"buyer-{uuid.uuid4().hex[:10]}@example.com")
-    return detail
+    return as_new_event_about_a_new_order(example, customer_email=f"buyer-{uuid.uuid4().hex[:10]}@example.com")
 
 
 def the_email(aws: Any, detail: dict[str, Any]) -> dict[str, Any]:
@@ -57,15 +51,7 @@ def failure_notice_was_sent(aws: Any, detail: dict[str, Any]) -> None:
     assert detail["data"]["reason"] in email["body"]
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """What the handler needs before the example arrives, and the effect it must have had."""
-
-    arrange: Callable[[Any, dict[str, Any]], dict[str, Any]]
-    effect: Callable[[Any, dict[str, Any]], None]
-
-
-SCENARIOS: dict[str, Scenario] = {
+SCENARIOS: dict[str, Scenario[Any]] = {
     "notify.order-emails:PaymentCaptured.v1": Scenario(to_a_new_customer, confirmation_was_sent),
     "notify.order-emails:PaymentFailed.v1": Scenario(to_a_new_customer, failure_notice_was_sent),
 }
@@ -77,13 +63,8 @@ def test_every_scenario_belongs_to_a_declaration() -> None:
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
 def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, notify_app: ModuleType, aws: Any) -> None:
-    scenario = SCENARIOS.get(declaration.id)
-    if scenario is None:
-        pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
-    detail = scenario.arrange(aws, declaration.example)
-    response = deliver_example(notify_app, SERVICE, declaration.subscription, detail)
-
-    assert response == {"batchItemFailures": []}
     # notify keeps no processed-marker (SES is its only effect): the one e-mail proves the event was applied,
     # since an unusable event is parked in the DLQ without a batch failure.
-    scenario.effect(aws, detail)
+    assert_the_subscription_handles_its_example(
+        declaration, SCENARIOS, aws, service=SERVICE, service_app=notify_app, markers_in=None
+    )

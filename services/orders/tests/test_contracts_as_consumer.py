@@ -1,29 +1,29 @@
 """orders' consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
-through the Lambda function the app registers for that subscription and has its effect.
-
-A declaration whose example the real handler cannot use would let a producer pass a check against
-expectations orders does not actually have; these tests keep the two honest."""
+through the Lambda function the app registers for that subscription and has its effect. Why: see
+shop_devstack.contract_testing."""
 
 from __future__ import annotations
 
-import copy
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from shop_contracts.consumer_contracts import ConsumerContract, consumed_by, discover
-from shop_devstack.testing import deliver_example
+from shop_contracts.consumer_contracts import ConsumerContract
+from shop_devstack.contract_testing import (
+    Scenario,
+    as_new_event,
+    assert_the_subscription_handles_its_example,
+    declarations_consumed_by,
+)
 
 SERVICE = "orders"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = consumed_by(discover(REPO_ROOT), SERVICE)
+DECLARATIONS = declarations_consumed_by(SERVICE)
 
 
 @dataclass
@@ -56,14 +56,6 @@ class Orders:
 @pytest.fixture
 def orders(orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]) -> Orders:
     return Orders(orders_app, aws, post_order, publish_product)
-
-
-def as_new_event(example: dict[str, Any], correlation_id: str, **data: Any) -> dict[str, Any]:
-    """The example with its own event_id (and the given data), so nothing earlier in the session makes it a duplicate."""
-    detail = copy.deepcopy(example)
-    detail["metadata"].update(event_id=str(uuid.uuid4()), correlation_id=correlation_id)
-    detail["data"].update(data)
-    return detail
 
 
 def about_a_placed_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
@@ -118,15 +110,7 @@ def shipment_was_recorded(orders: Orders, detail: dict[str, Any]) -> None:
     assert order.status == "SHIPMENT_REQUESTED"
 
 
-@dataclass(frozen=True)
-class Scenario:
-    """What the handler needs before the example arrives, and the effect it must have had."""
-
-    arrange: Callable[[Orders, dict[str, Any]], dict[str, Any]]
-    effect: Callable[[Orders, dict[str, Any]], None]
-
-
-SCENARIOS: dict[str, Scenario] = {
+SCENARIOS: dict[str, Scenario[Orders]] = {
     "orders.product-view:ProductPublished.v1": Scenario(about_a_new_product, product_view_was_kept),
     "orders.charge-payment:StockReserved.v1": Scenario(about_a_placed_order, payment_was_captured),
     "orders.order-history:StockRejected.v1": Scenario(about_a_placed_order, rejection_was_recorded),
@@ -141,16 +125,6 @@ def test_every_scenario_belongs_to_a_declaration() -> None:
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
 def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, orders: Orders) -> None:
-    scenario = SCENARIOS.get(declaration.id)
-    if scenario is None:
-        pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {__name__}.SCENARIOS")
-    detail = scenario.arrange(orders, declaration.example)
-    response = deliver_example(orders.app, SERVICE, declaration.subscription, detail)
-
-    assert response == {"batchItemFailures": []}
-    # An unusable event is parked in the DLQ without a batch failure: only the marker proves it was applied.
-    applied = orders.aws.processed(declaration.subscriber, detail["metadata"]["event_id"])
-    assert applied, (
-        f"{declaration.subscriber} did not apply the example of {declaration.location}; its DLQ reason is in the log above"
+    assert_the_subscription_handles_its_example(
+        declaration, SCENARIOS, orders, service=SERVICE, service_app=orders.app, markers_in=orders.aws
     )
-    scenario.effect(orders, detail)

@@ -3,41 +3,28 @@ publishes, orders' real code (POST /orders, the charge-payment subscription agai
 payment gateway) is driven into the declared provider state and the event it writes to its outbox
 must give that consumer every field it relies on.
 
-The declarations are read as files from the other services' folders (never their code), so a new
-consumer declaration gets its producer test here without anyone editing this file, unless it names
-a provider state orders does not know yet: then the test says which."""
+A new consumer declaration gets its producer test here without anyone editing this file, unless it
+names a provider state orders does not know yet (shop_devstack.contract_testing says how)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib import usecases
-from shop_contracts import TOPOLOGY
-from shop_contracts.consumer_contracts import (
-    ConsumerContract,
-    UnknownProviderState,
-    check,
-    committed_schema,
-    discover,
-    driver_for,
-    produced_by,
-    schema_errors,
-    the_event,
-)
+from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
 from shop_contracts.events import PaymentCapturedV1, StockLine, StockReservedV1
+from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 
 SERVICE = "orders"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DECLARATIONS = produced_by(discover(REPO_ROOT), SERVICE, TOPOLOGY)
+DECLARATIONS = declarations_produced_by(SERVICE)
 ADDRESS = {
     "recipient": "Ann Example",
     "line1": "1 Main St",
@@ -50,9 +37,7 @@ PHYSICAL_UNITS = 2
 
 
 @dataclass
-class Producer:
-    app: ModuleType
-    aws: Any
+class OrdersProducer(Producer):
     post_order: Callable[..., Any]
     publish_product: Callable[..., Any]
 
@@ -79,25 +64,24 @@ class Producer:
         assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
         return order_id
 
-    def events_about(self, order_id: str) -> list[dict[str, Any]]:
-        return [item["detail"] for item in self.aws.outbox(correlation_id=order_id)]
-
 
 @pytest.fixture
-def producer(orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]) -> Producer:
-    return Producer(orders_app, aws, post_order, publish_product)
+def producer(
+    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]
+) -> OrdersProducer:
+    return OrdersProducer(orders_app, aws, post_order, publish_product)
 
 
-def an_order_is_placed(producer: Producer) -> list[dict[str, Any]]:
+def an_order_is_placed(producer: OrdersProducer) -> list[dict[str, Any]]:
     order_id, _ = producer.place_order("tok_visa")
     return producer.events_about(order_id)
 
 
-def an_order_is_paid(producer: Producer) -> list[dict[str, Any]]:
+def an_order_is_paid(producer: OrdersProducer) -> list[dict[str, Any]]:
     return producer.events_about(producer.reserve_and_charge("tok_visa"))
 
 
-def an_order_is_declined(producer: Producer) -> list[dict[str, Any]]:
+def an_order_is_declined(producer: OrdersProducer) -> list[dict[str, Any]]:
     return producer.events_about(producer.reserve_and_charge("tok_chargeDeclined"))
 
 
@@ -105,7 +89,7 @@ PAID = "a physical order whose stock was reserved and whose payment was captured
 
 # Provider state (as consumers name it) -> drives orders' real code into it; returns the details
 # orders published there.
-PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
+PROVIDER_STATES: dict[str, Callable[[OrdersProducer], list[dict[str, Any]]]] = {
     "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
     PAID: an_order_is_paid,
     "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
@@ -122,13 +106,8 @@ def test_orders_has_consumers_to_satisfy() -> None:
 
 
 @pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_orders_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
-    produce = driver_for(declaration, PROVIDER_STATES, SERVICE)
-
-    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
-
-    assert check(declaration, detail) == []
-    assert schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail) == []
+def test_orders_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: OrdersProducer) -> None:
+    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
 
 
 def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
@@ -139,7 +118,9 @@ def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> 
         driver_for(unknown, PROVIDER_STATES, SERVICE)
 
 
-def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(producer: Producer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
+    producer: OrdersProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def payment_captured_without_the_address(**fields: Any) -> PaymentCapturedV1:
         # The planted regression: the charge step forgets to copy the order's address.
         return PaymentCapturedV1(**{**fields, "shipping_address": None})
@@ -158,7 +139,7 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(producer: P
 
 
 def test_the_check_bites_when_orders_loses_part_of_the_structured_address(
-    producer: Producer, monkeypatch: pytest.MonkeyPatch
+    producer: OrdersProducer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real_placed_v2 = usecases.OrderPlacedV2
 

@@ -1,0 +1,156 @@
+"""The machinery of every service's consumer-driven contract tests (shop_contracts.consumer_contracts
+says what a declaration is), so that each service's test files hold only what is its own: the
+producer's provider states, the consumer's scenarios.
+
+Producer side (`tests/test_contracts_as_producer.py`): the declarations about events the service
+publishes are read as files from the other services' folders (never their code), so a new consumer
+declaration gets its producer test without anyone editing the producer's tests, unless it names a
+provider state the producer does not know yet: then the test says which.
+
+    DECLARATIONS = declarations_produced_by("catalog")
+    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, "catalog", producer)
+
+Consumer side (`tests/test_contracts_as_consumer.py`): every example a service declares goes through
+the Lambda function its app registers for that subscription and must have its effect.
+A declaration whose example the real handler cannot use would let a producer pass a check against
+expectations the consumer does not actually have; these tests keep the two honest.
+
+    DECLARATIONS = declarations_consumed_by("orders")
+    assert_the_subscription_handles_its_example(declaration, SCENARIOS, orders, service="orders", ...)
+
+Test tooling: imported by tests only, never by a service at run time.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Protocol
+
+from shop_contracts import TOPOLOGY
+from shop_contracts.consumer_contracts import (
+    ConsumerContract,
+    check,
+    committed_schema,
+    consumed_by,
+    discover,
+    driver_for,
+    produced_by,
+    schema_errors,
+    the_event,
+)
+from shop_devstack.testing import deliver_example
+from shop_eventing.outbox import processed_marker_key, to_dynamodb
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def declarations_produced_by(service: str) -> list[ConsumerContract]:
+    """Every consumer's declaration about an event `service` publishes."""
+    return produced_by(discover(REPO_ROOT), service, TOPOLOGY)
+
+
+def declarations_consumed_by(service: str) -> list[ConsumerContract]:
+    """Every declaration `service` makes as a consumer."""
+    return consumed_by(discover(REPO_ROOT), service)
+
+
+class ServiceTable(Protocol):
+    """A service test session's view of its own table (each service's `aws` fixture)."""
+
+    @property
+    def dynamodb(self) -> Any: ...  # a boto3 DynamoDB client
+
+    @property
+    def table(self) -> str: ...
+
+    def outbox(self, **match: object) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class Producer:
+    """A service's real code as a producer: its imported `app` module and the session's embedded AWS.
+    Each service's tests extend it with the fixtures its provider states drive."""
+
+    app: ModuleType
+    aws: ServiceTable
+
+    def events_about(self, correlation_id: str) -> list[dict[str, Any]]:
+        """The details of every event the service wrote to its outbox about `correlation_id`, oldest first."""
+        return [item["detail"] for item in self.aws.outbox(correlation_id=correlation_id)]
+
+
+def assert_gives_the_consumer_what_it_relies_on[P](
+    declaration: ConsumerContract,
+    provider_states: Mapping[str, Callable[[P], list[dict[str, Any]]]],
+    service: str,
+    producer: P,
+) -> None:
+    """Drive `service`'s real code into the declaration's provider state (`provider_states` maps each
+    state, as consumers name it, to what drives the code there and returns the details published) and
+    check the event it published: every field the consumer relies on, and the committed schema."""
+    produce = driver_for(declaration, provider_states, service)
+
+    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+
+    missing = check(declaration, detail)
+    assert missing == [], missing
+    problems = schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail)
+    assert problems == [], problems
+
+
+def as_new_event(example: Mapping[str, Any], correlation_id: str, **data: Any) -> dict[str, Any]:
+    """A copy of a declared example with its own event_id (and the given data): the session's services
+    keep processed markers, so an example delivered before would otherwise be skipped as a duplicate."""
+    detail = copy.deepcopy(dict(example))
+    detail["metadata"].update(event_id=str(uuid.uuid4()), correlation_id=correlation_id)
+    detail["data"].update(data)
+    return detail
+
+
+def as_new_event_about_a_new_order(example: Mapping[str, Any], **data: Any) -> dict[str, Any]:
+    """`as_new_event` about an order of its own, so nothing earlier in the session touched it."""
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    return as_new_event(example, order_id, order_id=order_id, **data)
+
+
+@dataclass(frozen=True)
+class Scenario[H]:
+    """What the handler needs before the example arrives, and the effect it must have had; `H` is what
+    a service's scenarios work with (its test session's AWS, or a handle on its app)."""
+
+    arrange: Callable[[H, dict[str, Any]], dict[str, Any]]
+    effect: Callable[[H, dict[str, Any]], None]
+
+
+def assert_the_subscription_handles_its_example[H](
+    declaration: ConsumerContract,
+    scenarios: Mapping[str, Scenario[H]],
+    handle: H,
+    *,
+    service: str,
+    service_app: ModuleType,
+    markers_in: ServiceTable | None,
+) -> None:
+    """Arrange the declaration's scenario, deliver its example to the subscription's function and check
+    the effect. `markers_in` is the table holding the service's processed markers: an unusable event is
+    parked in the DLQ without a batch failure, so only the marker proves the example was applied. A
+    service without markers (None) must prove it with the effect alone."""
+    scenario = scenarios.get(declaration.id)
+    if scenario is None:
+        raise AssertionError(f"{declaration.location}: no scenario for {declaration.id} in {service}'s SCENARIOS")
+    detail = scenario.arrange(handle, declaration.example)
+    response = deliver_example(service_app, service, declaration.subscription, detail)
+
+    assert response == {"batchItemFailures": []}, response
+    if markers_in is not None:
+        marker = to_dynamodb(processed_marker_key(declaration.subscriber, detail["metadata"]["event_id"]))
+        found = markers_in.dynamodb.get_item(TableName=markers_in.table, Key=marker, ConsistentRead=True)
+        assert "Item" in found, (
+            f"{declaration.subscriber} did not apply the example of {declaration.location}; its DLQ reason is in the log above"
+        )
+    scenario.effect(handle, detail)
