@@ -27,6 +27,18 @@ def address_key(order_id: str) -> dict[str, str]:
 _SHIPMENT_FIELDS = ("shipment_id", "order_id", "lines", "address", "status", "requested_at")
 
 
+def shipment_record(shipment: Shipment, requested_at: str) -> dict[str, Any]:
+    """A shipment's fields as the table keeps them and `FulfillmentRepository.shipment` returns them."""
+    return {
+        "shipment_id": shipment.shipment_id,
+        "order_id": shipment.order_id,
+        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in sorted(shipment.lines.items())],
+        "address": shipment.address,
+        "status": shipment.status,
+        "requested_at": requested_at,
+    }
+
+
 class FulfillmentRepository:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
@@ -51,16 +63,7 @@ class FulfillmentUnitOfWork(UnitOfWork):
 
     def add_shipment(self, shipment: Shipment, requested_at: str) -> None:
         self.put(
-            {
-                **shipment_key(shipment.order_id),
-                ITEM_TYPE: "shipment",
-                "shipment_id": shipment.shipment_id,
-                "order_id": shipment.order_id,
-                "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in sorted(shipment.lines.items())],
-                "address": shipment.address,
-                "status": shipment.status,
-                "requested_at": requested_at,
-            },
+            {**shipment_key(shipment.order_id), ITEM_TYPE: "shipment", **shipment_record(shipment, requested_at)},
             condition="attribute_not_exists(pk)",
             conflict=ShipmentAlreadyRequested,
         )

@@ -5,7 +5,6 @@ typed conflicts) so the use case cannot tell them apart."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,26 +12,23 @@ import pytest
 
 from chalicelib import usecases
 from chalicelib.domain import Shipment
-from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested
+from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested, shipment_record
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1, StockLine
+from shop_devstack.in_memory import InMemoryTable, InMemoryUnitOfWork
 from shop_eventing.envelope import DomainEvent, new_event
-from shop_eventing.outbox import AlreadyProcessed, EventAlreadyInOutbox, WriteConflict
+from shop_eventing.outbox import AlreadyProcessed
 
 SUBSCRIBER = "fulfillment.request-shipment"
 PAID_AT = datetime(2030, 5, 17, 12, 30, tzinfo=UTC)
 
-# A staged write: the conflict it raises, whether its condition holds now, and how to apply it.
-_Write = tuple[type[WriteConflict], Callable[[], bool], Callable[[], None]]
 
-
-class InMemoryFulfillment:
+class InMemoryFulfillment(InMemoryTable):
     """The fulfillment table in memory: `Fulfillment` reads, and `unit_of_work()` for transactions."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.shipments: dict[str, dict[str, Any]] = {}
         self.addresses: dict[str, tuple[dict[str, Any], int]] = {}  # order_id -> (address, source_version)
-        self.processed: set[tuple[str, str]] = set()
-        self.outbox: list[DomainEvent] = []
 
     def shipment(self, order_id: str) -> dict[str, Any] | None:
         found = self.shipments.get(order_id)
@@ -46,28 +42,16 @@ class InMemoryFulfillment:
         return InMemoryFulfillmentWork(self)
 
 
-class InMemoryFulfillmentWork:
-    """Stages like FulfillmentUnitOfWork; `commit` checks every condition first, then applies all or nothing."""
-
-    def __init__(self, table: InMemoryFulfillment) -> None:
-        self._table = table
-        self._writes: list[_Write] = []
-        self._markers: list[tuple[str, str]] = []
+class InMemoryFulfillmentWork(InMemoryUnitOfWork[InMemoryFulfillment]):
+    """Stages like FulfillmentUnitOfWork."""
 
     def add_shipment(self, shipment: Shipment, requested_at: str) -> None:
-        stored = {
-            "shipment_id": shipment.shipment_id,
-            "order_id": shipment.order_id,
-            "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in sorted(shipment.lines.items())],
-            "address": shipment.address,
-            "status": shipment.status,
-            "requested_at": requested_at,
-        }
+        stored = shipment_record(shipment, requested_at)  # the adapter's own record: the same reads
 
         def store() -> None:
             self._table.shipments[shipment.order_id] = stored
 
-        self._writes.append((ShipmentAlreadyRequested, lambda: shipment.order_id not in self._table.shipments, store))
+        self.stage(ShipmentAlreadyRequested, lambda: shipment.order_id not in self._table.shipments, store)
 
     def keep_delivery_address(self, order_id: str, address: dict[str, Any], source_version: int) -> None:
         def better() -> bool:
@@ -77,29 +61,7 @@ class InMemoryFulfillmentWork:
         def store() -> None:
             self._table.addresses[order_id] = (address, source_version)
 
-        self._writes.append((AddressNotBetter, better, store))
-
-    def add_event(self, event: DomainEvent) -> None:
-        self._writes.append(
-            (
-                EventAlreadyInOutbox,
-                lambda: all(staged.event_id != event.event_id for staged in self._table.outbox),
-                lambda: self._table.outbox.append(event),
-            )
-        )
-
-    def mark_processed(self, subscriber: str, event: DomainEvent) -> None:
-        self._markers.append((subscriber, event.event_id))
-
-    def commit(self) -> None:
-        if any(marker in self._table.processed for marker in self._markers):
-            raise AlreadyProcessed()
-        failed = [conflict for conflict, holds, _ in self._writes if not holds()]
-        if failed:
-            raise failed[0]([("in memory", "ConditionalCheckFailed")] * len(failed), failed)
-        for _, _, apply in self._writes:
-            apply()
-        self._table.processed.update(self._markers)
+        self.stage(AddressNotBetter, better, store)
 
 
 def payment_captured(order_id: str, lines: list[tuple[str, str, int]], address: str | None = "1 Main St") -> DomainEvent:

@@ -6,7 +6,6 @@ same typed conflicts) so the use case cannot tell them apart."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,25 +16,22 @@ from chalicelib import usecases
 from chalicelib.domain import ChargeOutcome, Line, Order, ProductView
 from chalicelib.repository import IdempotencyKeyTaken, OrderChangedSinceRead, ProductViewNotNewer
 from shop_contracts.events import PaymentCapturedV1, PaymentFailedV1, StockReservedV1
+from shop_devstack.in_memory import InMemoryTable, InMemoryUnitOfWork
 from shop_eventing.envelope import DomainEvent, new_event
-from shop_eventing.outbox import AlreadyProcessed, EventAlreadyInOutbox, WriteConflict
+from shop_eventing.outbox import AlreadyProcessed
 
 CHARGE = "orders.charge-payment"
 PLACED_AT = datetime(2025, 5, 17, 12, 0, tzinfo=UTC)  # before the events the tests make now
 
-# A staged write: the conflict it raises, whether its condition holds now, and how to apply it.
-_Write = tuple[type[WriteConflict], Callable[[], bool], Callable[[], None]]
 
-
-class InMemoryOrders:
+class InMemoryOrders(InMemoryTable):
     """The orders table in memory: `Orders` reads, and `unit_of_work()` for `OrdersWork` transactions."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.orders: dict[str, Order] = {}
         self.requests: dict[str, dict[str, Any]] = {}
         self.views: dict[str, ProductView] = {}
-        self.processed: set[tuple[str, str]] = set()
-        self.outbox: list[DomainEvent] = []
 
     def order(self, order_id: str) -> Order | None:
         # A copy, as a read from a table gives: the use case's changes stay its own until it commits.
@@ -52,13 +48,8 @@ class InMemoryOrders:
         return InMemoryOrdersWork(self)
 
 
-class InMemoryOrdersWork:
-    """Stages like OrdersUnitOfWork; `commit` checks every condition first, then applies all or nothing."""
-
-    def __init__(self, table: InMemoryOrders) -> None:
-        self._table = table
-        self._writes: list[_Write] = []
-        self._markers: list[tuple[str, str]] = []
+class InMemoryOrdersWork(InMemoryUnitOfWork[InMemoryOrders]):
+    """Stages like OrdersUnitOfWork."""
 
     def save_order(self, order: Order) -> None:
         saved = copy.deepcopy(order)
@@ -71,16 +62,14 @@ class InMemoryOrdersWork:
         def store() -> None:
             self._table.orders[order.order_id] = saved
 
-        self._writes.append((OrderChangedSinceRead, unchanged_since_read, store))
+        self.stage(OrderChangedSinceRead, unchanged_since_read, store)
 
     def save_request(self, idempotency_key: str, fingerprint: str, order_id: str) -> None:
         request = {"fingerprint": fingerprint, "order_id": order_id}
-        self._writes.append(
-            (
-                IdempotencyKeyTaken,
-                lambda: idempotency_key not in self._table.requests,
-                lambda: self._table.requests.update({idempotency_key: request}),
-            )
+        self.stage(
+            IdempotencyKeyTaken,
+            lambda: idempotency_key not in self._table.requests,
+            lambda: self._table.requests.update({idempotency_key: request}),
         )
 
     def save_product_view(self, view: ProductView) -> None:
@@ -88,29 +77,7 @@ class InMemoryOrdersWork:
             stored = self._table.views.get(view.sku)
             return stored is None or stored.revision < view.revision
 
-        self._writes.append((ProductViewNotNewer, newer, lambda: self._table.views.update({view.sku: view})))
-
-    def add_event(self, event: DomainEvent) -> None:
-        self._writes.append(
-            (
-                EventAlreadyInOutbox,
-                lambda: all(staged.event_id != event.event_id for staged in self._table.outbox),
-                lambda: self._table.outbox.append(event),
-            )
-        )
-
-    def mark_processed(self, subscriber: str, event: DomainEvent) -> None:
-        self._markers.append((subscriber, event.event_id))
-
-    def commit(self) -> None:
-        if any(marker in self._table.processed for marker in self._markers):
-            raise AlreadyProcessed()
-        failed = [conflict for conflict, holds, _ in self._writes if not holds()]
-        if failed:
-            raise failed[0]([("in memory", "ConditionalCheckFailed")] * len(failed), failed)
-        for _, _, apply in self._writes:
-            apply()
-        self._table.processed.update(self._markers)
+        self.stage(ProductViewNotNewer, newer, lambda: self._table.views.update({view.sku: view}))
 
 
 @dataclass
