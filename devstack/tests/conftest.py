@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,3 +77,24 @@ def ping_stack() -> Iterator[PingStack]:
             stream_arn=provisioned.table_stream_arns["consumer"],
             naming=naming,
         )
+
+
+@pytest.fixture
+def create_table() -> Callable[..., str]:
+    """Creates a fresh table keyed by one string, `pk`, through a boto3 DynamoDB client of the test's
+    embedded AWS, and returns its name (`prefix` and a random suffix: moto's tables outlive a server).
+    `stream=True` gives it a NEW_IMAGE stream, as the shop's tables have."""
+
+    def create(dynamodb: Any, prefix: str, *, stream: bool = False) -> str:
+        table = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        streamed = {"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}} if stream else {}
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            **streamed,
+        )
+        return table
+
+    return create

@@ -14,8 +14,7 @@ whose second item's condition fails is cancelled, one item is committed, then th
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -31,16 +30,9 @@ def aws() -> Iterator[None]:
         yield
 
 
-def new_table(dynamodb: Any) -> tuple[str, str]:
+def new_table(dynamodb: Any, create_table: Callable[..., str]) -> tuple[str, str]:
     """A table with a NEW_IMAGE stream and one committed item, "taken"; returns (name, stream ARN)."""
-    table = f"stream-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-    )
+    table = create_table(dynamodb, "stream", stream=True)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "taken"}})
     return table, dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
 
@@ -68,9 +60,11 @@ def put_new(table: str, key: str) -> dict[str, Any]:
     return {"Put": {"TableName": table, "Item": {"pk": {"S": key}}, "ConditionExpression": "attribute_not_exists(pk)"}}
 
 
-def test_an_iterator_opened_before_a_cancelled_transaction_sees_none_of_its_writes(aws: None) -> None:
+def test_an_iterator_opened_before_a_cancelled_transaction_sees_none_of_its_writes(
+    aws: None, create_table: Callable[..., str]
+) -> None:
     dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
-    table, arn = new_table(dynamodb)
+    table, arn = new_table(dynamodb, create_table)
     iterator = open_iterator(streams, arn)
 
     reasons = cancelled_transaction(dynamodb, table, [put_new(table, "OUTBOX#cancelled"), put_new(table, "taken")])
@@ -83,9 +77,11 @@ def test_an_iterator_opened_before_a_cancelled_transaction_sees_none_of_its_writ
     assert "Item" not in dynamodb.get_item(TableName=table, Key={"pk": {"S": "OUTBOX#cancelled"}}, ConsistentRead=True)
 
 
-def test_a_cancelled_transaction_undoes_its_update_and_delete_in_the_table_and_the_stream(aws: None) -> None:
+def test_a_cancelled_transaction_undoes_its_update_and_delete_in_the_table_and_the_stream(
+    aws: None, create_table: Callable[..., str]
+) -> None:
     dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
-    table, arn = new_table(dynamodb)
+    table, arn = new_table(dynamodb, create_table)
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "counter"}, "n": {"N": "1"}})
     dynamodb.put_item(TableName=table, Item={"pk": {"S": "doomed"}})
     iterator = open_iterator(streams, arn)
@@ -117,9 +113,9 @@ def test_a_cancelled_transaction_undoes_its_update_and_delete_in_the_table_and_t
     assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "doomed"}}, ConsistentRead=True)
 
 
-def test_a_committed_transaction_still_reaches_the_stream(aws: None) -> None:
+def test_a_committed_transaction_still_reaches_the_stream(aws: None, create_table: Callable[..., str]) -> None:
     dynamodb, streams = boto3.client("dynamodb"), boto3.client("dynamodbstreams")
-    table, arn = new_table(dynamodb)
+    table, arn = new_table(dynamodb, create_table)
     iterator = open_iterator(streams, arn)
 
     dynamodb.transact_write_items(TransactItems=[put_new(table, "OUTBOX#committed"), put_new(table, "order")])

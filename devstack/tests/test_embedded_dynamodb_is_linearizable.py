@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -24,7 +24,9 @@ from shop_devstack.testing import embedded_aws
 WINDOW_SECONDS = 1.0
 
 
-def test_a_cancelled_transaction_never_undoes_a_concurrent_write(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cancelled_transaction_never_undoes_a_concurrent_write(
+    monkeypatch: pytest.MonkeyPatch, create_table: Callable[..., str]
+) -> None:
     transaction_paused = threading.Event()
     write_answered = threading.Event()
     original_get_item = DynamoDBBackend.get_item
@@ -39,13 +41,7 @@ def test_a_cancelled_transaction_never_undoes_a_concurrent_write(monkeypatch: py
 
     with embedded_aws():
         dynamodb = boto3.client("dynamodb")
-        table = f"linear-{uuid.uuid4().hex[:8]}"
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        table = create_table(dynamodb, "linear")
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "taken"}})
 
         def doomed_transaction() -> None:

@@ -7,7 +7,7 @@ this test still holds the stream source to delivering everything once, in order,
 from __future__ import annotations
 
 import threading
-import uuid
+from collections.abc import Callable
 
 import boto3
 import pytest
@@ -17,17 +17,10 @@ from shop_devstack.dispatcher import DynamoDbStreamSource
 from shop_devstack.testing import embedded_aws
 
 
-def test_stream_source_keeps_delivering_after_a_cancelled_transaction():
+def test_stream_source_keeps_delivering_after_a_cancelled_transaction(create_table: Callable[..., str]) -> None:
     with embedded_aws():
         dynamodb = boto3.client("dynamodb")
-        table = f"stream-{uuid.uuid4().hex[:8]}"
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
+        table = create_table(dynamodb, "stream", stream=True)
         arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
         seen: list[str] = []
         source = DynamoDbStreamSource(

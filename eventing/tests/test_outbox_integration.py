@@ -180,18 +180,23 @@ def test_commit_writes_the_state_and_the_outbox_item_together(stack: Stack) -> N
     }
 
 
-def test_a_failed_condition_on_the_state_writes_no_outbox_item(stack: Stack) -> None:
-    stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "THING#1"}, "sk": {"S": "THING"}, "status": {"S": "OLD"}})
-    event = ping(2)
-    work = uow(stack)
+def ship_if_paid(work: UnitOfWork, pk: str) -> None:
+    """Stage the conditional update these tests make fail: THING `pk` becomes SHIPPED only if it is PAID."""
     work.update(
-        {"pk": "THING#1", "sk": "THING"},
+        {"pk": pk, "sk": "THING"},
         "SET #s = :new",
         condition="#s = :expected",
         conflict=ThingNotPaid,
         names={"#s": "status"},
         values={":new": "SHIPPED", ":expected": "PAID"},
     )
+
+
+def test_a_failed_condition_on_the_state_writes_no_outbox_item(stack: Stack) -> None:
+    stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "THING#1"}, "sk": {"S": "THING"}, "status": {"S": "OLD"}})
+    event = ping(2)
+    work = uow(stack)
+    ship_if_paid(work, "THING#1")
     work.add_event(event)
 
     with pytest.raises(ThingNotPaid) as cancelled:
@@ -225,14 +230,7 @@ def test_commit_raises_the_conflict_of_the_write_that_failed_not_of_another_one(
     stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "THING#10"}, "sk": {"S": "THING"}, "status": {"S": "NEW"}})
     work = uow(stack)
     work.put({"pk": "THING#11", "sk": "THING"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
-    work.update(
-        {"pk": "THING#10", "sk": "THING"},
-        "SET #s = :new",
-        condition="#s = :expected",
-        conflict=ThingNotPaid,
-        names={"#s": "status"},
-        values={":new": "SHIPPED", ":expected": "PAID"},
-    )
+    ship_if_paid(work, "THING#10")
 
     with pytest.raises(WriteConflict) as cancelled:
         work.commit()
@@ -246,14 +244,7 @@ def test_when_several_conditions_fail_commit_raises_the_first_staged_and_lists_a
     for existing in ("THING#12", "THING#13"):
         stack.dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": existing}, "sk": {"S": "THING"}, "status": {"S": "NEW"}})
     work = uow(stack)
-    work.update(
-        {"pk": "THING#12", "sk": "THING"},
-        "SET #s = :new",
-        condition="#s = :expected",
-        conflict=ThingNotPaid,
-        names={"#s": "status"},
-        values={":new": "SHIPPED", ":expected": "PAID"},
-    )
+    ship_if_paid(work, "THING#12")
     work.put({"pk": "THING#12", "sk": "OTHER"})
     work.put({"pk": "THING#13", "sk": "THING", "status": "NEW"}, condition="attribute_not_exists(pk)", conflict=ThingExists)
 
