@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -122,6 +122,18 @@ class _Operation:
     request: dict[str, Any]
     # What a failed condition of this operation means; None for an unconditional write.
     conflict: type[WriteConflict] | type[AlreadyProcessed] | None
+
+
+class TransactionalWork(Protocol):
+    """What every service's unit-of-work port offers its use cases besides its own writes (`UnitOfWork`
+    implements it): stage the events to publish and the processed-marker, then `commit` everything
+    staged at once or raise the typed conflict of the write that could not be made."""
+
+    def add_event(self, event: DomainEvent) -> None: ...
+
+    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 class UnitOfWork:

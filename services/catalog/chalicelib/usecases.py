@@ -20,7 +20,7 @@ from shop_contracts.events import (
     UnavailableLine,
 )
 from shop_eventing.envelope import DomainEvent, new_event
-from shop_eventing.outbox import TransactionCancelled
+from shop_eventing.outbox import TransactionalWork, TransactionCancelled
 
 SOURCE = "shop.catalog"
 
@@ -35,9 +35,9 @@ class Catalog(Protocol):
     def reservation(self, order_id: str) -> dict[str, Any] | None: ...
 
 
-class CatalogWork(Protocol):
-    """One transaction on the catalog table (chalicelib.repository.CatalogUnitOfWork): `commit` writes
-    everything staged at once or raises the typed conflict of the write that could not be made."""
+class CatalogWork(TransactionalWork, Protocol):
+    """One transaction on the catalog table (chalicelib.repository.CatalogUnitOfWork): its own writes, then
+    TransactionalWork's events, processed-marker and commit."""
 
     def create_product(self, product: Product) -> None: ...
 
@@ -50,12 +50,6 @@ class CatalogWork(Protocol):
     def put_reservation(self, order_id: str, status: str, lines: dict[str, int]) -> None: ...
 
     def release_reservation(self, order_id: str) -> None: ...
-
-    def add_event(self, event: DomainEvent) -> None: ...
-
-    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 NewUnitOfWork = Callable[[], CatalogWork]

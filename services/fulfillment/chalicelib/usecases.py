@@ -10,6 +10,7 @@ from chalicelib.domain import Shipment, plan_shipment
 from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested
 from shop_contracts.events import OrderPlacedV2, PaymentCapturedV1, ShipmentRequestedV1, StockLine
 from shop_eventing.envelope import DomainEvent
+from shop_eventing.outbox import TransactionalWork
 
 SOURCE = "shop.fulfillment"
 
@@ -22,19 +23,13 @@ class Fulfillment(Protocol):
     def delivery_address(self, order_id: str) -> dict[str, Any] | None: ...
 
 
-class FulfillmentWork(Protocol):
-    """One transaction on the fulfillment table (chalicelib.repository.FulfillmentUnitOfWork): `commit`
-    writes everything staged at once or raises the typed conflict of the write that could not be made."""
+class FulfillmentWork(TransactionalWork, Protocol):
+    """One transaction on the fulfillment table (chalicelib.repository.FulfillmentUnitOfWork): its own writes, then
+    TransactionalWork's events, processed-marker and commit."""
 
     def add_shipment(self, shipment: Shipment, requested_at: str) -> None: ...
 
     def keep_delivery_address(self, order_id: str, address: dict[str, Any], source_version: int) -> None: ...
-
-    def add_event(self, event: DomainEvent) -> None: ...
-
-    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 NewUnitOfWork = Callable[[], FulfillmentWork]

@@ -27,6 +27,7 @@ from shop_contracts.events import (
     StockReservedV1,
 )
 from shop_eventing.envelope import DomainEvent, EventData, new_event
+from shop_eventing.outbox import TransactionalWork
 
 SOURCE = "shop.orders"
 SAVE_ATTEMPTS = 5
@@ -42,21 +43,15 @@ class Orders(Protocol):
     def product_views(self, skus: list[str]) -> dict[str, ProductView]: ...
 
 
-class OrdersWork(Protocol):
-    """One transaction on the orders table (chalicelib.repository.OrdersUnitOfWork): `commit` writes
-    everything staged at once or raises the typed conflict of the write that could not be made."""
+class OrdersWork(TransactionalWork, Protocol):
+    """One transaction on the orders table (chalicelib.repository.OrdersUnitOfWork): its own writes, then
+    TransactionalWork's events, processed-marker and commit."""
 
     def save_order(self, order: Order) -> None: ...
 
     def save_request(self, idempotency_key: str, fingerprint: str, order_id: str) -> None: ...
 
     def save_product_view(self, view: ProductView) -> None: ...
-
-    def add_event(self, event: DomainEvent) -> None: ...
-
-    def mark_processed(self, subscriber: str, event: DomainEvent) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 NewUnitOfWork = Callable[[], OrdersWork]
