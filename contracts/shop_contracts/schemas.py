@@ -40,8 +40,9 @@ def envelope_schema(event_type: str, version: int, contract: type[EventData]) ->
     return schema
 
 
-def rendered_schemas() -> dict[str, str]:
-    return {f"{event_type}.v{version}.json": _render(schema) for (event_type, version), schema in generated_schemas().items()}
+def rendered_schemas(generated: dict[tuple[str, int], dict[str, Any]]) -> dict[str, str]:
+    """The committed file name and text of each generated schema: what `--check` compares the folder with."""
+    return {f"{event_type}.v{version}.json": _render(schema) for (event_type, version), schema in generated.items()}
 
 
 def generated_schemas() -> dict[tuple[str, int], dict[str, Any]]:
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     generated = generated_schemas()
     problems = compatibility_problems(generated)
     if args.check:
-        wanted = {f"{t}.v{v}.json": _render(schema) for (t, v), schema in generated.items()}
+        wanted = rendered_schemas(generated)
         committed = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
         problems += [
             f"schema out of date: contracts/schemas/{n} (run: make schemas)"

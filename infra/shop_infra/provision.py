@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from shop_eventing.topology import Naming, ServiceSpec, Topology
+from shop_eventing.topology import Naming, Topology
 from shop_infra.resources import (
     EVENT_BUS_ID,
     NO_OVERRIDES,
@@ -410,15 +410,3 @@ def provision(
             result.queue_urls[(service.name, subscription.name)] = applied.refs[queue_id(subscription)]
             result.dlq_urls[(service.name, subscription.name)] = applied.refs[dlq_id(subscription)]
     return result
-
-
-def describe_service(service: ServiceSpec, naming: Naming) -> dict[str, Any]:
-    """A plain summary of one service's resources, for ops output and docs."""
-    return {
-        "table": naming.table(service.name),
-        "source": service.source,
-        "subscriptions": {
-            s.name: {"queue": naming.queue(service.name, s.name), "dlq": naming.dlq(service.name, s.name)}
-            for s in service.subscriptions
-        },
-    }

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, rule_pattern
-from shop_infra.provision import Provisioned, describe_service, provision
+from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides
 
 NAMING = Naming(stage="t")
@@ -391,9 +391,10 @@ def test_a_disabled_table_stream_is_re_enabled(drifting: Aws) -> None:
     assert spec == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
 
 
-def test_describe_service_summarises_its_resources() -> None:
-    assert describe_service(TOPOLOGY.service("notify"), NAMING) == {
-        "table": "shop-t-notify",
-        "source": "shop.notify",
-        "subscriptions": {"order-emails": {"queue": "shop-t-notify-order-emails", "dlq": "shop-t-notify-order-emails-dlq"}},
-    }
+def test_a_services_resources_are_named_from_the_stage_and_its_subscriptions() -> None:
+    # What describe_service (removed: nothing but this test called it) summarised, asserted on the names themselves.
+    notify = TOPOLOGY.service("notify")
+    assert (NAMING.table(notify.name), notify.source) == ("shop-t-notify", "shop.notify")
+    assert {
+        s.name: {"queue": NAMING.queue(notify.name, s.name), "dlq": NAMING.dlq(notify.name, s.name)} for s in notify.subscriptions
+    } == {"order-emails": {"queue": "shop-t-notify-order-emails", "dlq": "shop-t-notify-order-emails-dlq"}}
