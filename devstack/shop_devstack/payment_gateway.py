@@ -254,27 +254,6 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 30
 
     # -- routing -------------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_HEAD(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        self._dispatch()
-
     def _dispatch(self) -> None:
         try:
             body = self._read_body()
@@ -287,6 +266,10 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("unhandled error serving %s %s", self.command, self.path)
             response = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "api_error", "internal_error", "An internal error occurred.")
         self._send(response)
+
+    # BaseHTTPRequestHandler calls do_<METHOD>: every method goes through the one router, which answers
+    # a method the path does not allow with a JSON 405.
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
 
     def _route(self, body: bytes | _Response) -> _Response:
         url = urlsplit(self.path)
