@@ -7,8 +7,9 @@ publishes are read as files from the other services' folders (never their code),
 declaration gets its producer test without anyone editing the producer's tests, unless it names a
 provider state the producer does not know yet: then the test says which.
 
-    DECLARATIONS = declarations_produced_by("catalog")
-    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, "catalog", producer)
+    class TestCatalogAsProducer(ProducerContractTests):   # with a `producer` fixture in the module
+        SERVICE = "catalog"
+        PROVIDER_STATES = {"a staff member published a new product": a_new_product_is_published, ...}
 
 Consumer side (`tests/test_contracts_as_consumer.py`): every example a service declares goes through
 the Lambda function its app registers for that subscription and must have its effect.
@@ -24,16 +25,20 @@ Test tooling: imported by tests only, never by a service at run time.
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
+
+import pytest
 
 from shop_contracts import TOPOLOGY
 from shop_contracts.consumer_contracts import (
     ConsumerContract,
+    UnknownProviderState,
     check,
     committed_schema,
     consumed_by,
@@ -84,23 +89,42 @@ class Producer:
         return [item["detail"] for item in self.aws.outbox(correlation_id=correlation_id)]
 
 
-def assert_gives_the_consumer_what_it_relies_on[P](
-    declaration: ConsumerContract,
-    provider_states: Mapping[str, Callable[[P], list[dict[str, Any]]]],
-    service: str,
-    producer: P,
-) -> None:
-    """Drive `service`'s real code into the declaration's provider state (`provider_states` maps each
-    state, as consumers name it, to what drives the code there and returns the details published) and
-    check the event it published: every field the consumer relies on, and the committed schema."""
-    produce = driver_for(declaration, provider_states, service)
+class ProducerContractTests:
+    """The producer side's tests, collected once per service by a subclass named Test... in the
+    service's tests/test_contracts_as_producer.py, which sets SERVICE and PROVIDER_STATES (each provider
+    state, as consumers name it, mapped to what drives the service's real code there and returns the
+    details it published); that module provides the `producer` fixture the drivers are given."""
 
-    detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+    SERVICE: ClassVar[str]
+    PROVIDER_STATES: ClassVar[Mapping[str, Callable[[Any], list[dict[str, Any]]]]]
 
-    missing = check(declaration, detail)
-    assert missing == [], missing
-    problems = schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail)
-    assert problems == [], problems
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        # One test per declaration, named by it; read when collected, so a new file is a new test.
+        if "declaration" in metafunc.fixturenames:
+            declarations = declarations_produced_by(self.SERVICE)
+            metafunc.parametrize("declaration", declarations, ids=[d.id for d in declarations])
+
+    def test_gives_each_consumer_what_it_relies_on(self, declaration: ConsumerContract, producer: Any) -> None:
+        """The event published in the declared provider state has every field the consumer relies on,
+        and passes the committed schema."""
+        produce = driver_for(declaration, self.PROVIDER_STATES, self.SERVICE)
+
+        detail = the_event(produce(producer), declaration.event_type, declaration.schema_version)
+
+        missing = check(declaration, detail)
+        assert missing == [], missing
+        problems = schema_errors(committed_schema(declaration.event_type, declaration.schema_version), detail)
+        assert problems == [], problems
+
+    def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state(self) -> None:
+        declaration = declarations_produced_by(self.SERVICE)[0]
+        unknown = declaration.model_copy(update={"provider_state": "a situation no test drives the producer into"})
+
+        with pytest.raises(UnknownProviderState) as failed:
+            driver_for(unknown, self.PROVIDER_STATES, self.SERVICE)
+
+        named = rf"{re.escape(declaration.subscriber)} .* 'a situation no test drives the producer into'"
+        assert re.search(named, str(failed.value)), str(failed.value)
 
 
 def as_new_event(example: Mapping[str, Any], correlation_id: str, **data: Any) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
+from shop_contracts.consumer_contracts import check, the_event
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
-from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
+from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import EventData, new_event
 
@@ -93,31 +93,20 @@ def a_reservation_is_released_after_a_declined_payment(producer: CatalogProducer
     return producer.events_about(order_id)
 
 
-# Provider state (as consumers name it) -> drives catalog's real code into it; returns the details
-# catalog published there.
-PROVIDER_STATES: dict[str, Callable[[CatalogProducer], list[dict[str, Any]]]] = {
-    "a staff member published a new product": a_new_product_is_published,
-    "an order's physical lines were reserved": an_order_is_reserved,
-    "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
-    "an order's reservation was released after its payment was declined": a_reservation_is_released_after_a_declined_payment,
-}
+class TestCatalogAsProducer(ProducerContractTests):
+    SERVICE = SERVICE
+    # Provider state (as consumers name it) -> drives catalog's real code into it; returns the details
+    # catalog published there.
+    PROVIDER_STATES = {
+        "a staff member published a new product": a_new_product_is_published,
+        "an order's physical lines were reserved": an_order_is_reserved,
+        "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
+        "an order's reservation was released after its payment was declined": a_reservation_is_released_after_a_declined_payment,
+    }
 
 
 def test_catalog_has_consumers_to_satisfy() -> None:
     assert {d.event_type for d in DECLARATIONS} == {"ProductPublished", "StockReserved", "StockRejected", "StockReleased"}
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_catalog_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: CatalogProducer) -> None:
-    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
-
-
-def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
-    [declaration] = [d for d in DECLARATIONS if d.id == "orders.product-view:ProductPublished.v1"]
-    unknown = declaration.model_copy(update={"provider_state": "a product was withdrawn"})
-
-    with pytest.raises(UnknownProviderState, match=r"orders\.product-view .* 'a product was withdrawn'"):
-        driver_for(unknown, PROVIDER_STATES, SERVICE)
 
 
 def test_the_check_bites_when_catalog_stops_setting_a_relied_on_field(

@@ -8,16 +8,15 @@ names a provider state fulfillment does not know yet (shop_devstack.contract_tes
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
+from shop_contracts.consumer_contracts import check, the_event
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1
-from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
+from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 
@@ -50,28 +49,17 @@ def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[d
     return producer.events_about(order_id)
 
 
-# Provider state (as consumers name it) -> drives fulfillment's real code into it; returns the
-# details fulfillment published there.
-PROVIDER_STATES: dict[str, Callable[[Producer], list[dict[str, Any]]]] = {
-    "a paid order with physical lines was given a shipment": paid_order_with_physical_lines_gets_a_shipment,
-}
+class TestFulfillmentAsProducer(ProducerContractTests):
+    SERVICE = SERVICE
+    # Provider state (as consumers name it) -> drives fulfillment's real code into it; returns the
+    # details fulfillment published there.
+    PROVIDER_STATES = {
+        "a paid order with physical lines was given a shipment": paid_order_with_physical_lines_gets_a_shipment,
+    }
 
 
 def test_fulfillment_has_consumers_to_satisfy() -> None:
     assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested"}
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_fulfillment_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: Producer) -> None:
-    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
-
-
-def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
-    [declaration] = [d for d in DECLARATIONS if d.id == "orders.order-history:ShipmentRequested.v1"]
-    unknown = declaration.model_copy(update={"provider_state": "a shipment was split in two"})
-
-    with pytest.raises(UnknownProviderState, match=r"orders\.order-history .* 'a shipment was split in two'"):
-        driver_for(unknown, PROVIDER_STATES, SERVICE)
 
 
 def test_the_check_bites_when_fulfillment_stops_setting_a_relied_on_field(

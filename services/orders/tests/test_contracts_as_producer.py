@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.consumer_contracts import ConsumerContract, UnknownProviderState, check, driver_for, the_event
+from shop_contracts.consumer_contracts import check, the_event
 from shop_contracts.events import PaymentCapturedV1, StockLine, StockReservedV1
-from shop_devstack.contract_testing import Producer, assert_gives_the_consumer_what_it_relies_on, declarations_produced_by
+from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 
@@ -87,13 +87,16 @@ def an_order_is_declined(producer: OrdersProducer) -> list[dict[str, Any]]:
 
 PAID = "a physical order whose stock was reserved and whose payment was captured"
 
-# Provider state (as consumers name it) -> drives orders' real code into it; returns the details
-# orders published there.
-PROVIDER_STATES: dict[str, Callable[[OrdersProducer], list[dict[str, Any]]]] = {
-    "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
-    PAID: an_order_is_paid,
-    "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
-}
+
+class TestOrdersAsProducer(ProducerContractTests):
+    SERVICE = SERVICE
+    # Provider state (as consumers name it) -> drives orders' real code into it; returns the details
+    # orders published there.
+    PROVIDER_STATES = {
+        "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
+        PAID: an_order_is_paid,
+        "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
+    }
 
 
 def test_orders_has_consumers_to_satisfy() -> None:
@@ -103,19 +106,6 @@ def test_orders_has_consumers_to_satisfy() -> None:
         ("PaymentCaptured", 1),
         ("PaymentFailed", 1),
     }
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_orders_gives_each_consumer_what_it_relies_on(declaration: ConsumerContract, producer: OrdersProducer) -> None:
-    assert_gives_the_consumer_what_it_relies_on(declaration, PROVIDER_STATES, SERVICE, producer)
-
-
-def test_an_unknown_provider_state_fails_naming_the_consumer_and_the_state() -> None:
-    [declaration] = [d for d in DECLARATIONS if d.id == "notify.order-emails:PaymentFailed.v1"]
-    unknown = declaration.model_copy(update={"provider_state": "a refund was issued"})
-
-    with pytest.raises(UnknownProviderState, match=r"notify\.order-emails .* 'a refund was issued'"):
-        driver_for(unknown, PROVIDER_STATES, SERVICE)
 
 
 def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
