@@ -16,8 +16,9 @@ the Lambda function its app registers for that subscription and must have its ef
 A declaration whose example the real handler cannot use would let a producer pass a check against
 expectations the consumer does not actually have; these tests keep the two honest.
 
-    DECLARATIONS = declarations_consumed_by("orders")
-    assert_the_subscription_handles_its_example(declaration, SCENARIOS, orders, service="orders", ...)
+    class TestOrdersAsConsumer(ConsumerContractTests):   # with a `consumer` fixture in the module
+        SERVICE = "orders"
+        SCENARIOS = {"orders.product-view:ProductPublished.v1": Scenario(about_a_new_product, product_view_was_kept), ...}
 
 Test tooling: imported by tests only, never by a service at run time.
 """
@@ -151,30 +152,52 @@ class Scenario[H]:
     effect: Callable[[H, dict[str, Any]], None]
 
 
-def assert_the_subscription_handles_its_example[H](
-    declaration: ConsumerContract,
-    scenarios: Mapping[str, Scenario[H]],
-    handle: H,
-    *,
-    service: str,
-    service_app: ModuleType,
-    markers_in: ServiceTable | None,
-) -> None:
-    """Arrange the declaration's scenario, deliver its example to the subscription's function and check
-    the effect. `markers_in` is the table holding the service's processed markers: an unusable event is
-    parked in the DLQ without a batch failure, so only the marker proves the example was applied. A
-    service without markers (None) must prove it with the effect alone."""
-    scenario = scenarios.get(declaration.id)
-    if scenario is None:
-        raise AssertionError(f"{declaration.location}: no scenario for {declaration.id} in {service}'s SCENARIOS")
-    detail = scenario.arrange(handle, declaration.example)
-    response = deliver_example(service_app, service, declaration.subscription, detail)
+@dataclass(frozen=True)
+class Consumer[H]:
+    """A consuming service under test: what its scenarios are given (`handle`: its test session's AWS,
+    or a handle on its app), its imported `app` module, and the table holding its processed markers
+    (None for a service that keeps none)."""
 
-    assert response == {"batchItemFailures": []}, response
-    if markers_in is not None:
-        marker = to_dynamodb(processed_marker_key(declaration.subscriber, detail["metadata"]["event_id"]))
-        found = markers_in.dynamodb.get_item(TableName=markers_in.table, Key=marker, ConsistentRead=True)
-        assert "Item" in found, (
-            f"{declaration.subscriber} did not apply the example of {declaration.location}; its DLQ reason is in the log above"
-        )
-    scenario.effect(handle, detail)
+    handle: H
+    app: ModuleType
+    markers_in: ServiceTable | None
+
+
+class ConsumerContractTests:
+    """The consumer side's tests, collected once per service by a subclass named Test... in the
+    service's tests/test_contracts_as_consumer.py, which sets SERVICE and SCENARIOS (one per declaration
+    id); that module provides the `consumer` fixture (a `Consumer`)."""
+
+    SERVICE: ClassVar[str]
+    SCENARIOS: ClassVar[Mapping[str, Scenario[Any]]]
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        # One test per declaration, named by it; read when collected, so a new file is a new test.
+        if "declaration" in metafunc.fixturenames:
+            declarations = declarations_consumed_by(self.SERVICE)
+            metafunc.parametrize("declaration", declarations, ids=[d.id for d in declarations])
+
+    def test_every_scenario_belongs_to_a_declaration(self) -> None:
+        assert sorted(self.SCENARIOS) == sorted(d.id for d in declarations_consumed_by(self.SERVICE))
+
+    def test_the_subscription_handles_its_declared_example(self, declaration: ConsumerContract, consumer: Consumer[Any]) -> None:
+        """Arrange the declaration's scenario, deliver its example to the subscription's function and
+        check the effect. An unusable event is parked in the DLQ without a batch failure, so only the
+        processed marker proves the example was applied; a service without markers proves it with the
+        effect alone."""
+        scenario = self.SCENARIOS.get(declaration.id)
+        if scenario is None:
+            pytest.fail(f"{declaration.location}: no scenario for {declaration.id} in {type(self).__name__}.SCENARIOS")
+        detail = scenario.arrange(consumer.handle, declaration.example)
+        response = deliver_example(consumer.app, self.SERVICE, declaration.subscription, detail)
+
+        assert response == {"batchItemFailures": []}, response
+        if consumer.markers_in is not None:
+            table = consumer.markers_in
+            marker = to_dynamodb(processed_marker_key(declaration.subscriber, detail["metadata"]["event_id"]))
+            found = table.dynamodb.get_item(TableName=table.table, Key=marker, ConsistentRead=True)
+            assert "Item" in found, (
+                f"{declaration.subscriber} did not apply the example of {declaration.location}; "
+                "its DLQ reason is in the log above"
+            )
+        scenario.effect(consumer.handle, detail)

@@ -11,19 +11,17 @@ from typing import Any
 
 import pytest
 
-from shop_contracts.consumer_contracts import ConsumerContract
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1
 from shop_devstack.contract_testing import (
+    Consumer,
+    ConsumerContractTests,
     Scenario,
     as_new_event_about_a_new_order,
-    assert_the_subscription_handles_its_example,
-    declarations_consumed_by,
 )
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import new_event
 
 SERVICE = "catalog"
-DECLARATIONS = declarations_consumed_by(SERVICE)
 SPARE_UNITS = 3
 
 
@@ -104,18 +102,14 @@ def stock_was_released(catalog: Catalog, detail: dict[str, Any]) -> None:
     assert released["metadata"]["causation_id"] == detail["metadata"]["event_id"]
 
 
-SCENARIOS: dict[str, Scenario[Catalog]] = {
-    "catalog.reserve-stock:OrderPlaced.v1": Scenario(order_for_products_in_stock, stock_was_reserved),
-    "catalog.release-stock:PaymentFailed.v1": Scenario(failed_payment_for_a_reserved_order, stock_was_released),
-}
+@pytest.fixture
+def consumer(catalog: Catalog) -> Consumer[Catalog]:
+    return Consumer(catalog, catalog.app, markers_in=catalog.aws)
 
 
-def test_every_scenario_belongs_to_a_declaration() -> None:
-    assert sorted(SCENARIOS) == sorted(d.id for d in DECLARATIONS)
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, catalog: Catalog) -> None:
-    assert_the_subscription_handles_its_example(
-        declaration, SCENARIOS, catalog, service=SERVICE, service_app=catalog.app, markers_in=catalog.aws
-    )
+class TestCatalogAsConsumer(ConsumerContractTests):
+    SERVICE = SERVICE
+    SCENARIOS = {
+        "catalog.reserve-stock:OrderPlaced.v1": Scenario(order_for_products_in_stock, stock_was_reserved),
+        "catalog.release-stock:PaymentFailed.v1": Scenario(failed_payment_for_a_reserved_order, stock_was_released),
+    }

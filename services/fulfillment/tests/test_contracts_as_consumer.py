@@ -9,16 +9,14 @@ from typing import Any
 
 import pytest
 
-from shop_contracts.consumer_contracts import ConsumerContract
 from shop_devstack.contract_testing import (
+    Consumer,
+    ConsumerContractTests,
     Scenario,
     as_new_event_about_a_new_order,
-    assert_the_subscription_handles_its_example,
-    declarations_consumed_by,
 )
 
 SERVICE = "fulfillment"
-DECLARATIONS = declarations_consumed_by(SERVICE)
 
 
 def shipment_was_requested(aws: Any, detail: dict[str, Any]) -> None:
@@ -48,27 +46,21 @@ def structured_address_was_kept(aws: Any, detail: dict[str, Any]) -> None:
     assert (kept["address"], kept["source_version"]) == (detail["data"]["shipping_address"], 2)
 
 
-SCENARIOS: dict[str, Scenario[Any]] = {
-    "fulfillment.request-shipment:PaymentCaptured.v1": Scenario(
-        lambda aws, example: as_new_event_about_a_new_order(example), shipment_was_requested
-    ),
-    "fulfillment.delivery-addresses:OrderPlaced.v1": Scenario(
-        lambda aws, example: as_new_event_about_a_new_order(example), text_address_was_kept
-    ),
-    "fulfillment.delivery-addresses:OrderPlaced.v2": Scenario(
-        lambda aws, example: as_new_event_about_a_new_order(example), structured_address_was_kept
-    ),
-}
+@pytest.fixture
+def consumer(fulfillment_app: ModuleType, aws: Any) -> Consumer[Any]:
+    return Consumer(aws, fulfillment_app, markers_in=aws)
 
 
-def test_every_scenario_belongs_to_a_declaration() -> None:
-    assert sorted(SCENARIOS) == sorted(d.id for d in DECLARATIONS)
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_the_subscription_handles_its_declared_example(
-    declaration: ConsumerContract, fulfillment_app: ModuleType, aws: Any
-) -> None:
-    assert_the_subscription_handles_its_example(
-        declaration, SCENARIOS, aws, service=SERVICE, service_app=fulfillment_app, markers_in=aws
-    )
+class TestFulfillmentAsConsumer(ConsumerContractTests):
+    SERVICE = SERVICE
+    SCENARIOS = {
+        "fulfillment.request-shipment:PaymentCaptured.v1": Scenario(
+            lambda aws, example: as_new_event_about_a_new_order(example), shipment_was_requested
+        ),
+        "fulfillment.delivery-addresses:OrderPlaced.v1": Scenario(
+            lambda aws, example: as_new_event_about_a_new_order(example), text_address_was_kept
+        ),
+        "fulfillment.delivery-addresses:OrderPlaced.v2": Scenario(
+            lambda aws, example: as_new_event_about_a_new_order(example), structured_address_was_kept
+        ),
+    }

@@ -14,16 +14,14 @@ from typing import Any
 
 import pytest
 
-from shop_contracts.consumer_contracts import ConsumerContract
 from shop_devstack.contract_testing import (
+    Consumer,
+    ConsumerContractTests,
     Scenario,
     as_new_event,
-    assert_the_subscription_handles_its_example,
-    declarations_consumed_by,
 )
 
 SERVICE = "orders"
-DECLARATIONS = declarations_consumed_by(SERVICE)
 
 
 @dataclass
@@ -110,21 +108,17 @@ def shipment_was_recorded(orders: Orders, detail: dict[str, Any]) -> None:
     assert order.status == "SHIPMENT_REQUESTED"
 
 
-SCENARIOS: dict[str, Scenario[Orders]] = {
-    "orders.product-view:ProductPublished.v1": Scenario(about_a_new_product, product_view_was_kept),
-    "orders.charge-payment:StockReserved.v1": Scenario(about_a_placed_order, payment_was_captured),
-    "orders.order-history:StockRejected.v1": Scenario(about_a_placed_order, rejection_was_recorded),
-    "orders.order-history:StockReleased.v1": Scenario(about_a_placed_order, release_was_recorded),
-    "orders.order-history:ShipmentRequested.v1": Scenario(about_a_placed_order, shipment_was_recorded),
-}
+@pytest.fixture
+def consumer(orders: Orders) -> Consumer[Orders]:
+    return Consumer(orders, orders.app, markers_in=orders.aws)
 
 
-def test_every_scenario_belongs_to_a_declaration() -> None:
-    assert sorted(SCENARIOS) == sorted(d.id for d in DECLARATIONS)
-
-
-@pytest.mark.parametrize("declaration", DECLARATIONS, ids=lambda d: d.id)
-def test_the_subscription_handles_its_declared_example(declaration: ConsumerContract, orders: Orders) -> None:
-    assert_the_subscription_handles_its_example(
-        declaration, SCENARIOS, orders, service=SERVICE, service_app=orders.app, markers_in=orders.aws
-    )
+class TestOrdersAsConsumer(ConsumerContractTests):
+    SERVICE = SERVICE
+    SCENARIOS = {
+        "orders.product-view:ProductPublished.v1": Scenario(about_a_new_product, product_view_was_kept),
+        "orders.charge-payment:StockReserved.v1": Scenario(about_a_placed_order, payment_was_captured),
+        "orders.order-history:StockRejected.v1": Scenario(about_a_placed_order, rejection_was_recorded),
+        "orders.order-history:StockReleased.v1": Scenario(about_a_placed_order, release_was_recorded),
+        "orders.order-history:ShipmentRequested.v1": Scenario(about_a_placed_order, shipment_was_recorded),
+    }
