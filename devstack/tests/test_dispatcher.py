@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -325,27 +326,16 @@ def test_the_source_thread_polls_until_stopped(ping_stack: PingStack) -> None:
     assert source.stats.errors == []
 
 
-def test_the_sqs_source_thread_can_be_joined_after_stop(ping_stack: PingStack) -> None:
-    stop = threading.Event()
-    source = source_for(ping_stack, lambda event, context: None, stop=stop)
-    source.start()
-    stop.set()
-    eventually(lambda: source not in threading.enumerate(), timeout=15, what="the thread to end")
-
-    source.join(timeout=5)
-
-    assert not source.is_alive()
-
-
-def test_the_stream_source_thread_can_be_joined_after_stop(ping_stack: PingStack) -> None:
-    stop = threading.Event()
-    source = DynamoDbStreamSource(
-        streams=ping_stack.streams,
-        stream_arn=ping_stack.stream_arn,
-        handler=lambda event, context: None,
-        function_name="consumer-t-relay",
-        stop=stop,
+def stream_source_for(stack: PingStack, handler: Any, *, stop: threading.Event) -> DynamoDbStreamSource:
+    return DynamoDbStreamSource(
+        streams=stack.streams, stream_arn=stack.stream_arn, handler=handler, function_name="consumer-t-relay", stop=stop
     )
+
+
+@pytest.mark.parametrize("make_source", [source_for, stream_source_for], ids=["sqs", "stream"])
+def test_the_source_thread_can_be_joined_after_stop(ping_stack: PingStack, make_source: Callable[..., threading.Thread]) -> None:
+    stop = threading.Event()
+    source = make_source(ping_stack, lambda event, context: None, stop=stop)
     source.start()
     stop.set()
     eventually(lambda: source not in threading.enumerate(), timeout=15, what="the thread to end")
@@ -366,13 +356,7 @@ def test_the_stream_source_delivers_lambda_records_and_retries_the_same_ones_aft
         if len(batches) == 1:
             raise RuntimeError("relay failed")
 
-    source = DynamoDbStreamSource(
-        streams=ping_stack.streams,
-        stream_arn=ping_stack.stream_arn,
-        handler=relay,
-        function_name="consumer-t-relay",
-        stop=threading.Event(),
-    )
+    source = stream_source_for(ping_stack, relay, stop=threading.Event())
 
     assert source.poll_once() == 0, "the handler raised: nothing counts as delivered"
     assert source.poll_once() == 3
