@@ -33,6 +33,13 @@ def deliver(app: ModuleType, data: EventData, order_id: str) -> dict[str, Any]:
     return deliver_to_subscription(app, "fulfillment", "delivery-addresses", eventbridge_body(event))
 
 
+def kept_address(aws: Any, order_id: str) -> tuple[dict[str, Any], int]:
+    """The address fulfillment keeps for the order and the OrderPlaced major it came from."""
+    kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
+    assert kept is not None
+    return kept["address"], kept["source_version"]
+
+
 def test_a_v1_address_longer_than_an_address_line_is_kept_not_retried_forever(fulfillment_app, aws):
     order_id = f"ord-{uuid.uuid4().hex[:12]}"
     text = LONG_ADDRESS.as_text()
@@ -40,9 +47,8 @@ def test_a_v1_address_longer_than_an_address_line_is_kept_not_retried_forever(fu
     response = deliver(fulfillment_app, order_placed(1, order_id, LONG_ADDRESS), order_id)
 
     assert response == {"batchItemFailures": []}
-    kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
-    assert kept is not None
-    assert (kept["address"]["line1"], kept["address"]["line2"], kept["source_version"]) == (text[:200], text[200:400], 1)
+    address, source_version = kept_address(aws, order_id)
+    assert (address["line1"], address["line2"], source_version) == (text[:200], text[200:400], 1)
 
 
 def test_the_native_v2_address_replaces_an_upcast_v1_one(fulfillment_app, aws):
@@ -52,9 +58,7 @@ def test_the_native_v2_address_replaces_an_upcast_v1_one(fulfillment_app, aws):
     response = deliver(fulfillment_app, order_placed(2, order_id, LONG_ADDRESS), order_id)
 
     assert response == {"batchItemFailures": []}
-    kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
-    assert kept is not None
-    assert (kept["address"], kept["source_version"]) == (LONG_ADDRESS.model_dump(), 2)
+    assert kept_address(aws, order_id) == (LONG_ADDRESS.model_dump(), 2)
 
 
 def test_an_upcast_v1_address_arriving_after_the_native_v2_one_is_noted_and_changes_nothing(fulfillment_app, aws):
@@ -66,6 +70,4 @@ def test_an_upcast_v1_address_arriving_after_the_native_v2_one_is_noted_and_chan
     response = deliver(fulfillment_app, order_placed(1, order_id, native), order_id)
 
     assert response == {"batchItemFailures": []}
-    kept = aws.item(f"ADDRESS#{order_id}", "ADDRESS")
-    assert kept is not None
-    assert (kept["address"], kept["source_version"]) == (native.model_dump(), 2)
+    assert kept_address(aws, order_id) == (native.model_dump(), 2)
