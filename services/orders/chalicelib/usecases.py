@@ -87,26 +87,19 @@ def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, 
         delivery_address=address.model_dump() if address else None,
         now=datetime.now(UTC),
     )
+    # The same fact in both majors while v1 has consumers (catalog): only the address's shape differs,
+    # and each has its own event_id.
+    fact: dict[str, Any] = {
+        "order_id": order.order_id,
+        "customer_email": order.customer_email,
+        "lines": _order_lines(order),
+        "total": Money(amount=order.total, currency=order.currency),
+    }
     placed = new_event(
-        OrderPlacedV1(
-            order_id=order.order_id,
-            customer_email=order.customer_email,
-            lines=_order_lines(order),
-            total=Money(amount=order.total, currency=order.currency),
-            shipping_address=order.shipping_address,
-        ),
-        producer=SOURCE,
-        correlation_id=order.order_id,
+        OrderPlacedV1(**fact, shipping_address=order.shipping_address), producer=SOURCE, correlation_id=order.order_id
     )
-    # The same fact in both majors while v1 has consumers (catalog); each has its own event_id.
     placed_v2 = new_event(
-        OrderPlacedV2(
-            order_id=order.order_id,
-            customer_email=order.customer_email,
-            lines=_order_lines(order),
-            total=Money(amount=order.total, currency=order.currency),
-            shipping_address=address,
-        ),
+        OrderPlacedV2(**fact, shipping_address=address),
         producer=SOURCE,
         correlation_id=order.order_id,
         now=placed.metadata.occurred_at,
