@@ -81,7 +81,21 @@ def sqs_lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> d
     }
 
 
-class SqsEventSource(threading.Thread):
+class _EventSource(threading.Thread):
+    """What every event source played here shares: a daemon thread named `<kind>:<function>` that
+    invokes one function's handler until `stop` is set, counting what it did in `stats`."""
+
+    def __init__(self, kind: str, *, handler: LambdaHandler, function_name: str, region: str, stop: threading.Event) -> None:
+        super().__init__(name=f"{kind}:{function_name}", daemon=True)
+        self._handler = handler
+        self._function_name = function_name
+        self._region = region
+        # Not `_stop`: threading.Thread has a method of that name, which join() calls.
+        self._stop_event = stop
+        self.stats = SourceStats()
+
+
+class SqsEventSource(_EventSource):
     def __init__(
         self,
         *,
@@ -94,21 +108,15 @@ class SqsEventSource(threading.Thread):
         duplicate_every_message: bool | Callable[[], bool] = False,
         stop: threading.Event,
     ) -> None:
-        super().__init__(name=f"sqs:{function_name}", daemon=True)
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self._queue_arn = attributes["QueueArn"]
+        super().__init__("sqs", handler=handler, function_name=function_name, region=self._queue_arn.split(":")[3], stop=stop)
         self._sqs = sqs
         self._queue_url = queue_url
-        self._handler = handler
-        self._function_name = function_name
         self._batch_size = batch_size
         self._timeout = timeout_seconds
         # A switch rather than a flag: one running shop can turn the drill on for a test and off after.
         self._duplicate = duplicate_every_message if callable(duplicate_every_message) else lambda: duplicate_every_message
-        # Not `_stop`: threading.Thread has a method of that name, which join() calls.
-        self._stop_event = stop
-        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-        self._queue_arn = attributes["QueueArn"]
-        self._region = self._queue_arn.split(":")[3]
-        self.stats = SourceStats()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -181,7 +189,7 @@ def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:
     return failed
 
 
-class DynamoDbStreamSource(threading.Thread):
+class DynamoDbStreamSource(_EventSource):
     def __init__(
         self,
         *,
@@ -193,18 +201,12 @@ class DynamoDbStreamSource(threading.Thread):
         poll_interval: float = 0.1,
         stop: threading.Event,
     ) -> None:
-        super().__init__(name=f"stream:{function_name}", daemon=True)
+        super().__init__("stream", handler=handler, function_name=function_name, region=stream_arn.split(":")[3], stop=stop)
         self._streams = streams
         self._arn = stream_arn
-        self._handler = handler
-        self._function_name = function_name
         self._batch_size = batch_size
         self._interval = poll_interval
-        # Not `_stop`: threading.Thread has a method of that name, which join() calls.
-        self._stop_event = stop
         self._checkpoints: dict[str, str] = {}  # shard id -> last delivered sequence number
-        self._region = stream_arn.split(":")[3]
-        self.stats = SourceStats()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -289,20 +291,15 @@ def scheduled_event(region: str, rule_arn: str, now: datetime) -> dict[str, Any]
     }
 
 
-class ScheduledSource(threading.Thread):
+class ScheduledSource(_EventSource):
     """Invokes a scheduled function every `interval` seconds (locally much shorter than on AWS, so a
     sweep can be watched); an error is logged and the next tick comes anyway, as with a rule."""
 
     def __init__(
         self, *, handler: LambdaHandler, function_name: str, interval: float, region: str, stop: threading.Event
     ) -> None:
-        super().__init__(name=f"schedule:{function_name}", daemon=True)
-        self._handler = handler
-        self._function_name = function_name
+        super().__init__("schedule", handler=handler, function_name=function_name, region=region, stop=stop)
         self._interval = interval
-        self._region = region
-        self._stop_event = stop
-        self.stats = SourceStats()
 
     def run(self) -> None:
         while not self._stop_event.wait(self._interval):
