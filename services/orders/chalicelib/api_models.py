@@ -86,6 +86,21 @@ class OrderPath(BaseModel):
     order_id: Text = Field(min_length=1, max_length=128)
 
 
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+class ListOrdersQuery(BaseModel):
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="At most this many orders.")
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque: the next_cursor of the previous page.",
+    )
+
+
 class Price(BaseModel):
     amount: int = Field(ge=0, description="Integer minor units (cents; yen for JPY).")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
@@ -137,3 +152,8 @@ class OrderResponse(BaseModel):
     payment_id: str | None
     created_at: str
     timeline: list[TimelineEntryResponse]
+
+
+class OrderList(BaseModel):
+    orders: list[OrderResponse] = Field(description="The caller's own orders, newest first.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")
