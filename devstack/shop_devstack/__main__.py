@@ -78,9 +78,10 @@ def _banner(shop: EmbeddedShop) -> None:
         lines.append("  drill: every SQS message is delivered twice")
     sku = DEMO_PRODUCTS[0]["sku"]
     orders = shop.service_urls["orders"]
-    lines += ["", "Demo users (password), sign in with: TOKEN=$(.venv/bin/python -m shop_devstack.signin <user>)"]
-    lines += [f"  {user.username:<6} {user.password:<22} {', '.join(user.groups) or 'customer'}" for user in DEMO_USERS.values()]
+    # `make run` uses the signin script's default issuer; with SHOP_PORT_OFFSET the commands name it.
     issuer_flag = "" if shop.issuer_url == DEFAULT_ISSUER_URL else f" --issuer {shop.issuer_url}"
+    lines += ["", f"Demo users (password), sign in with: TOKEN=$(.venv/bin/python -m shop_devstack.signin <user>{issuer_flag})"]
+    lines += [f"  {user.username:<6} {user.password:<22} {', '.join(user.groups) or 'customer'}" for user in DEMO_USERS.values()]
     lines += [
         "",
         "Sign in as ada and place an order:",
