@@ -17,7 +17,11 @@ from shop_eventing.http import NO_CONTROL_CHARACTERS, Text
 
 MAX_QUANTITY = 100
 MAX_LINES = 50
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+# Besides control characters and spaces, an address part holds none of RFC 5322's specials: with
+# them the mailer reads another address (a comment in parentheses, a display name before "<"), so
+# SES refuses the mail after the order was taken and its confirmation ends in notify's DLQ.
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f()<>,;:\\\"\[\]]+"
+EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
 LEGACY_ADDRESS_MAX_LENGTH = 2 * ADDRESS_LINE_MAX_LENGTH
 
 

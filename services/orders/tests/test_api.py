@@ -421,3 +421,12 @@ def test_odd_bodies_are_400_never_500(post_order, raw):
 
     assert response.status_code == 400, response.body
     assert error_of(response)["code"] in {"invalid_request", "malformed_json"}
+
+
+@pytest.mark.parametrize("email", ["ann(x)@example.com", "Ann <ann@example.com>", "a,b@example.com", 'a"b@example.com'])
+def test_an_address_the_mailer_would_read_otherwise_is_a_400(publish_product, post_order, email):
+    # Found by the fuzzer: such an order was taken, and its confirmation e-mail ended in notify's DLQ.
+    sku = publish_product().data.sku
+    response = post_order(order_request((sku, 1), email=email))
+    assert response.status_code == 400
+    assert field_names(error_of(response)) == ["customer_email"]
