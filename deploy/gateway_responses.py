@@ -43,6 +43,11 @@ RESPONSES: list[tuple[str, int | None, str | None]] = [
 # $context.error.messageString is API Gateway's message already quoted as a JSON string.
 TEMPLATE = '{{"error": {{"code": {code}, "message": $context.error.messageString}}}}'
 NOT_FOUND_MESSAGE = "no route for this method and path"
+# The Cognito authorizer's refusals: no or a bad token (UNAUTHORIZED), a token without the API's scope.
+BEARER_CHALLENGES = {
+    "UNAUTHORIZED": '\'Bearer realm="shop", error="invalid_token"\'',
+    "ACCESS_DENIED": '\'Bearer realm="shop", error="insufficient_scope"\'',
+}
 
 
 def gateway_responses() -> dict[str, Any]:
@@ -56,12 +61,16 @@ def gateway_responses() -> dict[str, Any]:
         response: dict[str, Any] = {"responseTemplates": {"application/json": body}}
         if status is not None:
             response["statusCode"] = str(status)
+        if response_type in BEARER_CHALLENGES:
+            # RFC 6750: a refused bearer token says so, as the functions' own 401/403 do.
+            response["responseParameters"] = {"gatewayresponse.header.WWW-Authenticate": BEARER_CHALLENGES[response_type]}
         responses[response_type] = response
     return responses
 
 
-def rest_api_resources(chalice_sam: dict[str, Any]) -> dict[str, Any]:
-    """The merge template's part for the REST API, if Chalice made one (every service has routes)."""
+def rest_api_resources(chalice_sam: dict[str, Any], definition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The merge template's part for the REST API, if Chalice made one (every service has routes);
+    `definition` adds to its DefinitionBody (the authorizer on the protected operations)."""
     if REST_API_ID not in chalice_sam.get("Resources", {}):
         return {}
-    return {REST_API_ID: {"Properties": {"DefinitionBody": {EXTENSION: gateway_responses()}}}}
+    return {REST_API_ID: {"Properties": {"DefinitionBody": {EXTENSION: gateway_responses(), **(definition or {})}}}}

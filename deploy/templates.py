@@ -21,14 +21,26 @@ built from the queue's name, which Naming derives, so it is the model's queue an
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from gateway_responses import rest_api_resources
+from gateway_responses import REST_API_ID, rest_api_resources
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec, Subscription
 from shop_infra import resources as model
-from shop_infra.resources import EVENT_BUS_ID, TABLE_ID, platform_resources, queue_id, service_resources, table_resource
+from shop_infra.resources import (
+    API_SCOPE,
+    EVENT_BUS_ID,
+    TABLE_ID,
+    USER_POOL_CLIENT_ID,
+    USER_POOL_ID,
+    platform_resources,
+    queue_id,
+    service_resources,
+    table_resource,
+)
 
 LOG_GROUP_ID = "ServiceLogGroup"
 SWEEPER_HANDLER = "app.sweep_outbox"
@@ -36,6 +48,21 @@ LOG_RETENTION_DAYS = 30
 ARTIFACTS_BUCKET_ID = "ArtifactsBucket"
 ARTIFACTS_BUCKET_OUTPUT = "ArtifactsBucketName"
 ARTIFACT_RETENTION_DAYS = 90
+SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
+# API Gateway checks the token before a protected function runs; the function verifies it again and
+# reads the caller only from its verified claims (shop_eventing.auth).
+AUTHORIZER = "ShopUserPool"
+API_HANDLER_ID = "APIHandler"
+
+
+def user_pool_exports(naming: Naming) -> dict[str, str]:
+    """The platform's sign-in outputs the services import: name → export name."""
+    return {
+        "UserPoolArn": f"{naming.bus}-user-pool-arn",
+        "UserPoolClientId": f"{naming.bus}-user-pool-client-id",
+        "Issuer": f"{naming.bus}-issuer",
+    }
+
 
 __all__ = [
     "ARTIFACTS_BUCKET_OUTPUT",
@@ -83,7 +110,68 @@ def platform_template(stage: str) -> dict[str, Any]:
                 "Export": {"Name": f"{naming.bus}-bus-arn"},
             },
             ARTIFACTS_BUCKET_OUTPUT: {"Value": {"Ref": ARTIFACTS_BUCKET_ID}},
+            **_user_pool_outputs(naming),
         },
+    }
+
+
+def _user_pool_outputs(naming: Naming) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "UserPoolArn": {"Fn::GetAtt": [USER_POOL_ID, "Arn"]},
+        # The services' audience: Cognito's access tokens name the app client in `client_id`.
+        "UserPoolClientId": {"Ref": USER_POOL_CLIENT_ID},
+        "Issuer": {"Fn::Sub": f"https://cognito-idp.${{AWS::Region}}.amazonaws.com/${{{USER_POOL_ID}}}"},
+    }
+    exports = user_pool_exports(naming)
+    return {name: {"Value": value, "Export": {"Name": exports[name]}} for name, value in values.items()}
+
+
+def protected_operations(service_name: str) -> dict[str, set[str]]:
+    """Path → methods that need a token, from the service's committed OpenAPI document (generated
+    from the routes' own sign-in requirement; `make openapi-check` keeps it current)."""
+    document = json.loads((SERVICES_DIR / service_name / "openapi.json").read_text())
+    found: dict[str, set[str]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if operation.get("security"):
+                found.setdefault(path, set()).add(method)
+    return found
+
+
+def _authorizer_definition(service_name: str, naming: Naming, chalice_sam: dict[str, Any]) -> dict[str, Any]:
+    protected = protected_operations(service_name)
+    if not protected:
+        return {}
+    paths = chalice_sam["Resources"][REST_API_ID]["Properties"].get("DefinitionBody", {}).get("paths", {})
+    for path, methods in protected.items():
+        missing = methods - set(paths.get(path, {}))
+        if missing:
+            raise ValueError(f"{service_name}: {sorted(missing)} {path} is protected in openapi.json but not in Chalice's API")
+    return {
+        "securityDefinitions": {
+            AUTHORIZER: {
+                "type": "apiKey",
+                "name": "Authorization",
+                "in": "header",
+                "x-amazon-apigateway-authtype": "cognito_user_pools",
+                "x-amazon-apigateway-authorizer": {
+                    "type": "cognito_user_pools",
+                    "providerARNs": [{"Fn::ImportValue": user_pool_exports(naming)["UserPoolArn"]}],
+                },
+            }
+        },
+        # With a scope the authorizer takes access tokens (the API's scope), not ID tokens.
+        "paths": {
+            path: {method: {"security": [{AUTHORIZER: [API_SCOPE]}]} for method in methods} for path, methods in protected.items()
+        },
+    }
+
+
+def _sign_in_environment(naming: Naming) -> dict[str, Any]:
+    exports = user_pool_exports(naming)
+    return {
+        "SHOP_AUTH_ISSUER": {"Fn::ImportValue": exports["Issuer"]},
+        "SHOP_AUTH_AUDIENCE": {"Fn::ImportValue": exports["UserPoolClientId"]},
     }
 
 
@@ -125,6 +213,9 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         # One group for the whole service, with a retention: CloudFormation names the functions, so
         # their default groups (/aws/lambda/<generated name>) could not be named in the IAM policy.
         resources[logical_id] = {"Properties": {"LoggingConfig": {"LogGroup": {"Ref": LOG_GROUP_ID}}}}
+        if logical_id == API_HANDLER_ID:
+            # The API verifies tokens: its issuer and audience come from the platform's user pool.
+            resources[logical_id]["Properties"]["Environment"] = {"Variables": _sign_in_environment(naming)}
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":
                 queue_name = _queue_name_of(event)
@@ -152,7 +243,9 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         raise ValueError(f"{service_name} publishes events but its app has no DynamoDB stream relay")
     if service.publishes and not has_sweeper:
         raise ValueError(f"{service_name} publishes events but its app has no scheduled {SWEEPER_HANDLER} (the outbox sweeper)")
-    resources.update(rest_api_resources(chalice_sam))  # API Gateway's own errors in the one shape
+    # API Gateway's own errors in the one shape, and the Cognito authorizer on the protected routes.
+    if REST_API_ID in chalice_sam.get("Resources", {}):
+        resources.update(rest_api_resources(chalice_sam, _authorizer_definition(service_name, naming, chalice_sam)))
     return {
         "Resources": resources,
         "Outputs": {

@@ -1,6 +1,7 @@
 """End-to-end fixtures: the embedded shop, started once per session exactly as `make run` starts it
 (every end-to-end test shares it; drills such as duplicate delivery are switched on per test), and a
-small HTTP client for its APIs. Service logs are kept in logs/e2e/<stack>/ for post-mortems."""
+small HTTP client for its APIs that signs in at the shop's real local issuer (code flow with PKCE) as
+its demo users. Service logs are kept in logs/e2e/<stack>/ for post-mortems."""
 
 from __future__ import annotations
 
@@ -14,10 +15,15 @@ from typing import Any
 import pytest
 import urllib3
 
+from shop_devstack.signin import sign_in
 from shop_devstack.stack import EmbeddedShop, StackOptions
 from shop_devstack.testing import eventually
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Who calls by default: staff write the catalog, the warehouse reads shipments, a customer the rest.
+DEFAULT_USER = "ada"
+USER_FOR = {("catalog", "PUT"): "sam", ("fulfillment", "GET"): "wes"}
+AS_DEFAULT = "default"
 TERMINAL_STATUSES = {"SHIPMENT_REQUESTED", "REJECTED", "PAYMENT_FAILED"}
 
 
@@ -34,14 +40,33 @@ class Shop:
     def __init__(self, stack: EmbeddedShop) -> None:
         self.stack = stack
         self.http = urllib3.PoolManager(timeout=urllib3.Timeout(connect=2, read=30), retries=False)
+        self._tokens: dict[str, str] = {}
 
-    def call(self, service: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Reply:
+    def token(self, user: str) -> str:
+        """A demo user's access token, signed in once per session through the real issuer."""
+        if user not in self._tokens:
+            self._tokens[user] = sign_in(user, issuer_url=self.stack.issuer_url)["access_token"]
+        return self._tokens[user]
+
+    def call(
+        self,
+        service: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        user: str | None = AS_DEFAULT,
+    ) -> Reply:
+        """`user=None` sends no token; an Authorization in `headers` wins over the user's."""
         raw = body if isinstance(body, (str, bytes)) or body is None else json.dumps(body)
+        sent = {"Content-Type": "application/json"}
+        if user == AS_DEFAULT:
+            user = USER_FOR.get((service, method), DEFAULT_USER)
+        if user is not None:
+            sent["Authorization"] = f"Bearer {self.token(user)}"
         response = self.http.request(
-            method,
-            f"{self.stack.service_urls[service]}{path}",
-            body=raw,
-            headers={"Content-Type": "application/json", **(headers or {})},
+            method, f"{self.stack.service_urls[service]}{path}", body=raw, headers={**sent, **(headers or {})}
         )
         try:
             parsed = json.loads(response.data) if response.data else None
@@ -79,6 +104,7 @@ class Shop:
         email: str | None = None,
         key: str | None = None,
         address: str | None = "1 Main St, Springfield",
+        user: str = DEFAULT_USER,
     ) -> Reply:
         body = {
             "customer_email": email or f"buyer-{uuid.uuid4().hex[:8]}@example.com",
@@ -86,10 +112,10 @@ class Shop:
             "shipping_address": address,
             "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
         }
-        return self.call("orders", "POST", "/orders", body, {"Idempotency-Key": key or uuid.uuid4().hex})
+        return self.call("orders", "POST", "/orders", body, {"Idempotency-Key": key or uuid.uuid4().hex}, user=user)
 
-    def order(self, order_id: str) -> dict[str, Any]:
-        reply = self.call("orders", "GET", f"/orders/{order_id}")
+    def order(self, order_id: str, *, user: str = DEFAULT_USER) -> dict[str, Any]:
+        reply = self.call("orders", "GET", f"/orders/{order_id}", user=user)
         assert reply.status == 200, reply.body
         return dict(reply.body)
 

@@ -32,6 +32,10 @@ SEED = 8_2026
 REQUEST_TIMEOUT_SECONDS = 20
 
 REQUESTS_SENT: Counter[str] = Counter()
+# The fuzzer calls as staff, signed in at the shop's issuer: sam may call every protected route
+# (catalog writes and shipments need the staff group). schemathesis also probes each protected
+# operation without the token and with a wrong one (its ignored_auth check), expecting a refusal.
+FUZZ_USER = "sam"
 
 # "Schema-valid data must be accepted" cannot hold here: the documents give shapes and limits, but
 # an order for a SKU nobody sells is schema-valid and still a 400; and JSON Schema's "integer"
@@ -70,6 +74,18 @@ def load_schema(shop: Any, service: str) -> Any:
     assert document == json.loads((REPO_ROOT / "services" / service / "openapi.json").read_text())
     schema = schemathesis.openapi.from_dict(document)
     schema.config.update(base_url=base_url, request_timeout=REQUEST_TIMEOUT_SECONDS)
+    token = shop.token(FUZZ_USER)
+
+    # An auth provider (not a fixed header) so that schemathesis knows the token is ours and valid:
+    # it then probes each protected operation without it and with a made-up one.
+    @schema.auth(retry_on=[])
+    class StaffToken:
+        def get(self, case: Any, ctx: Any) -> str:
+            return token
+
+        def set(self, case: Any, data: str, ctx: Any) -> None:
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
+
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
         max_examples=MAX_EXAMPLES,

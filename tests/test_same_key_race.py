@@ -28,7 +28,7 @@ CALLERS = 8
 INITIAL_STOCK = 15
 
 
-def race(http: urllib3.PoolManager, url: str, body: dict[str, Any], key: str) -> list[tuple[int, Any]]:
+def race(http: urllib3.PoolManager, url: str, body: dict[str, Any], key: str, token: str) -> list[tuple[int, Any]]:
     """CALLERS identical requests released at the same moment; returns each (status, parsed body)."""
     start = threading.Barrier(CALLERS)
 
@@ -38,7 +38,7 @@ def race(http: urllib3.PoolManager, url: str, body: dict[str, Any], key: str) ->
             "POST",
             url,
             body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            headers={"Content-Type": "application/json", "Idempotency-Key": key, "Authorization": f"Bearer {token}"},
         )
         return response.status, json.loads(response.data)
 
@@ -71,7 +71,7 @@ def test_concurrent_retries_of_one_order_publish_only_the_stored_order(shop):
 
     order_ids = []
     for _ in range(ROUNDS):
-        replies = race(http, url, body, key=uuid.uuid4().hex)
+        replies = race(http, url, body, key=uuid.uuid4().hex, token=shop.token("ada"))
         assert {status for status, _ in replies} == {201}, replies
         ids = {reply["order_id"] for _, reply in replies}
         assert len(ids) == 1, f"callers with one Idempotency-Key got different orders: {ids}"

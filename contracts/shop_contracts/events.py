@@ -73,6 +73,9 @@ class OrderPlacedV1(EventData):
     lines: list[OrderLine] = Field(min_length=1)
     total: Money
     shipping_address: str | None = Field(default=None, description="Free text; None for digital-only orders.")
+    customer_id: str | None = Field(
+        default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
+    )
 
 
 ADDRESS_LINE_MAX_LENGTH = 200
@@ -105,6 +108,9 @@ class OrderPlacedV2(EventData):
     lines: list[OrderLine] = Field(min_length=1)
     total: Money
     shipping_address: Address | None = Field(default=None, description="None for digital-only orders.")
+    customer_id: str | None = Field(
+        default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
+    )
 
 
 @REGISTRY.register_upcaster("OrderPlaced", 1)
@@ -119,7 +125,12 @@ def _order_placed_v1_to_v2(data: OrderPlacedV1) -> OrderPlacedV2:
     rest = text[ADDRESS_LINE_MAX_LENGTH : 2 * ADDRESS_LINE_MAX_LENGTH] if text else None
     address = Address(line1=text[:ADDRESS_LINE_MAX_LENGTH], line2=rest or None) if text else None
     return OrderPlacedV2(
-        order_id=data.order_id, customer_email=data.customer_email, lines=data.lines, total=data.total, shipping_address=address
+        order_id=data.order_id,
+        customer_email=data.customer_email,
+        lines=data.lines,
+        total=data.total,
+        shipping_address=address,
+        customer_id=data.customer_id,
     )
 
 
@@ -158,6 +169,9 @@ class PaymentCapturedV1(EventData):
     customer_email: str
     lines: list[OrderLine]
     shipping_address: str | None = None
+    customer_id: str | None = Field(
+        default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
+    )
 
 
 @REGISTRY.register("PaymentFailed", 1)

@@ -18,17 +18,57 @@ import boto3
 import package
 import pytest
 import stacks as deploy
-from templates import TABLE_ID, subscription_resources, table_resource
+from templates import TABLE_ID, platform_template, subscription_resources, table_resource
 
 from shop_contracts import TOPOLOGY
 from shop_devstack.testing import embedded_aws
 from shop_eventing.topology import Naming
+from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES
 
 
 @pytest.fixture(scope="module")
 def aws() -> Iterator[str]:
     with embedded_aws() as endpoint:
         yield endpoint
+
+
+def without_aws_only(template: dict[str, Any]) -> dict[str, Any]:
+    """The platform template less the resources the model declares AWS-only (the Cognito user pool) and
+    the outputs made from them: moto's CloudFormation does not implement Cognito's resource types."""
+    resources = {k: r for k, r in template["Resources"].items() if r["Type"] not in AWS_ONLY_RESOURCE_TYPES}
+    dropped = set(template["Resources"]) - set(resources)
+    outputs = {k: o for k, o in template.get("Outputs", {}).items() if not dropped & set(_referenced(o["Value"]))}
+    return {**template, "Resources": resources, "Outputs": outputs}
+
+
+def _referenced(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["Ref"]] if "Ref" in node else []
+        if "Fn::GetAtt" in node:
+            found.append(node["Fn::GetAtt"][0])
+        if "Fn::Sub" in node:
+            found += [name for name in AWS_ONLY_IDS if f"${{{name}}}" in str(node["Fn::Sub"])]
+        return found + [name for value in node.values() for name in _referenced(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in _referenced(value)]
+    return []
+
+
+AWS_ONLY_IDS = [k for k, r in platform_template("x")["Resources"].items() if r["Type"] in AWS_ONLY_RESOURCE_TYPES]
+
+
+@pytest.fixture(autouse=True)
+def platform_for_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = deploy.platform_template
+    monkeypatch.setattr(deploy, "platform_template", lambda stage: without_aws_only(real(stage)))
+
+
+def test_only_the_aws_only_resources_and_their_outputs_are_left_out_for_moto() -> None:
+    real = platform_template("x")
+    kept = without_aws_only(real)
+    assert sorted(set(real["Resources"]) - set(kept["Resources"])) == sorted(AWS_ONLY_IDS)
+    assert AWS_ONLY_IDS  # the user pool, its client, domain, resource server and groups
+    assert sorted(set(real["Outputs"]) - set(kept["Outputs"])) == ["Issuer", "UserPoolArn", "UserPoolClientId"]
 
 
 @pytest.fixture
@@ -220,6 +260,9 @@ def test_no_region_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 def test_make_deploy_packages_uploads_and_prepares_the_services_change_set(aws: str) -> None:
     """`make deploy` end to end, stopped before execution: moto cannot expand the SAM transform."""
     out = package.ROOT / "build" / "package-test"
+    # The stage's platform as moto's CloudFormation can run it (without the Cognito user pool), made
+    # here so that `make deploy`, in its own process, finds it instead of creating the whole one.
+    deploy.Deployer("dev", out=out, say=lambda _: None).platform()
     proc = subprocess.run(
         ["make", "--no-print-directory", "deploy", "SERVICE=notify", "STAGE=dev", f"DEPLOY_FLAGS=--no-execute --out {out}"],
         cwd=package.ROOT,

@@ -83,3 +83,30 @@ def test_the_templates_carry_the_resource_model_unchanged() -> None:
     ]
     assert {k: v for k, v in platform.items() if k in shop.platform} == shop.platform
     assert sorted(set(platform) - set(shop.platform)) == ["ArtifactsBucket"]
+
+
+def with_rest_api(sam: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+    rest_api = {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": {"swagger": "2.0", "paths": paths}}}
+    return {"Resources": {**sam["Resources"], "RestAPI": rest_api}}
+
+
+def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer() -> None:
+    paths = {"/products/{sku}": {"get": {}, "put": {}}, "/health": {"get": {}}, "/openapi.json": {"get": {}}}
+    merged = merge_template("catalog", "dev", with_rest_api(catalog_sam(), paths))["Resources"]
+
+    body = merged["RestAPI"]["Properties"]["DefinitionBody"]
+    # Only PUT (staff) is protected in catalog's OpenAPI document; reading stays public.
+    assert body["paths"] == {"/products/{sku}": {"put": {"security": [{"ShopUserPool": ["shop-api/shop"]}]}}}
+    authorizer = body["securityDefinitions"]["ShopUserPool"]["x-amazon-apigateway-authorizer"]
+    assert authorizer == {"type": "cognito_user_pools", "providerARNs": [{"Fn::ImportValue": "shop-dev-user-pool-arn"}]}
+    assert merged["APIHandler"]["Properties"]["Environment"]["Variables"] == {
+        "SHOP_AUTH_ISSUER": {"Fn::ImportValue": "shop-dev-issuer"},
+        "SHOP_AUTH_AUDIENCE": {"Fn::ImportValue": "shop-dev-user-pool-client-id"},
+    }
+    exported = {o["Export"]["Name"] for o in platform_template("dev")["Outputs"].values() if "Export" in o}
+    assert {"shop-dev-user-pool-arn", "shop-dev-issuer", "shop-dev-user-pool-client-id"} <= exported
+
+
+def test_a_protected_route_chalice_does_not_know_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"protected in openapi\.json"):
+        merge_template("catalog", "dev", with_rest_api(catalog_sam(), {"/health": {"get": {}}}))

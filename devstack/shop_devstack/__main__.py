@@ -11,12 +11,15 @@ import signal
 import sys
 import threading
 
+from shop_devstack.oidc_issuer import AUDIENCE, DEMO_USERS
 from shop_devstack.seed import DEMO_PRODUCTS, seed
+from shop_devstack.signin import DEFAULT_ISSUER_URL
 from shop_devstack.stack import SERVICES, EmbeddedShop, StackOptions
 
 DEFAULT_PORTS = {
     "moto": 5100,
     "payment-gateway": 5101,
+    "oidc-issuer": 5102,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         StackOptions(
             moto_port=ports["moto"],
             gateway_port=ports["payment-gateway"],
+            issuer_port=ports["oidc-issuer"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -43,11 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("starting the embedded shop (moto, payment gateway, 5 services)...", flush=True)
+    print("starting the embedded shop (moto, payment gateway, OIDC issuer, 5 services)...", flush=True)
     shop.start()
     try:
         if not args.no_seed:
-            seed(shop.service_urls["catalog"])
+            seed(shop.service_urls["catalog"], shop.issuer_url)
         _banner(shop)
         while not stop.wait(1):
             dead = shop.dead_processes()
@@ -67,20 +71,27 @@ def _banner(shop: EmbeddedShop) -> None:
         "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
         f"  payment gateway       {shop.gateway_url}   (tokens: tok_visa, tok_chargeDeclined, tok_flaky)",
+        f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:
         lines.append("  drill: every SQS message is delivered twice")
     sku = DEMO_PRODUCTS[0]["sku"]
     orders = shop.service_urls["orders"]
+    # `make run` uses the signin script's default issuer; with SHOP_PORT_OFFSET the commands name it.
+    issuer_flag = "" if shop.issuer_url == DEFAULT_ISSUER_URL else f" --issuer {shop.issuer_url}"
+    lines += ["", f"Demo users (password), sign in with: TOKEN=$(.venv/bin/python -m shop_devstack.signin <user>{issuer_flag})"]
+    lines += [f"  {user.username:<6} {user.password:<22} {', '.join(user.groups) or 'customer'}" for user in DEMO_USERS.values()]
     lines += [
         "",
-        "Place an order:",
-        f"  curl -s -X POST {orders}/orders -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\",
+        "Sign in as ada and place an order:",
+        f"  TOKEN=$(.venv/bin/python -m shop_devstack.signin ada{issuer_flag})",
+        f'  curl -s -X POST {orders}/orders -H "Authorization: Bearer $TOKEN" \\',
+        "    -H 'Content-Type: application/json' -H 'Idempotency-Key: demo-1' \\",
         f'    -d \'{{"customer_email": "ada@example.com", "payment_token": "tok_visa", '
         f'"shipping_address": "1 Main St, Springfield", "lines": [{{"sku": "{sku}", "quantity": 1}}]}}\'',
         "Watch it:",
-        f"  curl -s {orders}/orders/<order_id>",
+        f'  curl -s {orders}/orders/<order_id> -H "Authorization: Bearer $TOKEN"',
         "",
     ]
     print("\n".join(lines), flush=True)

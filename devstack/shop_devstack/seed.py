@@ -6,6 +6,8 @@ import json
 import urllib.request
 from typing import Any
 
+from shop_devstack.signin import sign_in
+
 DEMO_PRODUCTS: list[dict[str, Any]] = [
     {
         "sku": "TSHIRT-BLUE-M",
@@ -24,18 +26,20 @@ DEMO_PRODUCTS: list[dict[str, Any]] = [
 ]
 
 
-def put_product(catalog_url: str, product: dict[str, Any]) -> dict[str, Any]:
+def put_product(catalog_url: str, product: dict[str, Any], token: str) -> dict[str, Any]:
     body = {k: v for k, v in product.items() if k != "sku"}
     request = urllib.request.Request(
         f"{catalog_url}/products/{product['sku']}",
         data=json.dumps(body).encode(),
         method="PUT",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return dict(json.load(response))
 
 
-def seed(catalog_url: str) -> None:
+def seed(catalog_url: str, issuer_url: str) -> None:
+    """As staff (sam), signed in at the local issuer like anybody else."""
+    token = sign_in("sam", issuer_url=issuer_url)["access_token"]
     for product in DEMO_PRODUCTS:
-        put_product(catalog_url, product)
+        put_product(catalog_url, product, token)

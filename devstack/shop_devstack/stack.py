@@ -25,6 +25,7 @@ from typing import IO, Any
 import boto3
 
 from shop_contracts import TOPOLOGY
+from shop_devstack.oidc_issuer import AUDIENCE
 from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
@@ -57,6 +58,7 @@ class StackOptions:
     host: str = "127.0.0.1"
     moto_port: int = 0
     gateway_port: int = 0
+    issuer_port: int = 0
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -70,6 +72,7 @@ class EmbeddedShop:
         self.naming = Naming(stage=options.stage)
         self.endpoint = ""
         self.gateway_url = ""
+        self.issuer_url = ""
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -108,6 +111,16 @@ class EmbeddedShop:
         )
         _wait_http(f"{self.gateway_url}/health", "payment gateway")
 
+        # Cognito's stand-in: a real OIDC issuer whose JWKS the services fetch over HTTP.
+        issuer_port = o.issuer_port or free_port(o.host)
+        self.issuer_url = f"http://{o.host}:{issuer_port}"
+        self._spawn(
+            "oidc-issuer",
+            [sys.executable, "-m", "shop_devstack.oidc_issuer", "--host", o.host, "--port", str(issuer_port)],
+            child_env,
+        )
+        _wait_http(f"{self.issuer_url}/health", "OIDC issuer")
+
         self.provisioned = provision(
             TOPOLOGY,
             self.naming,
@@ -127,6 +140,8 @@ class EmbeddedShop:
                 **child_env,
                 "SHOP_TABLE_STREAM_ARN": self.provisioned.table_stream_arns[service],
                 "PAYMENT_GATEWAY_URL": self.gateway_url,
+                "SHOP_AUTH_ISSUER": self.issuer_url,
+                "SHOP_AUTH_AUDIENCE": AUDIENCE,
                 "SHOP_MAIL_SENDER": MAIL_SENDER,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
@@ -32,6 +33,7 @@ from unittest import mock
 from shop_contracts import TOPOLOGY
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.moto_server import EmbeddedAwsServer
+from shop_devstack.oidc_issuer import AUDIENCE, IssuerServer
 from shop_devstack.stack import LOCAL_CREDENTIALS
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import from_dynamodb
@@ -199,3 +201,52 @@ def eventually[T](probe: Callable[[], T | None], *, timeout: float = 20, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+# -- sign-in -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def local_issuer() -> Iterator[IssuerServer]:
+    """The shop's local OIDC issuer on a thread, and the environment every service's sign-in reads
+    (SHOP_AUTH_ISSUER, SHOP_AUTH_AUDIENCE). Services build their verifier on the first protected
+    request, so this may start before or after `app` is imported, but must be on while tests call."""
+    with IssuerServer() as server, mock.patch.dict(os.environ, {"SHOP_AUTH_ISSUER": server.url, "SHOP_AUTH_AUDIENCE": AUDIENCE}):
+        yield server
+
+
+def bearer(issuer: IssuerServer, user: str = "ada", **claims: Any) -> dict[str, str]:
+    """An Authorization header with an access token for a demo user, minted by the issuer's current key;
+    `claims` override the defaults (exp=..., aud=..., "cognito:groups"=...)."""
+    return {"Authorization": f"Bearer {issuer.issuer.mint({'username': user, **claims})}"}
+
+
+class SignedInHttp:
+    """A chalice test client's `http` whose requests carry `headers` (a token) unless they bring their
+    own Authorization; `anonymous` is the bare client."""
+
+    def __init__(self, http: Any, headers: Mapping[str, str]) -> None:
+        self.anonymous = http
+        self._headers = dict(headers)
+
+    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes | str = b"") -> Any:
+        return self.anonymous.request(method, path, headers={**self._headers, **(headers or {})}, body=body)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+@dataclass
+class SignedInClient:
+    """What the services' tests call `client`: `client.http` signed in, `client.http.anonymous` not."""
+
+    http: SignedInHttp

@@ -124,6 +124,8 @@ Text = Annotated[str, AfterValidator(_no_control_characters), Field(json_schema_
 class ApiError(Exception):
     status = 400
     code = "bad_request"
+    # Sent with the error (e.g. WWW-Authenticate with a 401).
+    headers: Mapping[str, str] = {}
 
     def __init__(self, message: str, *, fields: list[dict[str, str]] | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -262,7 +264,7 @@ def json_api[F: Callable[..., Any]](view: F) -> F:
         try:
             return view(*args, **kwargs)
         except ApiError as error:
-            return json_response(error.body(), error.status)
+            return json_response(error.body(), error.status, error.headers)
         except Exception:
             log.exception("unhandled error in %s", view.__name__)
             return json_response(error_body("internal_error", "internal error; it was logged"), 500)

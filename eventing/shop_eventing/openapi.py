@@ -37,11 +37,20 @@ from chalice.app import Chalice
 from pydantic import BaseModel, ConfigDict
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from shop_eventing.auth import SECURITY_ATTRIBUTE, Security
 from shop_eventing.http import ErrorResponse, json_response
 
 SPEC_ATTRIBUTE = "__shop_operation__"
 OPENAPI_PATH = "/openapi.json"
 REF_TEMPLATE = "#/components/schemas/{model}"
+BEARER = "bearer"
+BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "JWT",
+    "description": "An access token from the shop's OpenID Connect issuer (Cognito on AWS; locally "
+    "`python -m shop_devstack.signin <user>`). Groups are read from the `cognito:groups` claim.",
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,7 @@ class Operation:
     body: type[BaseModel] | None = None
     path: type[BaseModel] | None = None
     headers: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
     responses: Mapping[int, type[BaseModel] | None] = field(default_factory=dict)
     errors: frozenset[int] = frozenset()
     description: str | None = None
@@ -75,6 +85,7 @@ def operation[F: Callable[..., Any]](
     body: type[BaseModel] | None = None,
     path: type[BaseModel] | None = None,
     headers: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
     responses: Mapping[int, type[BaseModel] | None],
     errors: Iterable[int] = (),
     description: str | None = None,
@@ -91,6 +102,7 @@ def operation[F: Callable[..., Any]](
                 body=body,
                 path=path,
                 headers=headers,
+                query=query,
                 responses=dict(responses),
                 errors=frozenset(errors),
                 description=description,
@@ -103,12 +115,17 @@ def operation[F: Callable[..., Any]](
     return record
 
 
-def _error_statuses(spec: Operation) -> list[int]:
+def _error_statuses(spec: Operation, security: Security | None) -> list[int]:
     statuses = {500, *spec.errors}
+    if security is not None:
+        # No or a bad token; a caller outside the route's groups.
+        statuses.add(401)
+        if security.groups:
+            statuses.add(403)
     if spec.body is not None:
         # Malformed or invalid JSON, a body over the size limit, a Content-Type other than JSON.
         statuses |= {400, 413, 415}
-    if spec.headers is not None:
+    if spec.headers is not None or spec.query is not None:
         statuses.add(400)
     if spec.path is not None:
         # A bad parameter; a value with a "/" in it names a route that does not exist.
@@ -116,7 +133,9 @@ def _error_statuses(spec: Operation) -> list[int]:
     return sorted(statuses)
 
 
-def _parameters(model: type[BaseModel], location: Literal["path", "header"], defs: dict[str, Any]) -> list[dict[str, Any]]:
+def _parameters(
+    model: type[BaseModel], location: Literal["path", "header", "query"], defs: dict[str, Any]
+) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF_TEMPLATE, by_alias=True)
     defs.update(schema.pop("$defs", {}))
     required = set(schema.get("required", []))
@@ -132,21 +151,22 @@ def _parameters(model: type[BaseModel], location: Literal["path", "header"], def
     return parameters
 
 
-def _operations(app: Chalice) -> list[tuple[str, str, Operation]]:
+def _operations(app: Chalice) -> list[tuple[str, str, Operation, Security | None]]:
     found = []
     for route_path, methods in sorted(app.routes.items()):
         for method, entry in sorted(methods.items()):
             spec = getattr(entry.view_function, SPEC_ATTRIBUTE, None)
             if not isinstance(spec, Operation):
                 raise ValueError(f"{method} {route_path} ({entry.view_name}) has no @operation: every route is documented")
-            found.append((route_path, method.lower(), spec))
+            security = getattr(entry.view_function, SECURITY_ATTRIBUTE, None)
+            found.append((route_path, method.lower(), spec, security if isinstance(security, Security) else None))
     return found
 
 
 def openapi_document(app: Chalice, *, title: str, version: str, description: str = "") -> dict[str, Any]:
     operations = _operations(app)
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorResponse, "serialization")]
-    for _, _, spec in operations:
+    for _, _, spec, _ in operations:
         if spec.body is not None:
             wanted.append((spec.body, "validation"))
         wanted.extend((model, "serialization") for model in spec.responses.values() if model is not None)
@@ -157,15 +177,14 @@ def openapi_document(app: Chalice, *, title: str, version: str, description: str
         return {"application/json": {"schema": refs[(model, mode)]}}
 
     paths: dict[str, dict[str, Any]] = {}
-    for route_path, method, spec in operations:
-        document: dict[str, Any] = {"operationId": spec.operation_id, "summary": spec.summary}
-        if spec.description:
-            document["description"] = spec.description
-        parameters = []
-        if spec.path is not None:
-            parameters += _parameters(spec.path, "path", schemas)
-        if spec.headers is not None:
-            parameters += _parameters(spec.headers, "header", schemas)
+    for route_path, method, spec, security in operations:
+        document: dict[str, Any] = {"operationId": spec.operation_id, "summary": spec.summary, **_security(spec, security)}
+        located: list[tuple[type[BaseModel] | None, Literal["path", "header", "query"]]] = [
+            (spec.path, "path"),
+            (spec.headers, "header"),
+            (spec.query, "query"),
+        ]
+        parameters = [p for model, where in located if model is not None for p in _parameters(model, where, schemas)]
         if parameters:
             document["parameters"] = parameters
         if spec.body is not None:
@@ -177,16 +196,33 @@ def openapi_document(app: Chalice, *, title: str, version: str, description: str
                 responses[str(status)]["content"] = content(model, "serialization")
             if spec.links.get(status):
                 responses[str(status)]["links"] = {name: link.document() for name, link in sorted(spec.links[status].items())}
-        for status in _error_statuses(spec):
+        for status in _error_statuses(spec, security):
             responses[str(status)] = {"description": _reason(status), "content": content(ErrorResponse, "serialization")}
         document["responses"] = responses
         paths.setdefault(route_path, {})[method] = document
+    components: dict[str, Any] = {"schemas": dict(sorted(schemas.items()))}
+    if any(security is not None for *_, security in operations):
+        components["securitySchemes"] = {BEARER: BEARER_SCHEME}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.items()))},
+        "components": components,
     }
+
+
+def _security(spec: Operation, security: Security | None) -> dict[str, Any]:
+    """The operation's description (with the groups it needs) and its security requirement."""
+    document: dict[str, Any] = {}
+    description = spec.description
+    if security is not None and security.groups:
+        needs = f"Needs the {' or '.join(sorted(security.groups))} group (claim cognito:groups)."
+        description = f"{description} {needs}" if description else needs
+    if description:
+        document["description"] = description
+    if security is not None:
+        document["security"] = [{BEARER: []}]
+    return document
 
 
 def _reason(status: int) -> str:

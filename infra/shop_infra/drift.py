@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from shop_eventing.topology import Naming
 from shop_infra.provision import Clients
-from shop_infra.resources import Resources
+from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 
 AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::")
 AWS_ONLY_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket"})
@@ -63,7 +63,7 @@ class Drift:
 
 
 def is_aws_only(kind: str) -> bool:
-    return kind in AWS_ONLY_TYPES or kind.startswith(AWS_ONLY_PREFIXES)
+    return kind in AWS_ONLY_TYPES or kind in AWS_ONLY_RESOURCE_TYPES or kind.startswith(AWS_ONLY_PREFIXES)
 
 
 def drift(stacks: dict[str, Resources], clients: Clients, naming: Naming) -> list[Drift]:

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 
 from shop_eventing.topology import Naming, Topology
 from shop_infra.resources import (
+    AWS_ONLY_RESOURCE_TYPES,
     EVENT_BUS_ID,
     NO_OVERRIDES,
     TABLE_ID,
@@ -78,7 +79,9 @@ class Clients:
 
 
 def apply(resources: Resources, clients: Clients) -> Applied:
-    """Make the live resources match one stack's `resources`, each after those it references."""
+    """Make the live resources match one stack's `resources`, each after those it references. Resources
+    the model declares for AWS alone (resources.AWS_ONLY_RESOURCE_TYPES, each with its reason) are left out."""
+    resources = {logical_id: r for logical_id, r in resources.items() if r["Type"] not in AWS_ONLY_RESOURCE_TYPES}
     applied = Applied()
     applier = _Applier(clients, applied)
     appliers: dict[str, Callable[[str, dict[str, Any]], None]] = {

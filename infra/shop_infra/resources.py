@@ -3,12 +3,13 @@
 deploy/templates.py puts these dicts into the templates deployed to AWS; shop_infra.provision applies
 the very same dicts through boto3 to any other endpoint (the embedded AWS, a test). Neither adds a
 resource or a property of its own, so what runs locally is what AWS gets, apart from the overrides
-named in `LocalOverrides`.
+named in `LocalOverrides` and the resource types in `AWS_ONLY_RESOURCE_TYPES` (each with its reason).
 
-The model has one group of resources per CloudFormation stack: the platform (bus and archive, shared
-by the stage) and one group per service (its table; per subscription a queue, its DLQ, one rule per
-event type and the queue's policy). Ref and Fn::GetAtt only point inside their own group, as they
-must inside one stack; a rule names the platform's bus by name.
+The model has one group of resources per CloudFormation stack: the platform (bus and archive, and
+the Cognito user pool customers and staff sign in with, shared by the stage) and one group per
+service (its table; per subscription a queue, its DLQ, one rule per event type and the queue's policy).
+Ref and Fn::GetAtt only point inside their own group, as they must inside one stack; a rule names the
+platform's bus by name.
 """
 
 from __future__ import annotations
@@ -31,6 +32,36 @@ POLICY_SID = "FromItsRulesOnly"
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum: time to look at and redrive what failed
 ARCHIVE_RETENTION_DAYS = 0  # 0 keeps every event forever: replay must reach back to the first order
 
+USER_POOL_ID = "UserPool"
+USER_POOL_CLIENT_ID = "UserPoolClient"
+USER_POOL_DOMAIN_ID = "UserPoolDomain"
+RESOURCE_SERVER_ID = "ApiResourceServer"
+# The shop's API as an OAuth resource server: access tokens carry the scope `shop-api/shop`, which the
+# REST APIs' Cognito authorizer requires (with a scope it takes access tokens, not ID tokens).
+API_IDENTIFIER = "shop-api"
+API_SCOPE = f"{API_IDENTIFIER}/shop"
+# Cognito groups, read by the services from the access token's `cognito:groups` claim.
+GROUPS = {"staff": "Create and revise products; read shipments", "warehouse": "Read shipments to pack and send them"}
+# The CLI sign-in (RFC 8252 loopback redirect); a web front end adds its own URL here.
+CALLBACK_URLS = ["http://localhost:8765/callback"]
+ACCESS_TOKEN_MINUTES = 60
+REFRESH_TOKEN_DAYS = 30
+
+# Resource types the model declares for AWS alone, each with the reason the embedded AWS has none.
+# provision skips them and the drift check does not compare them (shop_infra.drift).
+AWS_ONLY_RESOURCE_TYPES: dict[str, str] = {
+    kind: "sign-in: locally the embedded stack runs its own OIDC issuer process (shop_devstack.oidc_issuer), which "
+    "the services verify exactly as they verify Cognito (JWKS, iss, audience, cognito:groups); a moto user pool "
+    "nothing signs in to would prove nothing"
+    for kind in (
+        "AWS::Cognito::UserPool",
+        "AWS::Cognito::UserPoolClient",
+        "AWS::Cognito::UserPoolDomain",
+        "AWS::Cognito::UserPoolGroup",
+        "AWS::Cognito::UserPoolResourceServer",
+    )
+}
+
 
 def camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
@@ -52,8 +83,80 @@ def queue_policy_id(subscription: Subscription) -> str:
     return f"{queue_id(subscription)}Policy"
 
 
+def identity_resources(naming: Naming) -> Resources:
+    """The user pool customers and staff sign in to (code flow with PKCE), its app client, the API's
+    scope and the groups the services' access rules name."""
+    pool = {"Ref": USER_POOL_ID}
+    groups = {
+        f"{camel(name)}Group": {
+            "Type": "AWS::Cognito::UserPoolGroup",
+            "Properties": {"UserPoolId": pool, "GroupName": name, "Description": description},
+        }
+        for name, description in GROUPS.items()
+    }
+    return {
+        USER_POOL_ID: {
+            "Type": "AWS::Cognito::UserPool",
+            "Properties": {
+                "UserPoolName": f"{naming.bus}-users",
+                "UsernameAttributes": ["email"],
+                "AutoVerifiedAttributes": ["email"],
+                "Policies": {
+                    "PasswordPolicy": {
+                        "MinimumLength": 12,
+                        "RequireLowercase": True,
+                        "RequireUppercase": True,
+                        "RequireNumbers": True,
+                        "RequireSymbols": False,
+                    }
+                },
+                "AccountRecoverySetting": {"RecoveryMechanisms": [{"Name": "verified_email", "Priority": 1}]},
+                # Customers' accounts and orders hang on their sub: a deleted pool cannot be recreated with them.
+                "DeletionProtection": "ACTIVE",
+            },
+        },
+        USER_POOL_DOMAIN_ID: {
+            "Type": "AWS::Cognito::UserPoolDomain",
+            # The hosted sign-in (authorize/token endpoints); the prefix must be unique in the region.
+            "Properties": {"UserPoolId": pool, "Domain": {"Fn::Sub": f"{naming.bus}-${{AWS::AccountId}}"}},
+        },
+        RESOURCE_SERVER_ID: {
+            "Type": "AWS::Cognito::UserPoolResourceServer",
+            "Properties": {
+                "UserPoolId": pool,
+                "Identifier": API_IDENTIFIER,
+                "Name": "shop API",
+                "Scopes": [{"ScopeName": API_SCOPE.split("/")[1], "ScopeDescription": "Use the shop's APIs"}],
+            },
+        },
+        USER_POOL_CLIENT_ID: {
+            "Type": "AWS::Cognito::UserPoolClient",
+            "DependsOn": [RESOURCE_SERVER_ID],  # its scope must exist first
+            "Properties": {
+                "UserPoolId": pool,
+                "ClientName": "shop-web",
+                # A public client (browser, CLI): no secret, so the code flow needs PKCE.
+                "GenerateSecret": False,
+                "AllowedOAuthFlowsUserPoolClient": True,
+                "AllowedOAuthFlows": ["code"],
+                "AllowedOAuthScopes": ["openid", "email", "profile", API_SCOPE],
+                "SupportedIdentityProviders": ["COGNITO"],
+                "CallbackURLs": CALLBACK_URLS,
+                "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                "PreventUserExistenceErrors": "ENABLED",
+                "EnableTokenRevocation": True,
+                "AccessTokenValidity": ACCESS_TOKEN_MINUTES,
+                "IdTokenValidity": ACCESS_TOKEN_MINUTES,
+                "RefreshTokenValidity": REFRESH_TOKEN_DAYS,
+                "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes", "RefreshToken": "days"},
+            },
+        },
+        **groups,
+    }
+
+
 def platform_resources(naming: Naming) -> Resources:
-    """The bus every service publishes on and its archive, shared by the stage."""
+    """The bus every service publishes on and its archive, and the user pool, shared by the stage."""
     return {
         EVENT_BUS_ID: {"Type": "AWS::Events::EventBus", "Properties": {"Name": naming.bus}},
         ARCHIVE_ID: {
@@ -65,6 +168,7 @@ def platform_resources(naming: Naming) -> Resources:
                 "RetentionDays": ARCHIVE_RETENTION_DAYS,
             },
         },
+        **identity_resources(naming),
     }
 
 

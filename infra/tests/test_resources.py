@@ -10,7 +10,7 @@ import pytest
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
 from shop_infra.provision import Clients, apply
-from shop_infra.resources import NO_OVERRIDES, LocalOverrides, model, queue_id
+from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, NO_OVERRIDES, LocalOverrides, model, queue_id
 
 NAMING = Naming(stage="m")
 # Refusals come before any call: these clients point where nothing listens.
@@ -20,7 +20,16 @@ NOWHERE = Clients(boto3.Session(region_name="us-east-1", aws_access_key_id="x", 
 def test_the_model_has_one_group_per_stack() -> None:
     shop = model(TOPOLOGY, NAMING)
 
-    assert sorted(shop.platform) == ["EventArchive", "EventBus"]
+    assert sorted(shop.platform) == [
+        "ApiResourceServer",
+        "EventArchive",
+        "EventBus",
+        "StaffGroup",
+        "UserPool",
+        "UserPoolClient",
+        "UserPoolDomain",
+        "WarehouseGroup",
+    ]
     assert list(shop.services) == [s.name for s in TOPOLOGY.services]
     notify = shop.services["notify"]
     assert sorted(notify) == [
@@ -65,3 +74,18 @@ def test_the_applier_refuses_a_type_it_cannot_apply() -> None:
 
     with pytest.raises(ValueError, match=r"Topic \(AWS::SNS::Topic\): unsupported type"):
         apply(resources, NOWHERE)
+
+
+def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
+    """Locally the embedded stack's own OIDC issuer stands in for Cognito; the model says so per type."""
+    platform = model(TOPOLOGY, NAMING).platform
+    cognito = {r["Type"] for r in platform.values() if r["Type"].startswith("AWS::Cognito::")}
+    assert cognito and cognito <= set(AWS_ONLY_RESOURCE_TYPES)
+    assert all("OIDC issuer" in reason for reason in AWS_ONLY_RESOURCE_TYPES.values())
+    # A stack of AWS-only resources alone asks nothing of the (unreachable) endpoint.
+    only_cognito = {k: r for k, r in platform.items() if r["Type"] in AWS_ONLY_RESOURCE_TYPES}
+    assert apply(only_cognito, NOWHERE).changes == []
+    groups = {r["Properties"]["GroupName"] for r in platform.values() if r["Type"] == "AWS::Cognito::UserPoolGroup"}
+    assert groups == {"staff", "warehouse"}
+    client = platform["UserPoolClient"]["Properties"]
+    assert (client["GenerateSecret"], client["AllowedOAuthFlows"]) == (False, ["code"])

@@ -10,6 +10,7 @@ from chalicelib import usecases
 from chalicelib.api_models import ProductInput, ProductLookupPath, ProductPath, ProductResponse
 from chalicelib.repository import CatalogRepository, CatalogUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.auth import SignIn
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
     Conflict,
@@ -29,6 +30,8 @@ use_one_error_shape(app)
 serve_openapi(app, title="shop catalog API", version="1", description="Products, prices and stock: the staff API.")
 runtime = ServiceRuntime(TOPOLOGY, "catalog", REGISTRY)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
+sign_in = SignIn.from_environment()
+STAFF = "staff"  # only staff create and revise products
 
 
 def unit_of_work() -> CatalogUnitOfWork:
@@ -65,6 +68,7 @@ def health() -> dict[str, str]:
     description="201 when the product is new, 200 when revised; without `stock`, a revision keeps the stock.",
 )
 @json_api
+@sign_in.required(app, groups={STAFF})
 def put_product(sku: str) -> Any:
     parse_params({"sku": sku}, ProductPath)
     command = parse_body(current_request(app).raw_body, ProductInput)

@@ -10,6 +10,7 @@ from chalicelib import usecases
 from chalicelib.api_models import ShipmentPath, ShipmentResponse
 from chalicelib.repository import FulfillmentRepository, FulfillmentUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.auth import SignIn
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import NotFound, json_api, json_response, parse_params, use_one_error_shape
 from shop_eventing.openapi import Health, operation, serve_openapi
@@ -20,6 +21,9 @@ use_one_error_shape(app)
 serve_openapi(app, title="shop fulfillment API", version="1", description="Shipments for the physical goods of paid orders.")
 runtime = ServiceRuntime(TOPOLOGY, "fulfillment", REGISTRY)
 repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
+sign_in = SignIn.from_environment()
+# Who packs and ships, and staff who answer customers about it.
+SHIPMENT_READERS = frozenset({"warehouse", "staff"})
 
 
 def unit_of_work() -> FulfillmentUnitOfWork:
@@ -35,6 +39,7 @@ def health() -> dict[str, str]:
 @app.route("/orders/{order_id}/shipment", methods=["GET"])
 @operation("The shipment of a paid order's physical goods", path=ShipmentPath, responses={200: ShipmentResponse}, errors={404})
 @json_api
+@sign_in.required(app, groups=SHIPMENT_READERS)
 def get_shipment(order_id: str) -> Any:
     parse_params({"order_id": order_id}, ShipmentPath)
     shipment = usecases.shipment_for_order(repository, order_id)

@@ -9,11 +9,20 @@ from typing import Any
 from chalice.app import Chalice
 
 from chalicelib import usecases
-from chalicelib.api_models import OrderPath, OrderResponse, PlaceOrderHeaders, PlaceOrderRequest, ProductList
+from chalicelib.api_models import (
+    ListOrdersQuery,
+    OrderList,
+    OrderPath,
+    OrderResponse,
+    PlaceOrderHeaders,
+    PlaceOrderRequest,
+    ProductList,
+)
 from chalicelib.domain import Order, OrderInvalid
 from chalicelib.payments import HttpPaymentGateway
 from chalicelib.repository import OrdersRepository, OrdersUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
+from shop_eventing.auth import SignIn, current_caller
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
     NotFound,
@@ -34,6 +43,7 @@ use_one_error_shape(app)
 serve_openapi(app, title="shop orders API", version="1", description="Checkout, payment and order history: the storefront's API.")
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
+sign_in = SignIn.from_environment()
 gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
 
 
@@ -87,12 +97,13 @@ def list_products() -> Any:
     "with another body it is refused with 422.",
 )
 @json_api
+@sign_in.required(app)
 def create_order() -> Any:
     request = current_request(app)
     key = parse_params(request.headers, PlaceOrderHeaders).idempotency_key
     command = parse_body(request.raw_body, PlaceOrderRequest)
     try:
-        order, replayed = usecases.place(command, key, repository, unit_of_work)
+        order, replayed = usecases.place(command, key, current_caller().sub, repository, unit_of_work)
     except OrderInvalid as invalid:
         raise RequestInvalid.field(invalid.field, invalid.problem) from None
     except usecases.IdempotencyKeyReused:
@@ -107,12 +118,31 @@ def create_order() -> Any:
     return json_response(order_body(order), 201, headers)
 
 
-@app.route("/orders/{order_id}", methods=["GET"])
-@operation("An order, its status and timeline", path=OrderPath, responses={200: OrderResponse}, errors={404})
+@app.route("/orders", methods=["GET"])
+@operation(
+    "The caller's own orders, newest first",
+    query=ListOrdersQuery,
+    responses={200: OrderList},
+    description="Paginated: pass the answer's next_cursor as ?cursor= for the next page.",
+)
 @json_api
+@sign_in.required(app)
+def list_orders() -> Any:
+    query = parse_params(current_request(app).query_params or {}, ListOrdersQuery)
+    try:
+        orders, cursor = usecases.list_orders(current_caller().sub, query.limit, query.cursor, repository)
+    except usecases.CursorInvalid as invalid:
+        raise RequestInvalid.field("cursor", str(invalid)) from None
+    return json_response(OrderList(orders=[order_body(order) for order in orders], next_cursor=cursor))
+
+
+@app.route("/orders/{order_id}", methods=["GET"])
+@operation("One of the caller's orders, its status and timeline", path=OrderPath, responses={200: OrderResponse}, errors={404})
+@json_api
+@sign_in.required(app)
 def get_order(order_id: str) -> Any:
     parse_params({"order_id": order_id}, OrderPath)
-    order = repository.order(order_id)
+    order = usecases.customer_order(current_caller().sub, order_id, repository)
     if order is None:
         raise NotFound(f"no order {order_id}")
     return json_response(order_body(order))

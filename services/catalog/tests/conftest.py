@@ -47,12 +47,24 @@ def catalog_app(aws: Aws) -> ModuleType:
     return app
 
 
+@pytest.fixture(scope="session")
+def issuer() -> Iterator[Any]:
+    """The shop's local OIDC issuer, in-process; its keys mint the tests' tokens."""
+    from shop_devstack.testing import local_issuer
+
+    with local_issuer() as server:
+        yield server
+
+
 @pytest.fixture
-def client(catalog_app: ModuleType) -> Iterator[Any]:
+def client(catalog_app: ModuleType, issuer: Any) -> Iterator[Any]:
+    """Signed in as sam by default; `client.http.anonymous` sends no token."""
     from chalice.test import Client
 
+    from shop_devstack.testing import SignedInClient, SignedInHttp, bearer
+
     with Client(catalog_app.app) as test_client:
-        yield test_client
+        yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, "sam")))
 
 
 @pytest.fixture

@@ -17,7 +17,11 @@ from shop_eventing.http import NO_CONTROL_CHARACTERS, Text
 
 MAX_QUANTITY = 100
 MAX_LINES = 50
-EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+\.[^@\s\x00-\x1f\x7f-\x9f]+$"
+# Besides control characters and spaces, an address part holds none of RFC 5322's specials: with
+# them the mailer reads another address (a comment in parentheses, a display name before "<"), so
+# SES refuses the mail after the order was taken and its confirmation ends in notify's DLQ.
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f()<>,;:\\\"\[\]]+"
+EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
 LEGACY_ADDRESS_MAX_LENGTH = 2 * ADDRESS_LINE_MAX_LENGTH
 
 
@@ -86,6 +90,21 @@ class OrderPath(BaseModel):
     order_id: Text = Field(min_length=1, max_length=128)
 
 
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+class ListOrdersQuery(BaseModel):
+    limit: int = Field(default=DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="At most this many orders.")
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="Opaque: the next_cursor of the previous page.",
+    )
+
+
 class Price(BaseModel):
     amount: int = Field(ge=0, description="Integer minor units (cents; yen for JPY).")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
@@ -137,3 +156,8 @@ class OrderResponse(BaseModel):
     payment_id: str | None
     created_at: str
     timeline: list[TimelineEntryResponse]
+
+
+class OrderList(BaseModel):
+    orders: list[OrderResponse] = Field(description="The caller's own orders, newest first.")
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page.")

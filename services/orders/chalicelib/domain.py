@@ -111,6 +111,8 @@ class Order:
     timeline: list[TimelineEntry] = field(default_factory=list)
     payment_id: str | None = None
     version: int = 0
+    # Who placed it: the customer's sub at the issuer. None only for orders from before sign-in.
+    customer_id: str | None = None
 
     @property
     def total(self) -> int:
@@ -195,6 +197,7 @@ def place_order(
     shipping_address: str | None,
     now: datetime,
     delivery_address: dict[str, str | None] | None = None,
+    customer_id: str | None = None,
 ) -> Order:
     lines = price_lines(requested, catalog)
     if any(line.kind == "physical" for line in lines) and not (shipping_address or "").strip():
@@ -208,4 +211,5 @@ def place_order(
         shipping_address=shipping_address,
         created_at=now.isoformat(),
         delivery_address=delivery_address,
+        customer_id=customer_id,
     )

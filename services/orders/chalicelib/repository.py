@@ -51,9 +51,15 @@ def order_item(order: Order) -> dict[str, Any]:
         # Stored for queries; always recomputed from the timeline.
         "status": order.status,
         "version": order.version + 1,
-        "gsi1pk": f"CUSTOMER#{order.customer_email}",
-        "gsi1sk": f"{order.created_at}#{order.order_id}",
+        "customer_id": order.customer_id,
+        # A customer's orders, newest first (GET /orders): keyed by the sub, which never changes,
+        # unlike an e-mail address. Orders from before sign-in have no owner and are in no list.
+        **(customer_index_key(order.customer_id, order.created_at, order.order_id) if order.customer_id else {}),
     }
+
+
+def customer_index_key(customer_id: str, created_at: str, order_id: str) -> dict[str, str]:
+    return {"gsi1pk": f"CUSTOMER#{customer_id}", "gsi1sk": f"ORDER#{created_at}#{order_id}"}
 
 
 def order_from_item(item: dict[str, Any]) -> Order:
@@ -69,6 +75,7 @@ def order_from_item(item: dict[str, Any]) -> Order:
         timeline=[TimelineEntry(**entry) for entry in item.get("timeline", [])],
         payment_id=item.get("payment_id"),
         version=int(item["version"]),
+        customer_id=item.get("customer_id"),
     )
 
 
@@ -130,6 +137,26 @@ class OrdersRepository:
             if item:
                 views[sku] = _view(item)
         return views
+
+    def customer_orders(
+        self, customer_id: str, *, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[Order], dict[str, str] | None]:
+        """One page of a customer's orders, newest first, and where the next page starts (None: no more)."""
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :customer AND begins_with(gsi1sk, :orders)",
+            "ExpressionAttributeValues": {":customer": {"S": f"CUSTOMER#{customer_id}"}, ":orders": {"S": "ORDER#"}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after:
+            query["ExclusiveStartKey"] = to_dynamodb(after)
+        page = self._client.query(**query)
+        # The index holds the whole order item (projection ALL), so no second read per order.
+        orders = [order_from_item(from_dynamodb(item)) for item in page["Items"]]
+        last = page.get("LastEvaluatedKey")
+        return orders, ({k: str(v) for k, v in from_dynamodb(last).items()} if last else None)
 
     def all_product_views(self) -> list[ProductView]:
         paginator = self._client.get_paginator("query")

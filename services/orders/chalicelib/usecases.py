@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import uuid
@@ -42,6 +44,10 @@ class Orders(Protocol):
 
     def product_views(self, skus: list[str]) -> dict[str, ProductView]: ...
 
+    def customer_orders(
+        self, customer_id: str, *, limit: int, after: dict[str, str] | None
+    ) -> tuple[list[Order], dict[str, str] | None]: ...
+
 
 class OrdersWork(TransactionalWork, Protocol):
     """One transaction on the orders table (chalicelib.repository.OrdersUnitOfWork): its own writes, then
@@ -61,6 +67,10 @@ class IdempotencyKeyReused(Exception):
     """The same Idempotency-Key came with a different request body."""
 
 
+class CursorInvalid(Exception):
+    """The ?cursor= is not one this service gave this customer."""
+
+
 class OrderChanged(Exception):
     """The order kept changing under us; the event is retried later."""
 
@@ -69,8 +79,14 @@ def _fingerprint(request: PlaceOrderRequest) -> str:
     return hashlib.sha256(json.dumps(request.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
-def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, new_uow: NewUnitOfWork) -> tuple[Order, bool]:
-    """Returns (order, replayed): the same key with the same body returns the first order again."""
+def place(
+    request: PlaceOrderRequest, idempotency_key: str, customer_id: str, repository: Orders, new_uow: NewUnitOfWork
+) -> tuple[Order, bool]:
+    """Returns (order, replayed): the same key with the same body returns the first order again.
+
+    Keys are the customer's own: another customer's same key is another request (and must never
+    replay somebody else's order)."""
+    idempotency_key = f"{customer_id}/{idempotency_key}"
     fingerprint = _fingerprint(request)
     existing = _replay(idempotency_key, fingerprint, repository)
     if existing:
@@ -86,6 +102,7 @@ def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, 
         shipping_address=address.as_text() if address else None,
         delivery_address=address.model_dump() if address else None,
         now=datetime.now(UTC),
+        customer_id=customer_id,
     )
     # The same fact in both majors while v1 has consumers (catalog): only the address's shape differs,
     # and each has its own event_id.
@@ -94,6 +111,7 @@ def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, 
         "customer_email": order.customer_email,
         "lines": _order_lines(order),
         "total": Money(amount=order.total, currency=order.currency),
+        "customer_id": order.customer_id,
     }
     placed = new_event(
         OrderPlacedV1(**fact, shipping_address=order.shipping_address), producer=SOURCE, correlation_id=order.order_id
@@ -121,6 +139,40 @@ def place(request: PlaceOrderRequest, idempotency_key: str, repository: Orders, 
         raise
     order.version += 1
     return order, False
+
+
+def customer_order(customer_id: str, order_id: str, repository: Orders) -> Order | None:
+    """The order if it is this customer's; another customer's is as absent as a missing one (404, not
+    403: whether an order id exists is nobody else's business)."""
+    order = repository.order(order_id)
+    return order if order is not None and order.customer_id == customer_id else None
+
+
+_CURSOR_KEYS = frozenset({"pk", "sk", "gsi1pk", "gsi1sk"})
+
+
+def list_orders(customer_id: str, limit: int, cursor: str | None, repository: Orders) -> tuple[list[Order], str | None]:
+    """A page of the customer's orders, newest first, and the opaque cursor of the next page."""
+    after = _decode_cursor(cursor, customer_id) if cursor else None
+    orders, last = repository.customer_orders(customer_id, limit=limit, after=after)
+    return orders, _encode_cursor(last) if last else None
+
+
+def _encode_cursor(key: dict[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, customer_id: str) -> dict[str, str]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise CursorInvalid("not a cursor from this API") from None
+    if not isinstance(key, dict) or set(key) != _CURSOR_KEYS or not all(isinstance(v, str) for v in key.values()):
+        raise CursorInvalid("not a cursor from this API")
+    # A cursor is the position in one customer's list: nobody pages through another's.
+    if key["gsi1pk"] != f"CUSTOMER#{customer_id}":
+        raise CursorInvalid("not a cursor from this API")
+    return key
 
 
 def _replay(idempotency_key: str, fingerprint: str, repository: Orders) -> Order | None:
@@ -192,6 +244,7 @@ def _payment_event(order: Order, payment: PaymentOutcome) -> EventData:
             customer_email=order.customer_email,
             lines=_order_lines(order),
             shipping_address=order.shipping_address,
+            customer_id=order.customer_id,
         )
     return PaymentFailedV1(order_id=order.order_id, amount=amount, customer_email=order.customer_email, reason=payment.reason)
 

@@ -12,6 +12,7 @@ import pytest
 
 from chalicelib import usecases
 from chalicelib.api_models import PlaceOrderRequest
+from shop_devstack.oidc_issuer import DEMO_USERS
 from shop_eventing.outbox import AlreadyProcessed
 
 ADDRESS = "1 Main St, Springfield"
@@ -151,6 +152,8 @@ def test_place_order_publishes_one_order_placed(publish_product, post_order, aws
         ],
         "total": {"amount": 7500, "currency": "USD"},
         "shipping_address": ADDRESS,
+        # Whose order: the signed-in customer's sub (the client fixture signs in as ada).
+        "customer_id": DEMO_USERS["ada"].sub,
     }
     metadata = placed["detail"]["metadata"]
     assert (metadata["producer"], metadata["correlation_id"], metadata["causation_id"]) == (
@@ -255,7 +258,7 @@ def test_concurrent_requests_with_one_key_make_one_order(publish_product, orders
     def place() -> None:
         start.wait()
         try:
-            order, replayed = usecases.place(request, key, orders_app.repository, orders_app.unit_of_work)
+            order, replayed = usecases.place(request, key, DEMO_USERS["ada"].sub, orders_app.repository, orders_app.unit_of_work)
             results.append((order.order_id, replayed))
         except BaseException as error:
             errors.append(error)
@@ -418,3 +421,12 @@ def test_odd_bodies_are_400_never_500(post_order, raw):
 
     assert response.status_code == 400, response.body
     assert error_of(response)["code"] in {"invalid_request", "malformed_json"}
+
+
+@pytest.mark.parametrize("email", ["ann(x)@example.com", "Ann <ann@example.com>", "a,b@example.com", 'a"b@example.com'])
+def test_an_address_the_mailer_would_read_otherwise_is_a_400(publish_product, post_order, email):
+    # Found by the fuzzer: such an order was taken, and its confirmation e-mail ended in notify's DLQ.
+    sku = publish_product().data.sku
+    response = post_order(order_request((sku, 1), email=email))
+    assert response.status_code == 400
+    assert field_names(error_of(response)) == ["customer_email"]

@@ -26,6 +26,9 @@ from shop_eventing.outbox import AlreadyProcessed
 CHARGE = "orders.charge-payment"
 HISTORY = "orders.order-history"
 
+# Whoever signed in to place the order: its sub travels on with the order's events.
+CUSTOMER_ID = "7d0b3c2e-customer-sub"
+
 
 @dataclass
 class FakeGateway:
@@ -66,7 +69,7 @@ class Orders:
             lines=[LineRequest(sku=sku, quantity=quantity)],
             shipping_address="1 Main St" if kind == "physical" else None,
         )
-        order, _ = usecases.place(request, uuid.uuid4().hex, self.app.repository, self.app.unit_of_work)
+        order, _ = usecases.place(request, uuid.uuid4().hex, CUSTOMER_ID, self.app.repository, self.app.unit_of_work)
         return order.order_id
 
     def order(self, order_id: str) -> Any:
@@ -138,7 +141,11 @@ def test_approved_charge_publishes_payment_captured_and_the_order_is_paid(orders
         "ch_approved",
         {"amount": 2500, "currency": "USD"},
     )
-    assert (data["customer_email"], data["shipping_address"]) == ("buyer@example.com", "1 Main St")
+    assert (data["customer_email"], data["shipping_address"], data["customer_id"]) == (
+        "buyer@example.com",
+        "1 Main St",
+        CUSTOMER_ID,
+    )
     assert [(line["kind"], line["quantity"], line["unit_price"]) for line in data["lines"]] == [
         ("physical", 2, {"amount": 1250, "currency": "USD"})
     ]
