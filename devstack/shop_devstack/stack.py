@@ -95,31 +95,14 @@ class EmbeddedShop:
         # Children get the embedded AWS through their environment; this process keeps its own
         # untouched and uses explicit clients (self.client), so two shops can live in one test run.
         child_env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "SHOP_STAGE": o.stage}
-        self._spawn(
-            "moto",
-            [sys.executable, "-m", "shop_devstack.moto_main", "--host", o.host, "--port", str(moto_port)],
-            child_env,
+        self._start_server("moto", "shop_devstack.moto_main", moto_port, "/moto-api/", child_env)
+        # The card network's stand-in, and Cognito's: a real OIDC issuer whose JWKS the services fetch.
+        self.gateway_url = self._start_server(
+            "payment-gateway", "shop_devstack.payment_gateway", o.gateway_port or free_port(o.host), "/health", child_env
         )
-        _wait_http(f"{self.endpoint}/moto-api/", "moto server")
-
-        gateway_port = o.gateway_port or free_port(o.host)
-        self.gateway_url = f"http://{o.host}:{gateway_port}"
-        self._spawn(
-            "payment-gateway",
-            [sys.executable, "-m", "shop_devstack.payment_gateway", "--host", o.host, "--port", str(gateway_port)],
-            child_env,
+        self.issuer_url = self._start_server(
+            "oidc-issuer", "shop_devstack.oidc_issuer", o.issuer_port or free_port(o.host), "/health", child_env
         )
-        _wait_http(f"{self.gateway_url}/health", "payment gateway")
-
-        # Cognito's stand-in: a real OIDC issuer whose JWKS the services fetch over HTTP.
-        issuer_port = o.issuer_port or free_port(o.host)
-        self.issuer_url = f"http://{o.host}:{issuer_port}"
-        self._spawn(
-            "oidc-issuer",
-            [sys.executable, "-m", "shop_devstack.oidc_issuer", "--host", o.host, "--port", str(issuer_port)],
-            child_env,
-        )
-        _wait_http(f"{self.issuer_url}/health", "OIDC issuer")
 
         self.provisioned = provision(
             TOPOLOGY,
@@ -166,6 +149,15 @@ class EmbeddedShop:
             if not ready.wait(timeout=60):
                 raise RuntimeError(f"{service} did not start; see its log")
             _wait_http(f"{self.service_urls[service]}/health", service)
+
+    def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:
+        """Start one of the stack's own HTTP servers (`python -m module --host --port`, logging as
+        `name`) and wait until `probe` answers; returns its base URL."""
+        url = f"http://{self.options.host}:{port}"
+        command = [sys.executable, "-m", module, "--host", self.options.host, "--port", str(port)]
+        self._spawn(name, command, env)
+        _wait_http(f"{url}{probe}", name)
+        return url
 
     def stop(self) -> None:
         # Services first, the embedded AWS last: a poller must never find moto gone.

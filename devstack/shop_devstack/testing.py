@@ -30,13 +30,16 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
+import boto3
+from chalice.test import Client
+
 from shop_contracts import TOPOLOGY
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.moto_server import EmbeddedAwsServer
 from shop_devstack.oidc_issuer import AUDIENCE, IssuerServer
 from shop_devstack.stack import LOCAL_CREDENTIALS
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.outbox import from_dynamodb
+from shop_eventing.outbox import from_dynamodb, to_dynamodb
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
 
@@ -72,6 +75,34 @@ def provisioned_service(service: str) -> Iterator[tuple[str, Provisioned]]:
         environment = {"SHOP_STAGE": LOCAL_NAMING.stage, "SHOP_TABLE_STREAM_ARN": provisioned.table_stream_arns[service]}
         with mock.patch.dict(os.environ, environment):
             yield endpoint, provisioned
+
+
+@dataclass
+class ServiceTable:
+    """One service's table on the tests' embedded AWS, as its integration tests look into it."""
+
+    endpoint: str
+    table: str
+    dynamodb: Any
+
+    def outbox(self, **match: object) -> list[dict[str, Any]]:
+        """Every outbox item of the table whose attributes equal `match`, oldest first."""
+        return outbox_items(self.dynamodb, self.table, **match)
+
+    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        found = self.dynamodb.get_item(TableName=self.table, Key=to_dynamodb({"pk": pk, "sk": sk}), ConsistentRead=True)
+        return from_dynamodb(found["Item"]) if "Item" in found else None
+
+    def processed(self, subscriber: str, event_id: str) -> bool:
+        """Whether `subscriber` has marked `event_id` processed (its effect committed)."""
+        return self.item(f"PROCESSED#{subscriber}", event_id) is not None
+
+
+@contextmanager
+def service_table(service: str) -> Iterator[ServiceTable]:
+    """`provisioned_service(service)`, seen as that service's table."""
+    with provisioned_service(service) as (endpoint, _):
+        yield ServiceTable(endpoint=endpoint, table=LOCAL_NAMING.table(service), dynamodb=boto3.client("dynamodb"))
 
 
 def outbox_items(dynamodb: Any, table: str, **match: object) -> list[dict[str, Any]]:
@@ -250,3 +281,10 @@ class SignedInClient:
     """What the services' tests call `client`: `client.http` signed in, `client.http.anonymous` not."""
 
     http: SignedInHttp
+
+
+@contextmanager
+def signed_in_client(chalice_app: Any, issuer: IssuerServer, user: str) -> Iterator[SignedInClient]:
+    """Chalice's test client for `chalice_app`, sending `user`'s access token from `issuer` on every call."""
+    with Client(chalice_app) as test_client:
+        yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, user)))

@@ -10,61 +10,35 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 
-@dataclass
-class Aws:
-    endpoint: str
-    table: str
-    dynamodb: Any
+@pytest.fixture(scope="session")
+def aws() -> Iterator[Any]:
+    """The catalog table on the session's embedded AWS (shop_devstack.testing.ServiceTable)."""
+    from shop_devstack.testing import service_table
 
-    def outbox(self, **match: object) -> list[dict[str, Any]]:
-        """Every outbox item of the catalog table whose attributes equal `match`, oldest first."""
-        from shop_devstack.testing import outbox_items
-
-        return outbox_items(self.dynamodb, self.table, **match)
+    with service_table("catalog") as table:
+        yield table
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[Aws]:
-    import boto3
-
-    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
-
-    with provisioned_service("catalog") as (endpoint, _):
-        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("catalog"), dynamodb=boto3.client("dynamodb"))
-
-
-@pytest.fixture(scope="session")
-def catalog_app(aws: Aws) -> ModuleType:
+def catalog_app(aws: Any) -> ModuleType:
     import app
 
     return app
 
 
-@pytest.fixture(scope="session")
-def issuer() -> Iterator[Any]:
-    """The shop's local OIDC issuer, in-process; its keys mint the tests' tokens."""
-    from shop_devstack.testing import local_issuer
-
-    with local_issuer() as server:
-        yield server
-
-
 @pytest.fixture
 def client(catalog_app: ModuleType, issuer: Any) -> Iterator[Any]:
     """Signed in as sam by default; `client.http.anonymous` sends no token."""
-    from chalice.test import Client
+    from shop_devstack.testing import signed_in_client
 
-    from shop_devstack.testing import SignedInClient, SignedInHttp, bearer
-
-    with Client(catalog_app.app) as test_client:
-        yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, "sam")))
+    with signed_in_client(catalog_app.app, issuer, "sam") as signed_in:
+        yield signed_in
 
 
 @pytest.fixture

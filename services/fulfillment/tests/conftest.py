@@ -8,64 +8,32 @@ clients at import); each test uses its own order ids, so tests do not see each o
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 
-@dataclass
-class Aws:
-    endpoint: str
-    table: str
-    dynamodb: Any
+@pytest.fixture(scope="session")
+def aws() -> Iterator[Any]:
+    """The fulfillment table on the session's embedded AWS (shop_devstack.testing.ServiceTable)."""
+    from shop_devstack.testing import service_table
 
-    def outbox(self, **match: object) -> list[dict[str, Any]]:
-        """Every outbox item of the fulfillment table whose attributes equal `match`, oldest first."""
-        from shop_devstack.testing import outbox_items
-
-        return outbox_items(self.dynamodb, self.table, **match)
-
-    def item(self, pk: str, sk: str) -> dict[str, Any] | None:
-        from shop_eventing.outbox import from_dynamodb, to_dynamodb
-
-        found = self.dynamodb.get_item(TableName=self.table, Key=to_dynamodb({"pk": pk, "sk": sk}), ConsistentRead=True)
-        return from_dynamodb(found["Item"]) if "Item" in found else None
+    with service_table("fulfillment") as table:
+        yield table
 
 
 @pytest.fixture(scope="session")
-def aws() -> Iterator[Aws]:
-    import boto3
-
-    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
-
-    with provisioned_service("fulfillment") as (endpoint, _):
-        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("fulfillment"), dynamodb=boto3.client("dynamodb"))
-
-
-@pytest.fixture(scope="session")
-def fulfillment_app(aws: Aws) -> ModuleType:
+def fulfillment_app(aws: Any) -> ModuleType:
     import app
 
     return app
 
 
-@pytest.fixture(scope="session")
-def issuer() -> Iterator[Any]:
-    """The shop's local OIDC issuer, in-process; its keys mint the tests' tokens."""
-    from shop_devstack.testing import local_issuer
-
-    with local_issuer() as server:
-        yield server
-
-
 @pytest.fixture
 def client(fulfillment_app: ModuleType, issuer: Any) -> Iterator[Any]:
     """Signed in as wes by default; `client.http.anonymous` sends no token."""
-    from chalice.test import Client
+    from shop_devstack.testing import signed_in_client
 
-    from shop_devstack.testing import SignedInClient, SignedInHttp, bearer
-
-    with Client(fulfillment_app.app) as test_client:
-        yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, "wes")))
+    with signed_in_client(fulfillment_app.app, issuer, "wes") as signed_in:
+        yield signed_in

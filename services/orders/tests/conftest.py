@@ -19,42 +19,27 @@ from unittest import mock
 
 import pytest
 
+from shop_devstack.testing import ServiceTable
+
 PRODUCT_VIEW = "orders.product-view"
 
 
 @dataclass
-class Aws:
-    endpoint: str
-    table: str
-    dynamodb: Any
+class Aws(ServiceTable):
     gateway: Any  # the session's PaymentGatewayServer, which app.gateway talks to
-
-    def outbox(self, **match: object) -> list[dict[str, Any]]:
-        """Every outbox item of the orders table whose attributes equal `match`, oldest first."""
-        from shop_devstack.testing import outbox_items
-
-        return outbox_items(self.dynamodb, self.table, **match)
-
-    def processed(self, subscriber: str, event_id: str) -> bool:
-        from shop_eventing.outbox import to_dynamodb
-
-        key = to_dynamodb({"pk": f"PROCESSED#{subscriber}", "sk": event_id})
-        return "Item" in self.dynamodb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
 
 
 @pytest.fixture(scope="session")
 def aws() -> Iterator[Aws]:
-    import boto3
-
     from shop_devstack.payment_gateway import PaymentGatewayServer
-    from shop_devstack.testing import LOCAL_NAMING, provisioned_service
+    from shop_devstack.testing import service_table
 
     with (
-        provisioned_service("orders") as (endpoint, _),
+        service_table("orders") as table,
         PaymentGatewayServer(port=0) as gateway,
         mock.patch.dict(os.environ, {"PAYMENT_GATEWAY_URL": gateway.url}),
     ):
-        yield Aws(endpoint=endpoint, table=LOCAL_NAMING.table("orders"), dynamodb=boto3.client("dynamodb"), gateway=gateway)
+        yield Aws(endpoint=table.endpoint, table=table.table, dynamodb=table.dynamodb, gateway=gateway)
 
 
 @pytest.fixture(scope="session")
@@ -64,24 +49,13 @@ def orders_app(aws: Aws) -> ModuleType:
     return app
 
 
-@pytest.fixture(scope="session")
-def issuer() -> Iterator[Any]:
-    """The shop's local OIDC issuer, in-process; its keys mint the tests' tokens."""
-    from shop_devstack.testing import local_issuer
-
-    with local_issuer() as server:
-        yield server
-
-
 @pytest.fixture
 def client(orders_app: ModuleType, issuer: Any) -> Iterator[Any]:
     """Signed in as ada by default; `client.http.anonymous` sends no token."""
-    from chalice.test import Client
+    from shop_devstack.testing import signed_in_client
 
-    from shop_devstack.testing import SignedInClient, SignedInHttp, bearer
-
-    with Client(orders_app.app) as test_client:
-        yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, "ada")))
+    with signed_in_client(orders_app.app, issuer, "ada") as signed_in:
+        yield signed_in
 
 
 @pytest.fixture
