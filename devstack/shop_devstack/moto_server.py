@@ -24,7 +24,9 @@ a 500. `keep_change_set_outputs` recomputes both from the executed template.
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -43,6 +45,28 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
             with lock:
                 return list(app(environ, start_response))  # the whole response, inside the lock
+        return app(environ, start_response)
+
+    return application
+
+
+REQUEST_COUNTS_PATH = "/_shop/request-counts"
+
+
+def count_requests(app: WsgiApp) -> WsgiApp:
+    """Counts the requests served, by AWS service (the signature's credential scope) and operation
+    (`X-Amz-Target`, for the JSON protocols: DynamoDB, Streams, SQS, EventBridge), and serves the
+    counts as JSON at REQUEST_COUNTS_PATH: what a change costs in requests can then be read off a
+    running stack (`python -m shop_devstack.burst_probe`). One dict update per request."""
+    counts: Counter[str] = Counter()
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == REQUEST_COUNTS_PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(dict(counts)).encode()]
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+        service = scope[3] if len(scope) > 3 else "unsigned"
+        counts[f"{service} {environ.get('HTTP_X_AMZ_TARGET', '').rpartition('.')[2] or environ.get('REQUEST_METHOD')}"] += 1
         return app(environ, start_response)
 
     return application
@@ -112,7 +136,7 @@ class EmbeddedAwsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         keep_change_set_outputs()
         roll_back_transactions_in_place()
-        app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+        app = count_requests(serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
