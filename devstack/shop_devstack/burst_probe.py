@@ -2,10 +2,11 @@
 
     python -m shop_devstack.burst_probe --bursts 3 --orders 40
 
-Starts the shop as `make run` does, then places `--orders` orders at once, `--bursts` times, and
-waits after each burst until every order of it is in a final status. Printed per burst: seconds to
-all-final, moto's CPU seconds, and the AWS requests per order by service (DynamoDB without the probe's
-own status reads, DynamoDB Streams, SQS, EventBridge), read from the embedded AWS's request counts.
+Starts the shop as `make run` does, then places `--orders` orders at once (sent by 10 concurrent
+clients), `--bursts` times, and waits after each burst until every order of it is in a final status.
+Printed per burst: seconds to all-final, moto's CPU seconds, and the AWS requests per order by
+service (DynamoDB without the probe's own status reads; the stream pollers' requests count as
+dynamodb too), read from the embedded AWS's request counts.
 The figures to compare are ratios within one run (last burst / first burst, idle requests a second):
 the machine's speed and its other load cancel out of those, not out of absolute seconds.
 """
@@ -32,6 +33,7 @@ from shop_devstack.stack import EmbeddedShop, StackOptions, running_shop
 
 FINAL = {"SHIPMENT_REQUESTED", "REJECTED", "PAYMENT_FAILED"}
 IDLE_SECONDS = 5.0
+CLIENTS = 10  # a burst's orders are sent by this many concurrent clients
 
 
 class Probe:
@@ -75,7 +77,13 @@ class Probe:
             "shipping_address": "1 Main St, Springfield",
             "lines": [{"sku": sku, "quantity": 1}],
         }
-        return str(self.call("orders", "POST", "/orders", order, **{"Idempotency-Key": uuid.uuid4().hex})["order_id"])
+        key = uuid.uuid4().hex
+        for _ in range(5):  # the local HTTP server's listen backlog is short: a reset is retried, as a client would
+            try:
+                return str(self.call("orders", "POST", "/orders", order, **{"Idempotency-Key": key})["order_id"])
+            except urllib3.exceptions.ProtocolError:
+                time.sleep(0.5)
+        raise RuntimeError("POST /orders kept failing")
 
     def status(self, order_id: str) -> str:
         self.status_reads += 1
@@ -116,7 +124,7 @@ def main() -> None:
         seconds = []
         for burst in range(1, args.bursts + 1):
             before, cpu, reads, started = probe.counts(), probe.moto_cpu_seconds(), probe.status_reads, time.monotonic()
-            with ThreadPoolExecutor(max_workers=args.orders) as pool:
+            with ThreadPoolExecutor(max_workers=min(args.orders, CLIENTS)) as pool:
                 pending = set(pool.map(lambda _: probe.place(sku), range(args.orders)))
             while pending:
                 time.sleep(0.5)
