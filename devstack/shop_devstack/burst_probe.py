@@ -130,7 +130,8 @@ def main() -> None:
                 time.sleep(0.5)
                 pending = {order for order in pending if probe.status(order) not in FINAL}
             seconds.append(time.monotonic() - started)
-            spent = by_service(probe.counts() - before)
+            operations = probe.counts() - before
+            spent = by_service(operations)
             spent["dynamodb"] -= (probe.status_reads - reads) * read_cost
             per_order = {service: round(n / args.orders, 1) for service, n in sorted(spent.items())}
             cpu_per_order = (probe.moto_cpu_seconds() - cpu) / args.orders
@@ -139,6 +140,8 @@ def main() -> None:
                 f"requests/order {per_order}",
                 flush=True,
             )
+            top = ", ".join(f"{op} {n / args.orders:.1f}" for op, n in operations.most_common(8))
+            print(f"  per order, by operation (status reads and idle polling included): {top}", flush=True)
         print(f"last/first burst time: {seconds[-1] / seconds[0]:.2f}", flush=True)
 
 
