@@ -5,8 +5,8 @@
 Starts the shop as `make run` does, then places `--orders` orders at once (sent by 10 concurrent
 clients), `--bursts` times, and waits after each burst until every order of it is in a final status.
 Printed per burst: seconds to all-final, moto's CPU seconds, and the AWS requests per order by
-service (DynamoDB without the probe's own status reads; the stream pollers' requests count as
-dynamodb too), read from the embedded AWS's request counts.
+service (DynamoDB without the probe's own status reads; DynamoDB Streams apart), read from the
+embedded AWS's request counts.
 The figures to compare are ratios within one run (last burst / first burst, idle requests a second):
 the machine's speed and its other load cancel out of those, not out of absolute seconds.
 """
@@ -90,10 +90,16 @@ class Probe:
         return str(self.call("orders", "GET", f"/orders/{order_id}")["status"])
 
 
+STREAM_OPERATIONS = {"DescribeStream", "GetShardIterator", "GetRecords", "ListStreams"}
+
+
 def by_service(counts: Counter[str]) -> Counter[str]:
+    """Totals by service; DynamoDB Streams (signed as dynamodb) apart, as "streams": the pollers ask
+    for those whether or not anyone orders, so they are not an order's cost."""
     totals: Counter[str] = Counter()
     for key, value in counts.items():
-        totals[key.split(" ", 1)[0]] += value
+        service, _, operation = key.partition(" ")
+        totals["streams" if service == "dynamodb" and operation in STREAM_OPERATIONS else service] += value
     return totals
 
 
