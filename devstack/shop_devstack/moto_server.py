@@ -195,18 +195,16 @@ def _apply(
         if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
             raise ValueError("Unsupported transaction operation")
         table_name = op["TableName"]
-        if op_type == "Put":
-            table = backend.get_table(table_name)
-            key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
-            if table.range_key_attr is not None:
-                key[table.range_key_attr] = op["Item"][table.range_key_attr]
-        else:
-            key = op["Key"]
+        key = _key(backend, op_type, op)
         target = (str(table_name), str(dict(sorted(key.items()))))
         if target in targets:
             raise MultipleTransactionsException()
         targets.add(target)
 
+        if op_type != "ConditionCheck":
+            # Before moto's get_item, which adds an empty partition for a new hash key of a table with a
+            # range key: the journal must see the table as the transaction found it.
+            journal.remember(backend.get_table(table_name), key)
         current = backend.get_item(table_name, key)
         if op.get("ConditionExpression") is not None:
             condition = get_filter_expression(
@@ -217,7 +215,6 @@ def _apply(
                     original_item = current.to_json()["Attributes"]
                 raise ConditionalCheckFailed(item=original_item)
         if op_type != "ConditionCheck":
-            journal.remember(backend.get_table(table_name), key)
             _write(backend, op_type, op, key)
         return (None, None, None)
     except (MultipleTransactionsException, MockValidationException):
@@ -226,6 +223,16 @@ def _apply(
         return ("ConditionalCheckFailed", str(error.message), original_item)
     except Exception as error:  # as moto does: any other failure is this item's reason
         return (type(error).__name__, str(error), original_item)
+
+
+def _key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return dict(op["Key"])
+    table = backend.get_table(op["TableName"])
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
 
 
 def _write(backend: DynamoDBBackend, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -116,3 +117,31 @@ def test_the_cancelled_transaction_left_nothing_but_the_committed_one(
         ("INSERT", "OUTBOX#False"),
         ("INSERT", "MARKER#False"),
     ]
+
+
+def test_a_cancelled_write_to_a_new_partition_leaves_no_empty_partition(aws: None) -> None:
+    """moto's get_item adds an empty partition for a new hash key of a table with a range key (the
+    shop's tables have one): the journal sees the table before that, and the rollback removes it."""
+    dynamodb = boto3.client("dynamodb")
+    table = f"ranged-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "taken"}, "sk": {"S": "A"}})
+    backend = dynamodb_backends[ACCOUNT_ID][REGION]
+    taken = {"pk": {"S": "taken"}, "sk": {"S": "A"}}
+
+    with pytest.raises(TransactionCanceledException):
+        backend.transact_write_items(
+            [
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "ORDER#new"}, "sk": {"S": "A"}}}},
+                {"ConditionCheck": {"TableName": table, "Key": taken, "ConditionExpression": NEW}},
+            ]
+        )
+
+    assert [key.value for key in backend.tables[table].items] == ["taken"]
+    assert len(backend.tables[table].stream_shard.items) == 1
