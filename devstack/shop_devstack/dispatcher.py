@@ -6,7 +6,8 @@ batch, as on Lambda). Failed records are left alone, so the queue's visibility t
 redrive policy decide what happens next, exactly as on AWS.
 
 DynamoDbStreamSource: reads every shard of a table's stream from TRIM_HORIZON and calls the handler
-with the real Lambda DynamoDB stream event shape; a raised error re-delivers the same records.
+with the real Lambda DynamoDB stream event shape; a raised error re-delivers the same records. It
+keeps its shard iterators between polls and polls an idle stream less often (decision 0011).
 
 ScheduledSource: calls a scheduled function (chalice's `@app.schedule`) at a fixed interval.
 """
@@ -23,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 log = logging.getLogger("shop.dispatcher")
 
@@ -190,6 +193,19 @@ def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:
 
 
 class DynamoDbStreamSource(_EventSource):
+    """Reads a table's stream as Lambda's event-source mapping does: batches of up to `batch_size`
+    records per shard, the checkpoint advanced only after the handler succeeded, the same records again
+    after it raised.
+
+    It keeps each shard's iterator between polls (the `NextShardIterator` of the last read) and
+    describes the stream only when it has no shard list, so a poll of an idle stream is one GetRecords;
+    and it polls an idle stream less often, from `poll_interval` doubling up to `max_poll_interval`, fast
+    again as soon as records come. Every DynamoDB request holds the embedded AWS's one lock, and
+    describing, asking for an iterator and reading every 0.1 s, for every table, kept moto busy while
+    the shop idled (decision 0011). An iterator stays valid locally: a cancelled transaction is rolled
+    back in place and leaves no record in the shard (decision 0009).
+    """
+
     def __init__(
         self,
         *,
@@ -199,6 +215,7 @@ class DynamoDbStreamSource(_EventSource):
         function_name: str,
         batch_size: int = 100,
         poll_interval: float = 0.1,
+        max_poll_interval: float = 0.5,
         stop: threading.Event,
     ) -> None:
         super().__init__("stream", handler=handler, function_name=function_name, region=stream_arn.split(":")[3], stop=stop)
@@ -206,25 +223,35 @@ class DynamoDbStreamSource(_EventSource):
         self._arn = stream_arn
         self._batch_size = batch_size
         self._interval = poll_interval
+        self._max_interval = max(poll_interval, max_poll_interval)
         self._checkpoints: dict[str, str] = {}  # shard id -> last delivered sequence number
+        self._iterators: dict[str, str] = {}  # shard id -> where the next read starts
+        self._shards: list[str] | None = None  # None: describe the stream on the next poll
 
     def run(self) -> None:
+        wait = self._interval
         while not self._stop_event.is_set():
             try:
                 delivered = self.poll_once()
             except Exception as error:
                 log.exception("stream source %s failed", self._function_name)
                 self.stats.errors.append(repr(error))
+                self._forget_positions()
                 delivered = 0
-            if not delivered:
-                self._stop_event.wait(self._interval)
+            if delivered:
+                wait = self._interval
+                continue
+            self._stop_event.wait(wait)
+            wait = min(wait * 2, self._max_interval)
 
     def poll_once(self) -> int:
         delivered = 0
         for shard_id in self._shard_ids():
-            response = self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=self._batch_size)
+            response = self._read(shard_id)
             records = response.get("Records", [])
+            next_iterator = response.get("NextShardIterator")
             if not records:
+                self._keep(shard_id, next_iterator)
                 continue
             event = {"Records": [self._lambda_record(r) for r in records]}
             self.stats.invocations += 1
@@ -232,27 +259,48 @@ class DynamoDbStreamSource(_EventSource):
             try:
                 self._handler(event, LambdaContext(self._function_name, 60))
             except Exception:
-                # As Lambda does: the shard does not advance; the same records come again.
+                # As Lambda does: the shard does not advance; the same records come again, read
+                # from an iterator after the checkpoint.
                 self.stats.failed_records += len(records)
+                self._iterators.pop(shard_id, None)
                 log.exception("%s raised: retrying the same stream records", self._function_name)
                 self._stop_event.wait(0.5)
                 continue
             self._checkpoints[shard_id] = records[-1]["dynamodb"]["SequenceNumber"]
+            self._keep(shard_id, next_iterator)
             delivered += len(records)
         return delivered
 
+    def _read(self, shard_id: str) -> dict[str, Any]:
+        kept = self._iterators.pop(shard_id, None)
+        if kept is not None:
+            try:
+                return dict(self._streams.get_records(ShardIterator=kept, Limit=self._batch_size))
+            except ClientError as error:  # expired or trimmed (or the server forgot it): from the checkpoint
+                log.info("stream source %s: iterator refused (%s), reading after the checkpoint", self._function_name, error)
+        return dict(self._streams.get_records(ShardIterator=self._iterator(shard_id), Limit=self._batch_size))
+
+    def _keep(self, shard_id: str, next_iterator: str | None) -> None:
+        if next_iterator:
+            self._iterators[shard_id] = next_iterator
+        else:  # the shard is closed: its children show up when the stream is described again
+            self._shards = None
+
+    def _forget_positions(self) -> None:
+        self._iterators.clear()
+        self._shards = None
+
     def _shard_ids(self) -> list[str]:
-        shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
-        return [shard["ShardId"] for shard in shards]
+        if self._shards is None:
+            shards = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"]
+            self._shards = [shard["ShardId"] for shard in shards]
+        return self._shards
 
     def _iterator(self, shard_id: str) -> str:
-        """A fresh iterator after the last delivered record, asked for on every poll.
-
-        A checkpoint is what Lambda's event-source mapping keeps. It was first needed because moto's
-        rollback of a cancelled transaction swapped the table (and its stream shard) for a copy and
-        orphaned open iterators (decision 0006); the embedded server now rolls back in place (decision
-        0009), so iterators survive, and the checkpoint stays as the simpler, Lambda-like state.
-        """
+        """An iterator after the last delivered record (TRIM_HORIZON before the first delivery): the
+        checkpoint is what Lambda's event-source mapping keeps. It was once asked for on every poll,
+        because moto's rollback orphaned open iterators (decision 0006); now only at the start, after a
+        failed batch and when a kept iterator is refused (decisions 0009, 0011)."""
         checkpoint = self._checkpoints.get(shard_id)
         if checkpoint is None:
             position: dict[str, str] = {"ShardIteratorType": "TRIM_HORIZON"}

@@ -1,20 +1,17 @@
 """moto's server as the embedded AWS, with DynamoDB made linearizable, cancelled transactions kept out
 of the streams, and CloudFormation outputs kept.
 
-moto's DynamoDB is not safe under concurrent requests: a cancelled TransactWriteItems is rolled back
-by putting back a deep copy of the tables taken before it ran, which silently undoes whatever other
-requests committed meanwhile, and concurrent scans can fail with "dictionary changed size during
-iteration". Real DynamoDB transactions are serializable. So every DynamoDB (and DynamoDB Streams)
-request is served one at a time; everything else — SQS long polls above all — stays concurrent.
+moto's DynamoDB is not safe under concurrent requests: concurrent scans can fail with "dictionary
+changed size during iteration", and moto's own rollback of a cancelled TransactWriteItems put back a
+copy of the tables taken before it ran, silently undoing whatever other requests committed meanwhile.
+Real DynamoDB transactions are serializable. So every DynamoDB (and DynamoDB Streams) request is served
+one at a time; everything else — SQS long polls above all — stays concurrent.
 
-moto also rolls a cancelled TransactWriteItems back by *replacing* each table object with that copy.
-The transaction's writes went into the replaced object, stream shard included, and a shard iterator
-opened before the transaction still reads that discarded shard. Serving requests one at a time does
-not prevent it: a stream reader asks for an iterator and reads it in two requests, and a transaction
-can run in between. Such a reader gets the cancelled writes as if committed (an outbox item that never
-existed gets published) and, since the restored shard hands out the same sequence numbers again, then
-skips as many committed records.
-`roll_back_transactions_in_place` keeps the live table objects and puts the copy's content into them.
+moto rolls a cancelled TransactWriteItems back by *replacing* each table object with a deep copy taken
+before the transaction, which costs O(table size) on every transaction, cancelled or not, and orphans
+every shard iterator opened before it (a reader then gets the cancelled writes as if committed and
+skips as many committed records). `roll_back_transactions_in_place` replaces moto's method with the
+same loop journaling only the items it touches, undone in place (decisions 0009 and 0011).
 
 moto's CloudFormation applies an executed change set's resources but never recomputes the stack's
 Outputs or its Exports (moto 5.2.5): a stack created or updated through a change set, which is how
@@ -24,12 +21,26 @@ a 500. `keep_change_set_outputs` recomputes both from the executed template.
 
 from __future__ import annotations
 
+import copy
+import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto.cloudformation.models import CloudFormationBackend
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import StreamShard, Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -43,6 +54,28 @@ def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
             with lock:
                 return list(app(environ, start_response))  # the whole response, inside the lock
+        return app(environ, start_response)
+
+    return application
+
+
+REQUEST_COUNTS_PATH = "/_shop/request-counts"
+
+
+def count_requests(app: WsgiApp) -> WsgiApp:
+    """Counts the requests served, by AWS service (the signature's credential scope) and operation
+    (`X-Amz-Target`, for the JSON protocols: DynamoDB, Streams, SQS, EventBridge), and serves the
+    counts as JSON at REQUEST_COUNTS_PATH: what a change costs in requests can then be read off a
+    running stack (`python -m shop_devstack.burst_probe`). One dict update per request."""
+    counts: Counter[str] = Counter()
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == REQUEST_COUNTS_PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(dict(counts)).encode()]
+        scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
+        service = scope[3] if len(scope) > 3 else "unsigned"
+        counts[f"{service} {environ.get('HTTP_X_AMZ_TARGET', '').rpartition('.')[2] or environ.get('REQUEST_METHOD')}"] += 1
         return app(environ, start_response)
 
     return application
@@ -68,51 +101,159 @@ def keep_change_set_outputs() -> None:
     CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]
 
 
-def roll_back_transactions_in_place() -> None:
-    """Patch moto (once per process) so a cancelled transaction leaves no trace in a table or its stream.
+class _TransactionJournal:
+    """What a transaction must undo if it is cancelled: every item it touches as it was before its
+    first write (a deep copy of that one item: an Update changes the Item object in place), whether
+    the item's partition existed, and each touched stream shard's length (writes only append)."""
 
-    moto 5.2.5 (`DynamoDBBackend.transact_write_items`, moto/dynamodb/models/__init__.py) deep-copies
-    every table a transaction touches, applies the items one by one (each write appends a record to the
-    table's stream shard), and when any item fails puts the copies in `self.tables` in place of the
-    tables it wrote to. A shard iterator holds the shard object, not the table: one opened before the
-    transaction keeps reading the discarded shard, which holds the cancelled writes. On DynamoDB a
-    cancelled transaction never reaches the stream. So after moto's rollback we put the live table
-    object back and give it the copy's items and stream records: every iterator, old or new, then reads
-    the one shard, as it was before the transaction. A write only ever changes a table's `items` (and
-    the Item objects in them) and its shard's records, so those two are all there is to restore.
+    def __init__(self) -> None:
+        self._items: list[tuple[Table, DynamoType, DynamoType | None, Item | None, bool]] = []
+        self._shards: dict[int, tuple[StreamShard, int]] = {}
+
+    def remember(self, table: Table, key: dict[str, Any]) -> None:
+        try:
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr is not None else None
+        except (KeyError, TypeError):
+            return  # moto refuses a key without the table's key attributes before it writes anything
+        partition_existed = hash_key in table.items
+        # `items` maps a hash key to its Item, or, with a range key, to a dict of range key -> Item.
+        partitions: dict[DynamoType, Any] = table.items
+        current = partitions.get(hash_key) if range_key is None else partitions.get(hash_key, {}).get(range_key)
+        self._items.append((table, hash_key, range_key, copy.deepcopy(current), partition_existed))
+        shard = table.stream_shard
+        if shard is not None and id(shard) not in self._shards:
+            self._shards[id(shard)] = (shard, len(shard.items))
+
+    def roll_back(self) -> None:
+        for table, hash_key, range_key, before, partition_existed in reversed(self._items):
+            partitions: dict[DynamoType, Any] = table.items
+            if range_key is None:
+                if before is None:
+                    partitions.pop(hash_key, None)
+                else:
+                    partitions[hash_key] = before
+                continue
+            partition = partitions.get(hash_key)
+            if before is not None:
+                partitions.setdefault(hash_key, {})[range_key] = before
+            elif partition is not None:
+                partition.pop(range_key, None)
+                if not partition and not partition_existed:
+                    del partitions[hash_key]  # moto's get_item makes an empty partition for a new key
+        for shard, length in self._shards.values():
+            del shard.items[length:]
+
+
+def roll_back_transactions_in_place() -> None:
+    """Patch moto (once per process) so a transaction costs what it touches, and a cancelled one leaves
+    no trace in a table or its stream.
+
+    moto 5.2.5's `DynamoDBBackend.transact_write_items` (moto/dynamodb/models/__init__.py) deep-copies
+    every table the transaction touches, all items and stream records, so that it can roll back: each
+    transaction cost O(table size), and the shop slowed down order after order (decision 0011). It then
+    rolled back by putting the copies in `self.tables`, which orphaned open shard iterators (decision
+    0009). This replacement runs moto's own loop (unicity check, conditions evaluated item by item,
+    moto's put/update/delete, one reason per item in the cancellation) but journals only the items it
+    touches, and rolls back in place: the touched items are put back as they were and each touched
+    stream shard is cut back to its length before the transaction, so every iterator, old or new, reads
+    one shard that never shows a cancelled write. A write changes nothing else on a table (indexes are
+    computed from `items`). moto ignores `ClientRequestToken`, so there is no idempotency window to keep.
     """
-    transact = DynamoDBBackend.transact_write_items
-    if getattr(transact, "rolls_back_in_place", False):
+    if getattr(DynamoDBBackend.transact_write_items, "rolls_back_in_place", False):
         return
 
     def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
-        live = {}
-        for item in transact_items:
-            for operation in item.values():
-                name = operation.get("TableName") if isinstance(operation, dict) else None
-                if name in self.tables:
-                    live[name] = self.tables[name]
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        journal = _TransactionJournal()
+        targets: set[tuple[str, str]] = set()
+        errors: list[tuple[str, str, dict[str, Any] | None] | tuple[None, None, None]] = []
         try:
-            transact(self, transact_items)
-        finally:
-            for name, table in live.items():
-                restored = self.tables.get(name)
-                if restored is None or restored is table:
-                    continue  # committed, or failed before moto wrote anything
-                table.items = restored.items
-                if table.stream_shard is not None and restored.stream_shard is not None:
-                    table.stream_shard.items = restored.stream_shard.items
-                self.tables[name] = table
+            for item in transact_items:
+                if len(item) > 1:
+                    raise TransactWriteSingleOpException
+                errors.append(_apply(self, item, journal, targets))
+        except BaseException:
+            journal.roll_back()  # moto re-raises these (validation, same item twice) as the request's error
+            raise
+        if any(code is not None for code, _, _ in errors):
+            journal.roll_back()
+            raise TransactionCanceledException(errors)
 
     transact_write_items.rolls_back_in_place = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _apply(
+    backend: DynamoDBBackend, item: dict[str, Any], journal: _TransactionJournal, targets: set[tuple[str, str]]
+) -> tuple[str, str, dict[str, Any] | None] | tuple[None, None, None]:
+    """One transaction item, as moto 5.2.5's loop applies it; returns its cancellation reason, if any."""
+    original_item: dict[str, Any] | None = None
+    try:
+        op_type, op = next(iter(item.items()))
+        if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+            raise ValueError("Unsupported transaction operation")
+        table_name = op["TableName"]
+        key = _key(backend, op_type, op)
+        target = (str(table_name), str(dict(sorted(key.items()))))
+        if target in targets:
+            raise MultipleTransactionsException()
+        targets.add(target)
+
+        if op_type != "ConditionCheck":
+            # Before moto's get_item, which adds an empty partition for a new hash key of a table with a
+            # range key: the journal must see the table as the transaction found it.
+            journal.remember(backend.get_table(table_name), key)
+        current = backend.get_item(table_name, key)
+        if op.get("ConditionExpression") is not None:
+            condition = get_filter_expression(
+                op["ConditionExpression"], op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            )
+            if not condition.expr(current):
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    original_item = current.to_json()["Attributes"]
+                raise ConditionalCheckFailed(item=original_item)
+        if op_type != "ConditionCheck":
+            _write(backend, op_type, op, key)
+        return (None, None, None)
+    except (MultipleTransactionsException, MockValidationException):
+        raise
+    except ConditionalCheckFailed as error:
+        return ("ConditionalCheckFailed", str(error.message), original_item)
+    except Exception as error:  # as moto does: any other failure is this item's reason
+        return (type(error).__name__, str(error), original_item)
+
+
+def _key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return dict(op["Key"])
+    table = backend.get_table(op["TableName"])
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+
+def _write(backend: DynamoDBBackend, op_type: str, op: dict[str, Any], key: dict[str, Any]) -> None:
+    conditions: dict[str, Any] = {
+        "condition_expression": op.get("ConditionExpression"),
+        "expression_attribute_names": op.get("ExpressionAttributeNames"),
+        "expression_attribute_values": op.get("ExpressionAttributeValues"),
+    }
+    if op_type == "Put":
+        backend.put_item(op["TableName"], op["Item"], **conditions)
+    elif op_type == "Delete":
+        backend.delete_item(op["TableName"], key, **conditions)
+    else:
+        backend.update_item(op["TableName"], key, update_expression=op["UpdateExpression"], **conditions)
 
 
 class EmbeddedAwsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         keep_change_set_outputs()
         roll_back_transactions_in_place()
-        app = serialize_dynamodb(DomainDispatcherApplication(create_backend_app))
+        app = count_requests(serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 

@@ -21,6 +21,10 @@ messageId or the EventBridge id, which change when an event is replayed or redri
 1. powertools idempotency (stable `key_prefix` = the subscriber id) short-circuits a repeat;
 2. the handler's own transaction includes a processed-marker (`UnitOfWork.mark_processed`), which
    still holds if the process died after committing but before powertools saved the result.
+A subscriber whose every handler has no effect outside that transaction (`deduplicated_by_marker`)
+skips the first: the marker alone makes a repeat change nothing, and powertools' record would only
+cost two more writes per message (decision 0012). One with an effect elsewhere (an e-mail, a charge)
+keeps it.
 """
 
 from __future__ import annotations
@@ -64,13 +68,17 @@ class Subscriber:
         logger: Logger | None = None,
         session: boto3.Session | None = None,
         topology: Topology | None = None,
+        deduplicated_by_marker: bool = False,
     ) -> None:
         """`read_as` maps an event type to the major its handler reads; older majors the
         subscription accepts are upcast to it first (the registry's upcasters), so one handler
         serves a consumer that listens to both majors during a migration.
 
         With `topology`, an envelope's `source` must be the source of the service the topology names
-        as the event type's producer; without it, the producer the event names in its metadata."""
+        as the event type's producer; without it, the producer the event names in its metadata.
+
+        `deduplicated_by_marker=True` declares that every handler commits all its effects in one
+        transaction with the processed-marker (or raises): no powertools idempotency record then."""
         self.service = service
         self.subscription: Subscription = service.subscription(subscription)
         self.id = f"{service.name}.{subscription}"
@@ -98,12 +106,16 @@ class Subscriber:
             expiry_attr=service.table.ttl_attribute,
             boto3_session=self._session,
         )
-        self._apply_once = idempotent_function(
-            self._apply,
-            data_keyword_argument="detail",
-            persistence_store=persistence,
-            config=self._config,
-            key_prefix=self.id,
+        self._apply_once: Callable[..., Any] = (
+            self._apply
+            if deduplicated_by_marker
+            else idempotent_function(
+                self._apply,
+                data_keyword_argument="detail",
+                persistence_store=persistence,
+                config=self._config,
+                key_prefix=self.id,
+            )
         )
 
     @property

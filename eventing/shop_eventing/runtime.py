@@ -58,9 +58,17 @@ class ServiceRuntime:
         return self.session.client("dynamodb")
 
     def subscriber(
-        self, subscription: str, handlers: Mapping[str, Handler], read_as: Mapping[str, int] | None = None
+        self,
+        subscription: str,
+        handlers: Mapping[str, Handler],
+        read_as: Mapping[str, int] | None = None,
+        *,
+        deduplicated_by_marker: bool = False,
     ) -> Subscriber:
+        """`deduplicated_by_marker`: see `Subscriber`; only for handlers whose every effect is in the
+        transaction that writes the processed-marker."""
         return Subscriber(
+            deduplicated_by_marker=deduplicated_by_marker,
             read_as=read_as,
             service=self.service,
             subscription=subscription,

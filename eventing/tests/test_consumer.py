@@ -436,3 +436,41 @@ def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aw
     assert stored["status"]["S"] == "COMPLETED"
     assert json.loads(stored["data"]["S"]) == {"status": "duplicate"}
     assert aws.drain(aws.dlq_url()) == []
+
+
+def test_a_subscriber_deduplicated_by_its_marker_applies_a_redelivery_once_without_powertools_records(aws: Aws) -> None:
+    """Its handlers commit every effect with the processed-marker, so the marker alone de-duplicates:
+    a repeat (in the same batch, or later from a fresh process) runs the handler, whose commit finds
+    the marker and changes nothing; no idempotency record is written for it (decision 0012)."""
+    ddb = aws.dynamodb
+    calls: list[str] = []
+
+    def count_ping(event: DomainEvent, subscriber_id: str) -> None:
+        calls.append(event.event_id)
+        assert isinstance(event.data, PingV1)
+        uow = UnitOfWork(ddb, aws.table, source="shop.consumer")
+        uow.update({"pk": "COUNTER", "sk": "pings"}, "ADD #total :n", names={"#total": "total"}, values={":n": event.data.n})
+        uow.mark_processed(subscriber_id, event)
+        uow.commit()
+
+    def marker_only() -> Subscriber:
+        return Subscriber(
+            service=CONSUMER,
+            subscription="pings",
+            registry=registry,
+            naming=aws.naming,
+            handlers={"Ping": count_ping},
+            deduplicated_by_marker=True,
+        )
+
+    event, arn = ping(5), aws.queue_arn()
+    twice = lambda_sqs_event(eventbridge_body(event), eventbridge_body(event), queue_arn=arn)
+    assert marker_only().handle(twice, FakeContext()) == {"batchItemFailures": []}
+    again = marker_only().handle(lambda_sqs_event(eventbridge_body(event), queue_arn=arn), FakeContext())
+
+    assert again == {"batchItemFailures": []}
+    assert calls == [event.event_id] * 3, "the handler ran each time; its commit found the marker"
+    counter = ddb.get_item(TableName=aws.table, Key={"pk": {"S": "COUNTER"}, "sk": {"S": "pings"}})["Item"]
+    assert counter["total"]["N"] == "5", "the effect committed once"
+    assert aws.idempotency_records() == []
+    assert aws.drain(aws.dlq_url()) == []

@@ -98,8 +98,10 @@ def _release(event: DomainEvent, subscriber: str) -> None:
     usecases.release_stock(event, subscriber, repository, unit_of_work)
 
 
-reserve_subscriber = runtime.subscriber("reserve-stock", {"OrderPlaced": _reserve})
-release_subscriber = runtime.subscriber("release-stock", {"PaymentFailed": _release})
+# Both handlers commit every effect in the transaction that writes the processed-marker (usecases),
+# so the marker alone de-duplicates: no powertools idempotency record (decision 0012).
+reserve_subscriber = runtime.subscriber("reserve-stock", {"OrderPlaced": _reserve}, deduplicated_by_marker=True)
+release_subscriber = runtime.subscriber("release-stock", {"PaymentFailed": _release}, deduplicated_by_marker=True)
 
 
 reserve_stock = runtime.consume(app, "reserve_stock", reserve_subscriber)

@@ -56,8 +56,12 @@ def _record_address(event: DomainEvent, subscriber: str) -> None:
     usecases.record_delivery_address(event, subscriber, unit_of_work)
 
 
-shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured": _request_shipment})
-address_subscriber = runtime.subscriber("delivery-addresses", {"OrderPlaced": _record_address}, read_as={"OrderPlaced": 2})
+# Both handlers commit every effect in the transaction that writes the processed-marker (usecases),
+# so the marker alone de-duplicates: no powertools idempotency record (decision 0012).
+shipment_subscriber = runtime.subscriber("request-shipment", {"PaymentCaptured": _request_shipment}, deduplicated_by_marker=True)
+address_subscriber = runtime.subscriber(
+    "delivery-addresses", {"OrderPlaced": _record_address}, read_as={"OrderPlaced": 2}, deduplicated_by_marker=True
+)
 
 
 request_shipment = runtime.consume(app, "request_shipment", shipment_subscriber)

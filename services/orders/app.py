@@ -160,10 +160,15 @@ def _product_view(event: DomainEvent, subscriber: str) -> None:
     usecases.update_product_view(event, subscriber, unit_of_work)
 
 
-product_view_subscriber = runtime.subscriber("product-view", {"ProductPublished": _product_view})
+# product-view and order-history commit every effect with the processed-marker, which alone
+# de-duplicates them (decision 0012); charge-payment calls the gateway before its commit, so powertools
+# keeps a repeat from even asking the gateway again.
+product_view_subscriber = runtime.subscriber("product-view", {"ProductPublished": _product_view}, deduplicated_by_marker=True)
 payment_subscriber = runtime.subscriber("charge-payment", {"StockReserved": _charge})
 history_subscriber = runtime.subscriber(
-    "order-history", {"StockRejected": _history, "StockReleased": _history, "ShipmentRequested": _history}
+    "order-history",
+    {"StockRejected": _history, "StockReleased": _history, "ShipmentRequested": _history},
+    deduplicated_by_marker=True,
 )
 
 update_product_view = runtime.consume(app, "update_product_view", product_view_subscriber)
