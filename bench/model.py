@@ -218,8 +218,9 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     rows = [
         f"Floor (embedded AWS alone, minimal calls of one physical order, sequential): {floor:.1f} orders/s",
         "",
-        "| phase | orders | orders/s | of floor | paid p50 / p95 / p99 ms | final p50 / p95 / p99 ms | all final s | max queue |",
-        "|---|---:|---:|---:|---|---|---:|---:|",
+        "| phase | orders | orders/s | of floor | paid p50 / p95 / p99 ms | final p50 / p95 / p99 ms | all final s | max queue "
+        "| moto MiB |",
+        "|---|---:|---:|---:|---|---|---:|---:|---:|",
     ]
     for phase in [*results["closed_loop"], *results["bursts"]]:
         paid, final = phase["place_to_paid"], phase["place_to_final"]
@@ -229,8 +230,11 @@ def markdown_table(results: Mapping[str, Any]) -> str:
             f"| {phase['name']} | {phase['orders_completed']} | {phase['orders_per_second']:.2f} | "
             f"{phase['fraction_of_floor']:.1%} | {_ms(paid['p50'])} / {_ms(paid['p95'])} / {_ms(paid['p99'])} | "
             f"{_ms(final['p50'])} / {_ms(final['p95'])} / {_ms(final['p99'])} | "
-            f"{'-' if all_final is None else f'{all_final:.1f}'} | {depth} |"
+            f"{'-' if all_final is None else f'{all_final:.1f}'} | {depth} | "
+            f"{phase.get('moto_rss', {}).get('max_mib', '-')} |"
         )
+    if results.get("aborted"):
+        rows += ["", f"ABORTED: {results['aborted']}"]
     requests = results["requests"]
     if requests.get("per_order"):
         per = requests["per_order"]

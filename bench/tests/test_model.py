@@ -165,7 +165,7 @@ def test_results_keep_their_schema_and_print_as_one_table() -> None:
     document = results()
     assert model.validate_results(document) == []
     table = model.markdown_table(document)
-    assert "| closed c=1 | 1 | 0.50 | 5.0% | 200 / 200 / 200 | 300 / 300 / 300 | - | 3 |" in table
+    assert "| closed c=1 | 1 | 0.50 | 5.0% | 200 / 200 / 200 | 300 / 300 / 300 | - | 3 | - |" in table
     assert "| burst 1 |" in table and "| 4.0 |" in table
     assert "| orders | 812 | 5000 / 20000 |" in table
     broken = {k: v for k, v in document.items() if k != "floor"}
@@ -181,7 +181,8 @@ def test_final_status_and_import_trace_parsing() -> None:
             "import time:       100 |        100 | _io",
             "import time:       500 |     250000 | pydantic",
             "import time:        50 |       5000 |     pydantic.fields",
-            "import time:       900 |      90000 | boto3",
+            "import time:       900 |      90000 |   boto3",
+            "import time:       900 |     400000 | app",
         ]
     )
     assert top_imports(trace) == {"pydantic": 250.0, "boto3": 90.0, "_io": 0.1}
