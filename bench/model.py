@@ -240,7 +240,8 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         per = requests["per_order"]
         rows += [
             "",
-            f"AWS requests per order: {per['functions_total']} by the functions, {per['pollers_total']} by the pollers (local)",
+            f"AWS requests per order: {per['functions_total']} by the functions, {per['pollers_total']} by the pollers (local)"
+            f" ({per['orders']} orders of {', '.join(requests.get('from_phases', [])) or 'no phase'})",
         ]
     cost = results["cost"].get("per_1000_orders")
     if cost:

@@ -602,6 +602,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
         results["closed_loop"] = []
         all_counts: dict[str, Any] = {"requests": {}, "units": {}, "functions": {}, "empty_receives": {}}
         orders_counted = polls_counted = 0
+        # Requests per order and cost come from the phases whose every order completed: a phase that
+        # left orders on their way (or lost some) holds their requests without their completions.
+        counted_phases: list[str] = []
         for concurrency in args.concurrency:
             if sampler.exceeded.is_set():
                 break
@@ -616,10 +619,13 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             phase["connection_retries"] = customer.connection_retries - retries_before
             phase["waited_for_empty_queues_s"] = quiet
             phase["moto_rss"] = sampler.moto_rss()
+            phase["counts"] = delta
             results["closed_loop"].append(phase)
-            all_counts = _add(all_counts, delta)
-            orders_counted += finished
-            polls_counted += polls
+            if _clean(records):
+                all_counts = _add(all_counts, delta)
+                orders_counted += finished
+                polls_counted += polls
+                counted_phases.append(phase["name"])
 
         results["bursts"] = []
         for index in range(1, args.bursts + 1):
@@ -631,13 +637,18 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             phase, records = burst(customer, index, args.burst_size, args.seed, floor_rate, sampler)
             delta = model.diff_counts(read_counts(), before)
             finished = sum(1 for r in records if r.done and r.status not in FAILED)
-            phase["requests_per_order"] = model.per_order(
-                delta, finished, status_polls=customer.status_polls - polls_before, per_poll=per_poll
-            )
+            polls = customer.status_polls - polls_before
+            phase["requests_per_order"] = model.per_order(delta, finished, status_polls=polls, per_poll=per_poll)
             phase["connection_retries"] = customer.connection_retries - retries_before
             phase["waited_for_empty_queues_s"] = quiet
             phase["moto_rss"] = sampler.moto_rss()
+            phase["counts"] = delta
             results["bursts"].append(phase)
+            if _clean(records):
+                all_counts = _add(all_counts, delta)
+                orders_counted += finished
+                polls_counted += polls
+                counted_phases.append(phase["name"])
 
         if sampler.exceeded.is_set():
             results["aborted"] = (
@@ -659,6 +670,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             },
             "orders": orders_counted,
             "status_polls": polls_counted,
+            "from_phases": counted_phases,
         }
         api_seconds = statistics.median(customer.post_seconds) + statistics.median(customer.get_seconds)
         profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api_seconds)
@@ -684,6 +696,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
     print(f"\nbench: results in {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}\n")
     print(model.markdown_table(results))
     return 0
+
+
+def _clean(records: list[OrderRecord]) -> bool:
+    return bool(records) and all(r.done and not r.error and r.status not in FAILED for r in records)
 
 
 def _add(total: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:

@@ -146,7 +146,7 @@ def results() -> dict[str, Any]:
         "floor": {"orders_per_second": 10.0},
         "closed_loop": [phase("closed c=1")],
         "bursts": [burst],
-        "requests": {"per_order": {"functions_total": 30, "pollers_total": 90}},
+        "requests": {"per_order": {"orders": 5, "functions_total": 30, "pollers_total": 90}, "from_phases": ["closed c=1"]},
         "cost": {"per_1000_orders": {"total_without_ses": 0.05, "ses": 0.1}, "idle_pollers_per_month": 2.33},
         "cold_start": {"orders": {"median_ms": 812.0}},
         "packages": {"orders": {"zip_kib": 5000, "unzipped_without_boto3_kib": 20000}},
