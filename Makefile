@@ -23,7 +23,7 @@ help:
 	@echo "make openapi        regenerate services/*/openapi.json from the API models"
 	@echo "make openapi-check  fail if a committed services/*/openapi.json is stale (make test runs it)"
 	@echo "make contract-tests the consumer-driven contract tests alone (make test runs them too)"
-	@echo "make bench          throughput, latency, AWS requests and cost per order on an embedded shop (about 5 min; not in make test)"
+	@echo "make bench          throughput, latency, AWS requests and cost per order on an embedded shop (minutes; not in make test)"
 	@echo "make package        chalice package + cfn-lint + bare-venv import check for every service"
 	@echo "make deploy SERVICE=orders STAGE=dev   package and deploy one service to the AWS account in the environment"
 	@echo "make deploy-all STAGE=dev              every service, subscribers before the entry points"
@@ -124,7 +124,7 @@ service-tests: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# The benchmark (docs/performance.md): its own embedded shop, about 5 minutes by default, results in
+# The benchmark (docs/performance.md): its own embedded shop, a few minutes by default, results in
 # bench/results.json and a table on stdout. Not part of `make test`: its figures are not pass/fail.
 # Longer or other runs: make bench BENCH_FLAGS="--seconds 60 --bursts 10" (python -m bench --help).
 BENCH_FLAGS ?=

@@ -186,3 +186,12 @@ def test_final_status_and_import_trace_parsing() -> None:
         ]
     )
     assert top_imports(trace) == {"pydantic": 250.0, "boto3": 90.0, "_io": 0.1}
+
+
+def test_the_request_counter_is_a_no_op_unless_asked_for() -> None:
+    # Services import it in every run; without SHOP_COUNT_AWS_REQUESTS nothing may change.
+    def handler(event: object, context: object) -> str:
+        return "done"
+
+    if not request_counter.enabled():
+        assert request_counter.timed("shop-x-local-f", handler) is handler
