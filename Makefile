@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e package deploy deploy-all deploy-platform deploy-status destroy clean help
+.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-status destroy clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -23,6 +23,7 @@ help:
 	@echo "make openapi        regenerate services/*/openapi.json from the API models"
 	@echo "make openapi-check  fail if a committed services/*/openapi.json is stale (make test runs it)"
 	@echo "make contract-tests the consumer-driven contract tests alone (make test runs them too)"
+	@echo "make bench          throughput, latency, AWS requests and cost per order on an embedded shop (minutes; not in make test)"
 	@echo "make package        chalice package + cfn-lint + bare-venv import check for every service"
 	@echo "make deploy SERVICE=orders STAGE=dev   package and deploy one service to the AWS account in the environment"
 	@echo "make deploy-all STAGE=dev              every service, subscribers before the entry points"
@@ -78,7 +79,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py bench
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -109,7 +110,7 @@ contract-tests: $(STAMP)
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
-	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests -m "not packaging"
+	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests bench/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
 service-tests: $(STAMP)
@@ -122,6 +123,13 @@ service-tests: $(STAMP)
 # Through HTTP and the real event flow, against the embedded shop the tests start themselves.
 e2e: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# The benchmark (docs/performance.md): its own embedded shop, a few minutes by default, results in
+# bench/results.json and a table on stdout. Not part of `make test`: its figures are not pass/fail.
+# Longer or other runs: make bench BENCH_FLAGS="--seconds 60 --bursts 10" (python -m bench --help).
+BENCH_FLAGS ?=
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_FLAGS)
 
 # Deployability, proved without an AWS account: every service is packaged with `chalice package`
 # and the topology's merge template (shared packages vendored in), cfn-lint passes on every template,

@@ -31,6 +31,7 @@ from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfi
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
 
+from shop_devstack import request_counter
 from shop_devstack.dispatcher import DynamoDbStreamSource, ScheduledSource, SqsEventSource
 from shop_devstack.lifecycle import die_with_parent
 from shop_eventing.http import MAX_BODY_BYTES, error_body, error_code_for
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-deliveries", action="store_true", help="deliver every SQS message twice")
     args = parser.parse_args(argv)
     die_with_parent()
+    # Opt-in (SHOP_COUNT_AWS_REQUESTS, set by `make bench`): before the app makes its first client.
+    request_counter.install_from_env(args.service)
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.service} %(name)s %(levelname)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
@@ -304,9 +307,9 @@ def _event_sources(
     streams = session.client("dynamodbstreams")
     sources: list[threading.Thread] = []
     for config in chalice_app.event_sources:
-        handler = getattr(module, config.name)
         # Chalice names each Lambda function <app>-<stage>-<handler>.
         function_name = f"{chalice_app.app_name}-{stage}-{config.name}"
+        handler = request_counter.timed(function_name, getattr(module, config.name))
         if isinstance(config, SQSEventConfig):
             if not config.queue:
                 raise ValueError(f"{function_name}: only queue names are supported locally")
