@@ -18,6 +18,7 @@ generator, so two runs place the same orders in the same order.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -30,6 +31,7 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -605,13 +607,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
         # Requests per order and cost come from the phases whose every order completed: a phase that
         # left orders on their way (or lost some) holds their requests without their completions.
         counted_phases: list[str] = []
-        for concurrency in args.concurrency:
-            if sampler.exceeded.is_set():
-                break
-            print(f"bench: closed loop, {concurrency} clients ({args.warm_up:.0f} s warm-up + {args.seconds:.0f} s)", flush=True)
+
+        def measured_phase(run_phase: Callable[[], tuple[dict[str, Any], list[OrderRecord]]]) -> dict[str, Any]:
+            """Run one phase once the queues are quiet and attach what it cost; its counts, orders and
+            status polls go into the totals only when every order of the phase completed."""
+            nonlocal all_counts, orders_counted, polls_counted
             quiet = sampler.wait_quiet()
             before, polls_before, retries_before = read_counts(), customer.status_polls, customer.connection_retries
-            phase, records = closed_loop(customer, concurrency, args.warm_up, args.seconds, args.seed, floor_rate, sampler)
+            phase, records = run_phase()
             delta = model.diff_counts(read_counts(), before)
             finished = sum(1 for r in records if r.done and r.status not in FAILED)
             polls = customer.status_polls - polls_before
@@ -620,35 +623,30 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             phase["waited_for_empty_queues_s"] = quiet
             phase["moto_rss"] = sampler.moto_rss()
             phase["counts"] = delta
-            results["closed_loop"].append(phase)
             if _clean(records):
                 all_counts = _add(all_counts, delta)
                 orders_counted += finished
                 polls_counted += polls
                 counted_phases.append(phase["name"])
+            return phase
+
+        for concurrency in args.concurrency:
+            if sampler.exceeded.is_set():
+                break
+            print(f"bench: closed loop, {concurrency} clients ({args.warm_up:.0f} s warm-up + {args.seconds:.0f} s)", flush=True)
+            clients = functools.partial(
+                closed_loop, customer, concurrency, args.warm_up, args.seconds, args.seed, floor_rate, sampler
+            )
+            results["closed_loop"].append(measured_phase(clients))
 
         results["bursts"] = []
         for index in range(1, args.bursts + 1):
             if sampler.exceeded.is_set():
                 break
             print(f"bench: burst {index} of {args.bursts} ({args.burst_size} orders at once)", flush=True)
-            quiet = sampler.wait_quiet()
-            before, polls_before, retries_before = read_counts(), customer.status_polls, customer.connection_retries
-            phase, records = burst(customer, index, args.burst_size, args.seed, floor_rate, sampler)
-            delta = model.diff_counts(read_counts(), before)
-            finished = sum(1 for r in records if r.done and r.status not in FAILED)
-            polls = customer.status_polls - polls_before
-            phase["requests_per_order"] = model.per_order(delta, finished, status_polls=polls, per_poll=per_poll)
-            phase["connection_retries"] = customer.connection_retries - retries_before
-            phase["waited_for_empty_queues_s"] = quiet
-            phase["moto_rss"] = sampler.moto_rss()
-            phase["counts"] = delta
-            results["bursts"].append(phase)
-            if _clean(records):
-                all_counts = _add(all_counts, delta)
-                orders_counted += finished
-                polls_counted += polls
-                counted_phases.append(phase["name"])
+            results["bursts"].append(
+                measured_phase(functools.partial(burst, customer, index, args.burst_size, args.seed, floor_rate, sampler))
+            )
 
         if sampler.exceeded.is_set():
             results["aborted"] = (

@@ -18,7 +18,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_event, raw_eventbridge_body
-from shop_eventing.consumer import DEAD_LETTER_REASON, Subscriber
+from shop_eventing.consumer import DEAD_LETTER_REASON, Handler, Subscriber
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
 from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, processed_marker_key
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
@@ -138,9 +138,9 @@ class Recorder:
         self.applied.append(event.data.n)
 
 
-def subscriber(aws: Aws, handler: Callable[[DomainEvent, str], None], subscription: str = "pings") -> Subscriber:
+def subscriber(aws: Aws, handler: Callable[[DomainEvent, str], None], subscription: str = "pings", **options: Any) -> Subscriber:
     return Subscriber(
-        service=CONSUMER, subscription=subscription, registry=registry, naming=aws.naming, handlers={"Ping": handler}
+        service=CONSUMER, subscription=subscription, registry=registry, naming=aws.naming, handlers={"Ping": handler}, **options
     )
 
 
@@ -256,14 +256,7 @@ def test_with_the_topology_the_source_must_be_the_event_types_producer_there(aws
     impostor_body = eventbridge_body(impostor)
     batch = lambda_sqs_event(impostor_body, eventbridge_body(ping(6)), queue_arn=aws.queue_arn())
     handler = Recorder()
-    with_topology = Subscriber(
-        service=CONSUMER,
-        subscription="pings",
-        registry=registry,
-        naming=aws.naming,
-        handlers={"Ping": handler},
-        topology=TOPOLOGY,
-    )
+    with_topology = subscriber(aws, handler, topology=TOPOLOGY)
 
     assert with_topology.handle(batch, FakeContext()) == {"batchItemFailures": []}
 
@@ -396,23 +389,26 @@ def test_a_handler_raising_already_processed_counts_as_success(aws: Aws) -> None
     assert json.loads(stored["data"]["S"]) == {"status": "duplicate"}
 
 
-def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aws) -> None:
-    """The process died after the handler's commit but before powertools saved its result."""
-    ddb = aws.dynamodb
-    calls: list[str] = []
+def counting_handler(aws: Aws, calls: list[str]) -> Handler:
+    """A handler whose one effect, adding each Ping's n to a counter, commits with its processed-marker;
+    it records every run in `calls`, so a test sees whether a repeat ran the handler again."""
 
     def count_ping(event: DomainEvent, subscriber_id: str) -> None:
         calls.append(event.event_id)
         assert isinstance(event.data, PingV1)
-        uow = UnitOfWork(ddb, aws.table, source="shop.consumer")
-        uow.update(
-            {"pk": "COUNTER", "sk": "pings"},
-            "ADD #total :n",
-            names={"#total": "total"},
-            values={":n": event.data.n},
-        )
+        uow = UnitOfWork(aws.dynamodb, aws.table, source="shop.consumer")
+        uow.update({"pk": "COUNTER", "sk": "pings"}, "ADD #total :n", names={"#total": "total"}, values={":n": event.data.n})
         uow.mark_processed(subscriber_id, event)
         uow.commit()
+
+    return count_ping
+
+
+def test_the_processed_marker_holds_when_the_idempotency_record_was_lost(aws: Aws) -> None:
+    """The process died after the handler's commit but before powertools saved its result."""
+    ddb = aws.dynamodb
+    calls: list[str] = []
+    count_ping = counting_handler(aws, calls)
 
     event = ping(5)
     arn = aws.queue_arn()
@@ -444,24 +440,10 @@ def test_a_subscriber_deduplicated_by_its_marker_applies_a_redelivery_once_witho
     the marker and changes nothing; no idempotency record is written for it (decision 0012)."""
     ddb = aws.dynamodb
     calls: list[str] = []
-
-    def count_ping(event: DomainEvent, subscriber_id: str) -> None:
-        calls.append(event.event_id)
-        assert isinstance(event.data, PingV1)
-        uow = UnitOfWork(ddb, aws.table, source="shop.consumer")
-        uow.update({"pk": "COUNTER", "sk": "pings"}, "ADD #total :n", names={"#total": "total"}, values={":n": event.data.n})
-        uow.mark_processed(subscriber_id, event)
-        uow.commit()
+    count_ping = counting_handler(aws, calls)
 
     def marker_only() -> Subscriber:
-        return Subscriber(
-            service=CONSUMER,
-            subscription="pings",
-            registry=registry,
-            naming=aws.naming,
-            handlers={"Ping": count_ping},
-            deduplicated_by_marker=True,
-        )
+        return subscriber(aws, count_ping, deduplicated_by_marker=True)
 
     event, arn = ping(5), aws.queue_arn()
     twice = lambda_sqs_event(eventbridge_body(event), eventbridge_body(event), queue_arn=arn)
