@@ -34,11 +34,12 @@ import boto3
 from chalice.test import Client
 
 from shop_contracts import TOPOLOGY
+from shop_contracts.events import Money, OrderLine, PaymentCapturedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.moto_server import EmbeddedAwsServer
 from shop_devstack.oidc_issuer import AUDIENCE, IssuerServer
 from shop_devstack.stack import LOCAL_CREDENTIALS
-from shop_eventing.envelope import DomainEvent
+from shop_eventing.envelope import DomainEvent, new_event
 from shop_eventing.outbox import from_dynamodb, to_dynamodb
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
@@ -288,3 +289,28 @@ def signed_in_client(chalice_app: Any, issuer: IssuerServer, user: str) -> Itera
     """Chalice's test client for `chalice_app`, sending `user`'s access token from `issuer` on every call."""
     with Client(chalice_app) as test_client:
         yield SignedInClient(SignedInHttp(test_client.http, bearer(issuer, user)))
+
+
+def payment_captured(
+    order_id: str,
+    lines: list[tuple[str, str, int]],
+    *,
+    now: datetime,
+    address: str | None = "1 Main St, Springfield",
+    unit_price: int = 1000,
+) -> DomainEvent:
+    """A PaymentCaptured v1 from orders for `lines` of (sku, kind, quantity), each at `unit_price` USD."""
+    data = PaymentCapturedV1(
+        order_id=order_id,
+        payment_id="ch_test",
+        amount=Money(amount=sum(quantity * unit_price for _, _, quantity in lines), currency="USD"),
+        customer_email="buyer@example.com",
+        lines=[
+            OrderLine(
+                sku=sku, name=f"Product {sku}", kind=kind, quantity=quantity, unit_price=Money(amount=unit_price, currency="USD")
+            )
+            for sku, kind, quantity in lines
+        ],
+        shipping_address=address,
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order_id, now=now)

@@ -5,6 +5,7 @@ typed conflicts) so the use case cannot tell them apart."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +14,10 @@ import pytest
 from chalicelib import usecases
 from chalicelib.domain import Shipment
 from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested, shipment_record
-from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1, StockLine
+from shop_contracts.events import ShipmentRequestedV1, StockLine
+from shop_devstack import testing
 from shop_devstack.in_memory import InMemoryTable, InMemoryUnitOfWork
-from shop_eventing.envelope import DomainEvent, new_event
+from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import AlreadyProcessed
 
 SUBSCRIBER = "fulfillment.request-shipment"
@@ -64,19 +66,8 @@ class InMemoryFulfillmentWork(InMemoryUnitOfWork[InMemoryFulfillment]):
         self.stage(AddressNotBetter, better, store)
 
 
-def payment_captured(order_id: str, lines: list[tuple[str, str, int]], address: str | None = "1 Main St") -> DomainEvent:
-    data = PaymentCapturedV1(
-        order_id=order_id,
-        payment_id="ch_test",
-        amount=Money(amount=sum(quantity * 1000 for _, _, quantity in lines), currency="USD"),
-        customer_email="buyer@example.com",
-        lines=[
-            OrderLine(sku=sku, name=f"Product {sku}", kind=kind, quantity=quantity, unit_price=Money(amount=1000, currency="USD"))
-            for sku, kind, quantity in lines
-        ],
-        shipping_address=address,
-    )
-    return new_event(data, producer="shop.orders", correlation_id=order_id, now=PAID_AT)
+# Every PaymentCaptured of these tests is paid at the same moment, so shipments' times are known.
+payment_captured = functools.partial(testing.payment_captured, now=PAID_AT)
 
 
 def request_shipment(table: InMemoryFulfillment, event: DomainEvent) -> None:
@@ -93,13 +84,17 @@ def test_the_physical_goods_of_a_paid_order_are_shipped_once_merged_by_sku():
     shipment = table.shipment("ord-1")
     assert shipment is not None
     assert shipment["lines"] == [{"sku": "BOX", "quantity": 3}, {"sku": "MUG", "quantity": 1}]
-    assert (shipment["address"], shipment["status"], shipment["requested_at"]) == ("1 Main St", "REQUESTED", PAID_AT.isoformat())
+    assert (shipment["address"], shipment["status"], shipment["requested_at"]) == (
+        "1 Main St, Springfield",
+        "REQUESTED",
+        PAID_AT.isoformat(),
+    )
     [requested] = table.outbox
     assert requested.data == ShipmentRequestedV1(
         shipment_id=shipment["shipment_id"],
         order_id="ord-1",
         lines=[StockLine(sku="BOX", quantity=3), StockLine(sku="MUG", quantity=1)],
-        shipping_address="1 Main St",
+        shipping_address="1 Main St, Springfield",
     )
     assert requested.metadata.causation_id == paid.event_id
     assert (SUBSCRIBER, paid.event_id) in table.processed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import UTC, datetime
@@ -12,10 +13,10 @@ import pytest
 
 from chalicelib import usecases
 from chalicelib.domain import plan_shipment
-from shop_contracts.events import Money, OrderLine, PaymentCapturedV1
+from shop_devstack import testing
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
-from shop_eventing.envelope import DomainEvent, new_event
+from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import AlreadyProcessed
 
 SUBSCRIBER = "fulfillment.request-shipment"
@@ -26,21 +27,8 @@ def new_order_id() -> str:
     return f"ord-{uuid.uuid4().hex[:12]}"
 
 
-def payment_captured(
-    order_id: str, lines: list[tuple[str, str, int]], address: str | None = "1 Main St, Springfield"
-) -> DomainEvent:
-    data = PaymentCapturedV1(
-        order_id=order_id,
-        payment_id="ch_test",
-        amount=Money(amount=sum(q * 1000 for _, _, q in lines), currency="USD"),
-        customer_email="buyer@example.com",
-        lines=[
-            OrderLine(sku=sku, name=f"Product {sku}", kind=kind, quantity=q, unit_price=Money(amount=1000, currency="USD"))
-            for sku, kind, q in lines
-        ],
-        shipping_address=address,
-    )
-    return new_event(data, producer="shop.orders", correlation_id=order_id, now=PAID_AT)
+# Every PaymentCaptured of these tests is paid at the same moment, so shipments' times are known.
+payment_captured = functools.partial(testing.payment_captured, now=PAID_AT)
 
 
 @pytest.fixture
