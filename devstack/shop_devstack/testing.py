@@ -34,7 +34,7 @@ import boto3
 from chalice.test import Client
 
 from shop_contracts import TOPOLOGY
-from shop_contracts.events import Money, OrderLine, PaymentCapturedV1
+from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ProductKind
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.moto_server import EmbeddedAwsServer
 from shop_devstack.oidc_issuer import AUDIENCE, IssuerServer
@@ -293,7 +293,7 @@ def signed_in_client(chalice_app: Any, issuer: IssuerServer, user: str) -> Itera
 
 def payment_captured(
     order_id: str,
-    lines: list[tuple[str, str, int]],
+    lines: list[tuple[str, ProductKind, int]],
     *,
     now: datetime,
     address: str | None = "1 Main St, Springfield",
