@@ -151,10 +151,14 @@ class Address(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    region: str | None = Field(default=None, max_length=100, description="Prefecture (Japan), state or province.")
+    phone: str | None = Field(
+        default=None, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]*$", description="For the carrier; Japanese 3PLs require one."
+    )
 
     def as_text(self) -> str:
         """The one-line form OrderPlaced v1 carries."""
-        place = " ".join(part for part in (self.postal_code, self.city) if part)
+        place = " ".join(part for part in (self.postal_code, self.region, self.city) if part)
         return ", ".join(part for part in (self.recipient, self.line1, self.line2, place, self.country) if part)
 
 

@@ -98,7 +98,14 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         lines=[BOOK, FILM],
         total=Money(amount=2899, currency="EUR"),
         shipping_address=Address(
-            recipient="Ann", line1="1 Main St", line2="Flat 2", city="Springfield", postal_code="12345", country="US"
+            recipient="Ann",
+            line1="1 Main St",
+            line2="Flat 2",
+            city="Springfield",
+            postal_code="12345",
+            country="US",
+            region="OR",
+            phone="+1 555-0100",
         ),
         customer_id="cust-1",
         locale="en",
