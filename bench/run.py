@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -512,10 +512,34 @@ def package_sizes(build: bool) -> dict[str, Any]:
 
 
 # -- cost ----------------------------------------------------------------------------------------------
+def function_sizing(stage: str, counted: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Memory and architecture of every function, read from the services' .chalice/config.json (what
+    deploy/package.py deploys), keyed as the request counter names them."""
+    sizing: dict[str, dict[str, Any]] = {}
+    for service in SERVICES:
+        config = json.loads((REPO_ROOT / "services" / service / ".chalice" / "config.json").read_text())
+        prefix = f"{config['app_name']}-{stage}-"
+        names = {
+            "api_handler",
+            *config.get("lambda_functions", {}),
+            *(n.removeprefix(prefix) for n in counted if n.startswith(prefix)),
+        }
+        sizing |= model.sizing_from_config(config, stage, sorted(names))
+    return sizing
+
+
 def usage_profile(
-    counts: dict[str, Any], orders: int, status_polls: int, per_poll: dict[str, float], prices: dict[str, Any], api_seconds: float
+    counts: dict[str, Any],
+    orders: int,
+    status_polls: int,
+    per_poll: dict[str, float],
+    prices: dict[str, Any],
+    api: tuple[str, float],
+    sizing: dict[str, dict[str, Any]] | None,
 ) -> dict[str, float]:
-    """One order's AWS usage as AWS would bill it, from the counted requests of the closed-loop phases."""
+    """One order's AWS usage as AWS would bill it, from the counted requests of the closed-loop phases;
+    Lambda's GB-seconds at each function's memory and architecture in `sizing` (None: every function
+    at Chalice's default 128 MB on x86_64, as before the sizing)."""
     assumptions = prices["assumptions"]
     requests = counts["requests"]
     units = counts["units"]
@@ -523,7 +547,12 @@ def usage_profile(
     api_requests = assumptions["api_requests_per_order"]
     functions = counts["functions"]
     invocations = sum(f["invocations"] for f in functions.values()) / orders
-    handler_seconds = sum(f["seconds"] for f in functions.values()) / orders
+    # Handler time measured here on a full core, bound by the embedded AWS (an upper bound of what the
+    # code takes on AWS). The API function's time is the client's median POST and GET (local HTTP included).
+    api_function, api_seconds = api
+    seconds = {name: f["seconds"] / orders for name, f in functions.items()}
+    seconds[api_function] = seconds.get(api_function, 0.0) + api_seconds
+    gb_seconds = model.lambda_gb_seconds(seconds, sizing)
     messages = units.get("sqs_messages_received", 0) / orders
     own_sqs = sum(c for k, c in requests.items() if k.split("/", 1)[-1].startswith("sqs.") and "ReceiveMessage" not in k) / orders
     return {
@@ -536,9 +565,8 @@ def usage_profile(
         # and the functions' own SQS calls (the pollers' deletes included).
         "sqs_requests": messages + messages / assumptions["sqs_messages_per_receive"] + own_sqs,
         "lambda_invocations": invocations + api_requests,
-        # Handler time measured here on a full core; at 128 MB Lambda gives a fraction of one, so this is
-        # a floor. The API functions' time is the client's median POST and GET (local HTTP included).
-        "lambda_gb_seconds": (handler_seconds + api_seconds) * assumptions["lambda_memory_mb"] / 1024,
+        "lambda_gb_seconds": sum(gb_seconds.values()),
+        **{f"lambda_gb_seconds_{architecture}": value for architecture, value in gb_seconds.items()},
         "api_requests": api_requests,
         "emails": sum(c for k, c in requests.items() if k.endswith("ses.SendEmail") or k.endswith("ses.SendRawEmail")) / orders,
     }
@@ -670,18 +698,33 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             "status_polls": polls_counted,
             "from_phases": counted_phases,
         }
-        api_seconds = statistics.median(customer.post_seconds) + statistics.median(customer.get_seconds)
-        profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api_seconds)
+        stage = shop.options.stage
+        api = (
+            f"shop-orders-{stage}-api_handler",
+            statistics.median(customer.post_seconds) + statistics.median(customer.get_seconds),
+        )
+        sizing = function_sizing(stage, all_counts["functions"])
+        profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, sizing)
+        before = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, None)
         results["cost"] = {
             "prices": {"file": "bench/prices.json", "written_on": prices["written_on"], "status": prices["status"]},
+            "sizing": sizing,
             "usage_per_order": {k: round(v, 4) for k, v in profile.items()},
             "per_1000_orders": model.cost_per_1000_orders(profile, prices),
-            "per_1000_orders_arm64": model.cost_per_1000_orders(profile, prices, architecture="arm64"),
+            "usage_per_order_before_sizing": {k: round(v, 4) for k, v in before.items()},
+            "per_1000_orders_before_sizing": model.cost_per_1000_orders(before, prices),
             "idle_pollers_per_month": model.idle_poller_cost_per_month(len(sampler.queues), prices),
         }
 
         print(f"bench: cold starts ({args.import_runs} fresh processes per service)", flush=True)
         results["cold_start"] = cold_starts(shop, args.import_runs)
+        for service, timing in results["cold_start"].items():
+            memory = sizing.get(f"shop-{service}-{stage}-api_handler", {}).get("memory_mb", model.DEFAULT_MEMORY_MB)
+            timing["lambda_init_estimate_ms"] = {
+                "memory_mb": memory,
+                "at_128_mb": model.init_estimate_ms(timing["median_ms"], model.DEFAULT_MEMORY_MB),
+                "as_sized": model.init_estimate_ms(timing["median_ms"], memory),
+            }
         results["dead_processes"] = shop.dead_processes()
     finally:
         shop.stop()
