@@ -148,14 +148,18 @@ def test_every_function_logs_to_the_group_its_policy_names(packaged: package.Res
 
 def test_every_function_runs_on_python_3_13_with_the_locked_dependencies(packaged: package.Result) -> None:
     """The Lambda runtime is the interpreter the project develops on, and the package holds exactly the
-    versions requirements/lambda.txt locks (services/*/requirements.txt include that lock)."""
+    versions its lock holds (the requirements/<name>.txt its services/<s>/requirements.txt includes)."""
     import re
 
     sam = json.loads((OUT / SERVICE / "sam.json").read_text())
     functions = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
     assert {f["Properties"]["Runtime"] for f in functions} == {"python3.13"}
-    locked = dict(re.findall(r"^([a-z0-9_-]+)==([^ \\]+)", (package.ROOT / "requirements" / "lambda.txt").read_text(), re.M))
+    lock = re.search(
+        r"^-r ../../requirements/(\S+)$", (package.ROOT / "services" / SERVICE / "requirements.txt").read_text(), re.M
+    )
+    assert lock is not None
+    locked = dict(re.findall(r"^([a-z0-9_-]+)==([^ \\]+)", (package.ROOT / "requirements" / lock[1]).read_text(), re.M))
     shipped = {
         m.group(1).lower().replace("_", "-"): m.group(2)
         for name in zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
