@@ -301,10 +301,18 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     cost = results["cost"].get("per_1000_orders")
     if cost:
         before = results["cost"].get("per_1000_orders_before_sizing")
+        cpu_bound = results["cost"].get("per_1000_orders_if_cpu_bound")
         rows.append(
             f"Estimated AWS cost per 1,000 orders: ${cost['total_without_ses']:.4f} (+ SES ${cost['ses']:.4f}) as sized"
             + (f", ${before['total_without_ses']:.4f} with every function at 128 MB on x86_64" if before else "")
+            + (f", ${cpu_bound['total_without_ses']:.4f} if Lambda's time were the CPU measured" if cpu_bound else "")
             + f"; idle pollers ${results['cost'].get('idle_pollers_per_month', 0):.2f}/month"
+        )
+    cpu = requests.get("service_cpu_ms_per_order")
+    if cpu:
+        rows.append(
+            "CPU per order, ms (service processes: functions, API server, local pollers): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
         )
     cold = results["cold_start"]
     if cold:

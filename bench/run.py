@@ -274,6 +274,20 @@ class QueueSampler:
         }
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user + system (Linux /proc), 0 when it is gone. Unlike a handler's
+    wall time it barely moves with the neighbours' load: the CPU the code itself consumed."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu_seconds(shop: EmbeddedShop) -> dict[str, float]:
+    return {name: cpu_seconds(process.pid) for name, process in shop._processes if name in SERVICES}
+
+
 # -- request counts ---------------------------------------------------------------------------------
 def read_counts() -> dict[str, Any]:
     # Each process rewrites its file every second: wait for one more write so the snapshot is current.
@@ -635,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
         # Requests per order and cost come from the phases whose every order completed: a phase that
         # left orders on their way (or lost some) holds their requests without their completions.
         counted_phases: list[str] = []
+        all_cpu: dict[str, float] = {}
 
         def measured_phase(run_phase: Callable[[], tuple[dict[str, Any], list[OrderRecord]]]) -> dict[str, Any]:
             """Run one phase once the queues are quiet and attach what it cost; its counts, orders and
@@ -642,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             nonlocal all_counts, orders_counted, polls_counted
             quiet = sampler.wait_quiet()
             before, polls_before, retries_before = read_counts(), customer.status_polls, customer.connection_retries
+            cpu_before = service_cpu_seconds(shop)
             phase, records = run_phase()
+            cpu = {name: round(seconds - cpu_before.get(name, 0.0), 3) for name, seconds in service_cpu_seconds(shop).items()}
             delta = model.diff_counts(read_counts(), before)
             finished = sum(1 for r in records if r.done and r.status not in FAILED)
             polls = customer.status_polls - polls_before
@@ -651,7 +668,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             phase["waited_for_empty_queues_s"] = quiet
             phase["moto_rss"] = sampler.moto_rss()
             phase["counts"] = delta
+            phase["service_cpu_seconds"] = cpu
             if _clean(records):
+                for name, seconds in cpu.items():
+                    all_cpu[name] = all_cpu.get(name, 0.0) + seconds
                 all_counts = _add(all_counts, delta)
                 orders_counted += finished
                 polls_counted += polls
@@ -694,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
                 }
                 for name, s in sorted(all_counts["functions"].items(), key=lambda kv: -kv[1]["seconds"])
             },
+            # Each service process's CPU (its functions, the API's HTTP server, the local pollers and
+            # the request counter: an upper bound of the functions' own) per completed order.
+            "service_cpu_ms_per_order": {k: round(v / max(orders_counted, 1) * 1000, 1) for k, v in sorted(all_cpu.items())},
             "orders": orders_counted,
             "status_polls": polls_counted,
             "from_phases": counted_phases,
@@ -706,9 +729,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
         sizing = function_sizing(stage, all_counts["functions"])
         profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, sizing)
         before = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, None)
+        # If the functions' time on AWS were the CPU measured here: up to one vCPU (1,769 MB) a function's
+        # CPU costs the same GB-seconds at any memory (half the memory, twice the time), on arm64.
+        cpu_bound = {**profile, "lambda_gb_seconds_x86_64": 0.0}
+        cpu_bound["lambda_gb_seconds_arm64"] = sum(all_cpu.values()) / max(orders_counted, 1) * model.FULL_VCPU_MB / 1024
         results["cost"] = {
             "prices": {"file": "bench/prices.json", "written_on": prices["written_on"], "status": prices["status"]},
             "sizing": sizing,
+            "per_1000_orders_if_cpu_bound": model.cost_per_1000_orders(cpu_bound, prices),
             "usage_per_order": {k: round(v, 4) for k, v in profile.items()},
             "per_1000_orders": model.cost_per_1000_orders(profile, prices),
             "usage_per_order_before_sizing": {k: round(v, 4) for k, v in before.items()},

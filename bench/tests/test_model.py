@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench import model
-from bench.run import OrderRecord, final_status, function_sizing, phase_result, top_imports
+from bench.run import OrderRecord, cpu_seconds, final_status, function_sizing, phase_result, top_imports
 from shop_devstack import request_counter
 
 
@@ -179,8 +179,17 @@ def results() -> dict[str, Any]:
         "floor": {"orders_per_second": 10.0},
         "closed_loop": [phase("closed c=1")],
         "bursts": [burst],
-        "requests": {"per_order": {"orders": 5, "functions_total": 30, "pollers_total": 90}, "from_phases": ["closed c=1"]},
-        "cost": {"per_1000_orders": {"total_without_ses": 0.05, "ses": 0.1}, "idle_pollers_per_month": 2.33},
+        "requests": {
+            "per_order": {"orders": 5, "functions_total": 30, "pollers_total": 90},
+            "from_phases": ["closed c=1"],
+            "service_cpu_ms_per_order": {"catalog": 41.0, "orders": 120.4},
+        },
+        "cost": {
+            "per_1000_orders": {"total_without_ses": 0.05, "ses": 0.1},
+            "per_1000_orders_before_sizing": {"total_without_ses": 0.04, "ses": 0.1},
+            "per_1000_orders_if_cpu_bound": {"total_without_ses": 0.03, "ses": 0.1},
+            "idle_pollers_per_month": 2.33,
+        },
         "cold_start": {
             "orders": {
                 "median_ms": 812.0,
@@ -206,8 +215,21 @@ def test_results_keep_their_schema_and_print_as_one_table() -> None:
     assert "| closed c=1 | 1 | 0.50 | 5.0% | 200 / 200 / 200 | 300 / 300 / 300 | - | 3 | - |" in table
     assert "| burst 1 |" in table and "| 4.0 |" in table
     assert "| orders | 812 | 11222 / 1403 (1024 MB) | 5000 / 20000 |" in table
+    assert (
+        "$0.0500 (+ SES $0.1000) as sized, $0.0400 with every function at 128 MB on x86_64, "
+        "$0.0300 if Lambda's time were the CPU measured" in table
+    )
+    assert "CPU per order, ms (service processes: functions, API server, local pollers): catalog 41, orders 120" in table
     broken = {k: v for k, v in document.items() if k != "floor"}
     assert model.validate_results(broken) == ["missing floor"]
+
+
+def test_a_process_cpu_time_is_read_from_proc() -> None:
+    import os
+
+    busy = sum(range(200_000))
+    assert busy and cpu_seconds(os.getpid()) > 0
+    assert cpu_seconds(2**22 + 1) == 0.0  # no such process
 
 
 def test_final_status_and_import_trace_parsing() -> None:
