@@ -47,16 +47,14 @@ def test_upsert_inserts_then_updates_the_one_record_of_its_key(crm):
 
     assert first == (200, {"records": [{"id": "1", "revision": "1", "operation": "INSERT"}]})
     assert second == (200, {"records": [{"id": "1", "revision": "2", "operation": "UPDATE"}]})
-    assert crm.crm.records() == [
-        {"order_id": "ord-1", "status": "shipped", "paid_amount": "1200", "$id": "1", "$revision": "2"}
-    ]
+    assert crm.crm.records() == [{"order_id": "ord-1", "status": "shipped", "paid_amount": "1200", "$id": "1", "$revision": "2"}]
 
 
 def test_get_records_by_query_in_kintones_shape(crm):
     call(crm, "PUT", "/k/v1/records.json", upsert("ord-1", status="paid"))
     call(crm, "PUT", "/k/v1/records.json", upsert("ord-2", status="cancelled"))
 
-    status, body = call(crm, "GET", '/k/v1/records.json?app=1&query=order_id%20%3D%20%22ord-2%22')
+    status, body = call(crm, "GET", "/k/v1/records.json?app=1&query=order_id%20%3D%20%22ord-2%22")
 
     assert status == 200
     assert body == {
@@ -75,7 +73,8 @@ def test_get_records_by_query_in_kintones_shape(crm):
 def test_the_single_record_endpoint_updates_and_without_upsert_refuses_a_missing_record(crm):
     call(crm, "PUT", "/k/v1/records.json", upsert("ord-1", status="paid"))
 
-    updated = call(crm, "PUT", "/k/v1/record.json", {"app": 1, "updateKey": {"field": "order_id", "value": "ord-1"}, "record": {}})
+    existing = {"app": 1, "updateKey": {"field": "order_id", "value": "ord-1"}, "record": {}}
+    updated = call(crm, "PUT", "/k/v1/record.json", existing)
     missing = call(crm, "PUT", "/k/v1/record.json", {"app": 1, "updateKey": {"field": "order_id", "value": "nope"}})
 
     assert updated == (200, {"revision": "2"})
