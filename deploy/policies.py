@@ -117,6 +117,9 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
         # The sales ledger: notify rewrites each day's object; it never reads, lists or deletes.
         ledger = f"arn:aws:s3:::{ledger_bucket_name(naming)}/ledger/*"
         statements.append({"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger})
+        # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
+        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/notify/*"
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -51,11 +51,19 @@ EMAIL_LEASE_MS = TOPOLOGY.service("notify").subscription("order-emails").visibil
 
 @cache
 def crm_client() -> Crm:
-    """The CRM's API, configured by SHOP_CRM_URL, SHOP_CRM_API_TOKEN and SHOP_CRM_APP_ID (read at first use)."""
-    missing = [name for name in ("SHOP_CRM_URL", "SHOP_CRM_API_TOKEN", "SHOP_CRM_APP_ID") if not os.environ.get(name)]
+    """The CRM's API (read at first use): SHOP_CRM_URL, SHOP_CRM_APP_ID, and the API token from the SSM
+    SecureString named by SHOP_CRM_API_TOKEN_PARAMETER (on AWS) or SHOP_CRM_API_TOKEN (the local fake's)."""
+    missing = [name for name in ("SHOP_CRM_URL", "SHOP_CRM_APP_ID") if not os.environ.get(name)]
+    parameter = os.environ.get("SHOP_CRM_API_TOKEN_PARAMETER")
+    token = os.environ.get("SHOP_CRM_API_TOKEN")
+    if not token and not parameter:
+        missing.append("SHOP_CRM_API_TOKEN_PARAMETER")
     if missing:
         raise RuntimeError(f"the CRM is not configured: {', '.join(missing)} unset")
-    return KintoneCrm(os.environ["SHOP_CRM_URL"], os.environ["SHOP_CRM_API_TOKEN"], os.environ["SHOP_CRM_APP_ID"])
+    if not token:
+        found = runtime.session.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+        token = str(found["Parameter"]["Value"])
+    return KintoneCrm(os.environ["SHOP_CRM_URL"], token, os.environ["SHOP_CRM_APP_ID"])
 
 
 @app.route("/health")

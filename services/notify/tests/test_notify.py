@@ -300,6 +300,34 @@ def test_a_crm_failure_fails_only_its_record_in_the_batch(deliver, aws):
     assert len(crm_records(aws, second)) == 1
 
 
+def test_on_aws_the_crm_token_comes_from_its_ssm_parameter(deliver, aws, notify_app, monkeypatch):
+    name = "/shop/local/notify/crm-api-token"
+    boto3.client("ssm").put_parameter(Name=name, Value=aws.crm.crm.token, Type="SecureString", Overwrite=True)
+    monkeypatch.delenv("SHOP_CRM_API_TOKEN")
+    monkeypatch.setenv("SHOP_CRM_API_TOKEN_PARAMETER", name)
+    notify_app.crm_client.cache_clear()
+    order_id = new_order_id()
+    try:
+        assert deliver(eventbridge_body(captured(order_id)), subscription="crm-sync") == {"batchItemFailures": []}
+    finally:
+        notify_app.crm_client.cache_clear()
+
+    assert len(crm_records(aws, order_id)) == 1
+
+
+def test_without_the_crms_settings_the_message_fails_and_waits_for_them(deliver, aws, notify_app, monkeypatch):
+    monkeypatch.delenv("SHOP_CRM_URL")
+    notify_app.crm_client.cache_clear()
+    order_id = new_order_id()
+    try:
+        with pytest.raises(BatchProcessingError):
+            deliver(eventbridge_body(captured(order_id)), subscription="crm-sync")
+    finally:
+        notify_app.crm_client.cache_clear()
+
+    assert crm_records(aws, order_id) == []
+
+
 # -- sales ledger --------------------------------------------------------------------------------------
 
 
