@@ -12,7 +12,8 @@ Granted, and nothing else:
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
 - its own log group (every function of the service logs there); notify alone: SES sending and
-  writing its sales ledger's objects.
+  writing its sales ledger's objects; fulfillment alone: writing its carrier lists' objects;
+- notify and fulfillment: their own secrets (SSM parameters under /shop/<stage>/<service>/).
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -119,6 +120,14 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
         statements.append({"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger})
         # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
         parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/notify/*"
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
+    if service_name == "fulfillment":
+        # The day's carrier CSV (Yamato B2): fulfillment rewrites each day's object whole; it never reads,
+        # lists or deletes.
+        lists = f"arn:aws:s3:::{naming.bucket('fulfillment', 'carrier-lists')}/yamato-b2/*"
+        statements.append({"Sid": "WriteCarrierLists", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": lists})
+        # The 3PL's API token and the tracking webhook's secret (LOGISTICS_*_PARAMETER).
+        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/fulfillment/*"
         statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
     return {"Version": "2012-10-17", "Statement": statements}
 

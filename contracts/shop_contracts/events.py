@@ -331,6 +331,11 @@ class ShipmentPackedV1(EventData):
     order_id: str
     lines: list[StockLine]
     packed_by: str | None = Field(default=None, description="The staff member's sub at the shop's issuer.")
+    handoff: Literal["logistics_service", "carrier_csv"] | None = Field(
+        default=None,
+        description="How the parcel leaves: instructed to the logistics service (3PL) through its API, or listed in the "
+        "day's carrier CSV for a carrier without one. None from producers before the choice: logistics_service.",
+    )
 
 
 @REGISTRY.register("ShipmentInstructed", 1)

@@ -5,6 +5,9 @@ Read this to follow the order flow (docs/design-rules.md#flow):
   ─ PaymentCaptured ─▶ fulfillment.request-shipment ─ ShipmentRequested ─▶ orders.order-history
                    └▶ notify.order-emails (one e-mail per order outcome)
   OrderPlaced v1+v2 ─▶ fulfillment.delivery-addresses (structured address for the shipment)
+  staff pack ─ ShipmentPacked ─▶ fulfillment.instruct-logistics (3PL API) ─ ShipmentInstructed
+                              └▶ fulfillment.carrier-list (the day's Yamato B2 CSV in S3)
+  3PL tracking webhook ─ ShipmentDispatched, ShipmentDelivered;  OrderCancelled ─▶ fulfillment.cancel-shipment
   StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
 """
 
@@ -63,6 +66,11 @@ TOPOLOGY = Topology(
                 Subscription("request-shipment", events=(EventRef("PaymentCaptured"),)),
                 # Both majors during the migration, read as v2 through the registry's upcaster.
                 Subscription("delivery-addresses", events=(EventRef("OrderPlaced", (1, 2)),)),
+                # Fulfillment consumes its own ShipmentPacked: each hand-off is its own restartable step.
+                # The 3PL may be down or rate-limiting for a while: more receives before the DLQ.
+                Subscription("instruct-logistics", events=(EventRef("ShipmentPacked"),), batch_size=5, max_receive_count=10),
+                Subscription("carrier-list", events=(EventRef("ShipmentPacked"),), batch_size=5),
+                Subscription("cancel-shipment", events=(EventRef("OrderCancelled"),), batch_size=5, max_receive_count=10),
             ),
         ),
         ServiceSpec(

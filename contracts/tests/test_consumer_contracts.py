@@ -124,8 +124,10 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "ShipmentRequested",
         "ShipmentDispatched",
         "ShipmentDelivered",
+        "ShipmentPacked",
     }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "orders", TOPOLOGY)} == {
+        "OrderCancelled",
         "OrderPlaced",
         "PaymentCaptured",
         "PaymentFailed",

@@ -106,11 +106,12 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
 
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
-    assert kinds.count("AWS::SQS::Queue") == 20
-    assert kinds.count("AWS::Events::Rule") == 22
-    assert kinds.count("AWS::SQS::QueuePolicy") == 10
-    # notify's ledger bucket is compared; the platform's artifacts bucket exists on AWS alone.
-    assert kinds.count("AWS::S3::Bucket") == 2
+    subscriptions = list(TOPOLOGY.subscriptions())
+    assert kinds.count("AWS::SQS::Queue") == 2 * len(subscriptions)
+    assert kinds.count("AWS::Events::Rule") == sum(len(sub.events) for _, sub in subscriptions)
+    assert kinds.count("AWS::SQS::QueuePolicy") == len(subscriptions)
+    # The platform's artifacts bucket (AWS alone), notify's ledger and fulfillment's carrier lists (compared).
+    assert kinds.count("AWS::S3::Bucket") == 3
 
 
 def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clients) -> None:

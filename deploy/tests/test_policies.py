@@ -39,6 +39,11 @@ def own_resource_prefixes(service: str) -> list[str]:
             f"arn:aws:s3:::{naming.prefix}-{STAGE}-notify-ledger/",
             f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/notify/",
         ]
+    if service == "fulfillment":
+        prefixes += [
+            f"arn:aws:s3:::{naming.bucket(service, 'carrier-lists')}/",
+            f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/{service}/",
+        ]
     return prefixes
 
 
@@ -108,6 +113,8 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
+    # fulfillment's carrier lists (its own bucket) and the 3PL's secrets (its own parameters).
+    expected |= {"s3", "ssm"} if service == "fulfillment" else set()
     assert services_used == expected
 
 

@@ -21,6 +21,7 @@ DEFAULT_PORTS = {
     "payment-gateway": 5101,
     "oidc-issuer": 5102,
     "crm": 5103,
+    "logistics-3pl": 5106,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             gateway_port=ports["payment-gateway"],
             issuer_port=ports["oidc-issuer"],
             crm_port=ports["crm"],
+            logistics_port=ports["logistics-3pl"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -75,6 +77,7 @@ def _banner(shop: EmbeddedShop) -> None:
         f"  payment gateway       {shop.gateway_url}   (tokens: tok_visa, tok_chargeDeclined, tok_flaky)",
         f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",
         f"  CRM (kintone fake)    {shop.crm_url}   (GET /k/v1/records.json?app=1 with X-Cybozu-API-Token)",
+        f"  logistics 3PL (fake)  {shop.logistics_url}   (admin: /admin/faults, /admin/shipments/<id>/advance)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

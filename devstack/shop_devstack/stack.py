@@ -34,6 +34,11 @@ from shop_infra.resources import LocalOverrides
 
 SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
 MAIL_SENDER = "shop@example.com"
+# The fake 3PL's API token and the tracking webhook's shared secret, given to both sides (on AWS they
+# are SSM SecureString parameters: services/fulfillment/README.md).
+LOGISTICS_API_TOKEN = "local-3pl-token"
+LOGISTICS_WEBHOOK_SECRET = "local-3pl-webhook-secret"
+LOGISTICS_WEBHOOK_PATH = "/logistics/tracking"
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -61,6 +66,7 @@ class StackOptions:
     gateway_port: int = 0
     issuer_port: int = 0
     crm_port: int = 0
+    logistics_port: int = 0
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -76,6 +82,7 @@ class EmbeddedShop:
         self.gateway_url = ""
         self.issuer_url = ""
         self.crm_url = ""
+        self.logistics_url = ""
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -110,6 +117,15 @@ class EmbeddedShop:
         self.crm_url = self._start_server(
             "crm", "shop_devstack.crm_kintone", o.crm_port or free_port(o.host), "/health", child_env
         )
+        # The logistics service (3PL) fulfillment instructs; it calls fulfillment's tracking webhook back.
+        logistics_env = {
+            **child_env,
+            "LOGISTICS_API_TOKEN": LOGISTICS_API_TOKEN,
+            "LOGISTICS_WEBHOOK_SECRET": LOGISTICS_WEBHOOK_SECRET,
+        }
+        self.logistics_url = self._start_server(
+            "logistics-3pl", "shop_devstack.logistics_3pl", o.logistics_port or free_port(o.host), "/health", logistics_env
+        )
 
         self.provisioned = provision(
             TOPOLOGY,
@@ -136,6 +152,7 @@ class EmbeddedShop:
                 "SHOP_CRM_URL": self.crm_url,
                 "SHOP_CRM_API_TOKEN": crm_kintone.DEFAULT_TOKEN,
                 "SHOP_CRM_APP_ID": crm_kintone.DEFAULT_APP_ID,
+                **self._logistics_environment(service),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
@@ -159,6 +176,21 @@ class EmbeddedShop:
             if not ready.wait(timeout=60):
                 raise RuntimeError(f"{service} did not start; see its log")
             _wait_http(f"{self.service_urls[service]}/health", service)
+        _post_json(
+            f"{self.logistics_url}/admin/config", {"webhook_url": f"{self.service_urls['fulfillment']}{LOGISTICS_WEBHOOK_PATH}"}
+        )
+
+    def _logistics_environment(self, service: str) -> dict[str, str]:
+        """The 3PL's URL, token and webhook secret, for fulfillment alone."""
+        if service != "fulfillment":
+            return {}
+        return {
+            "LOGISTICS_API_URL": self.logistics_url,
+            "LOGISTICS_API_TOKEN": LOGISTICS_API_TOKEN,
+            "LOGISTICS_WEBHOOK_SECRET": LOGISTICS_WEBHOOK_SECRET,
+            # Short enough that the fault drills' timeouts show up quickly.
+            "LOGISTICS_TIMEOUT_SECONDS": "2",
+        }
 
     def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:
         """Start one of the stack's own HTTP servers (`python -m module --host --port`, logging as
@@ -261,6 +293,14 @@ def _pump(name: str, process: subprocess.Popen[str], ready: threading.Event, log
             sys.stdout.write(f"[{name}] {line}")
     if log_file:
         log_file.close()
+
+
+def _post_json(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
 
 
 def _wait_http(url: str, what: str, timeout: float = 30) -> None:

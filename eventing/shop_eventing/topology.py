@@ -136,6 +136,10 @@ class Naming:
     def dlq(self, service: str, subscription: str) -> str:
         return f"{self.queue(service, subscription)}-dlq"
 
+    def bucket(self, service: str, purpose: str) -> str:
+        """An S3 bucket a service owns, e.g. fulfillment's carrier lists."""
+        return f"{self.prefix}-{self.stage}-{service}-{purpose}"
+
     def log_group(self, service: str) -> str:
         """Every function of the service logs here (Lambda's LoggingConfig), whatever CloudFormation names it."""
         return f"/aws/lambda/{self.prefix}-{self.stage}-{service}"

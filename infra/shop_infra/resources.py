@@ -298,8 +298,36 @@ def notify_resources(naming: Naming) -> Resources:
     }
 
 
+# -- fulfillment: the carrier lists' bucket -------------------------------------------------------
+CARRIER_LISTS_BUCKET_ID = "CarrierListsBucket"
+
+
+def fulfillment_resources(naming: Naming) -> Resources:
+    """The bucket of the day's carrier CSV (Yamato B2) for carriers without an API: customers' names and
+    addresses, so private and encrypted, and kept when the stack goes (they are shipping records)."""
+    return {
+        CARRIER_LISTS_BUCKET_ID: {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": naming.bucket("fulfillment", "carrier-lists"),
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+            },
+        }
+    }
+
+
 # Resources a service owns beyond its table and subscriptions, by service.
-SERVICE_EXTRAS = {"notify": notify_resources}
+SERVICE_EXTRAS = {"notify": notify_resources, "fulfillment": fulfillment_resources}
 
 
 def service_resources(topology: Topology, service: ServiceSpec, naming: Naming) -> Resources:

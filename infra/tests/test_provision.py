@@ -66,8 +66,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 10
-    assert len(RULES) == 22
+    assert len(SUBSCRIPTIONS) == 13
+    assert len(RULES) == 25
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -111,13 +111,16 @@ def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> No
     wanted = {NAMING.queue(*key) for key in SUBSCRIPTIONS} | {NAMING.dlq(*key) for key in SUBSCRIPTIONS}
 
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == sorted(wanted)
-    assert len(urls) == 20
+    assert len(urls) == 2 * len(SUBSCRIPTIONS)
     assert sorted(aws.first.queue_urls) == sorted(SUBSCRIPTIONS) == sorted(aws.first.dlq_urls)
     for service, sub in TOPOLOGY.subscriptions():
         queue = aws.queue_attributes(aws.queue_url(service.name, sub.name))
         dlq = aws.queue_attributes(aws.first.dlq_urls[(service.name, sub.name)])
         assert queue["QueueArn"].endswith(f":{NAMING.queue(service.name, sub.name)}")
-        assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+        assert json.loads(queue["RedrivePolicy"]) == {
+            "deadLetterTargetArn": dlq["QueueArn"],
+            "maxReceiveCount": sub.max_receive_count,
+        }
         assert queue["VisibilityTimeout"] == str(sub.visibility_timeout_seconds) == "30"
         assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
         assert "RedrivePolicy" not in dlq
@@ -170,13 +173,30 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
-    assert sum(c.startswith("created queue ") for c in changes) == 20
-    assert sum(c.startswith("put rule ") for c in changes) == 22
-    assert sum(c.startswith("targeted rule ") for c in changes) == 22
-    assert sum(c.startswith("set policy on ") for c in changes) == 10
+    assert sum(c.startswith("created queue ") for c in changes) == 2 * len(SUBSCRIPTIONS)
+    assert sum(c.startswith("put rule ") for c in changes) == len(RULES)
+    assert sum(c.startswith("targeted rule ") for c in changes) == len(RULES)
+    assert sum(c.startswith("set policy on ") for c in changes) == len(SUBSCRIPTIONS)
     # notify's ledger bucket: created, then encrypted, closed to the public and versioned.
     assert sum(c.endswith(" bucket shop-t-notify-ledger") or c == "created bucket shop-t-notify-ledger" for c in changes) == 4
-    assert len(changes) == 2 + 5 + 5 + 5 + 20 + 22 + 22 + 10 + 4
+    # fulfillment's carrier-list bucket: made, encrypted, closed to the public.
+    assert [c for c in changes if "shop-t-fulfillment-carrier-lists" in c] == [
+        "created bucket shop-t-fulfillment-carrier-lists",
+        "set encryption on bucket shop-t-fulfillment-carrier-lists",
+        "blocked public access to bucket shop-t-fulfillment-carrier-lists",
+    ]
+    assert len(changes) == 2 + 5 + 5 + 5 + 2 * len(SUBSCRIPTIONS) + 2 * len(RULES) + len(SUBSCRIPTIONS) + 4 + 3
+
+
+def test_creates_fulfillments_carrier_list_bucket_encrypted_and_private(aws: Aws) -> None:
+    s3 = boto3.client("s3")
+    name = NAMING.bucket("fulfillment", "carrier-lists")
+
+    rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+
+    assert [rule["ApplyServerSideEncryptionByDefault"] for rule in rules] == [{"SSEAlgorithm": "AES256"}]
+    assert block == dict.fromkeys(("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True)
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:

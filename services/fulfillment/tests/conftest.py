@@ -7,11 +7,16 @@ clients at import); each test uses its own order ids, so tests do not see each o
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
+from unittest import mock
 
 import pytest
+
+TOKEN = "service-tests-3pl-token"
+WEBHOOK_SECRET = "service-tests-webhook-secret"
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +29,25 @@ def aws() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def fulfillment_app(aws: Any) -> ModuleType:
+def logistics_3pl() -> Iterator[Any]:
+    """The fake 3PL (shop_devstack.logistics_3pl) in-process, and the environment fulfillment's adapter
+    reads (LOGISTICS_API_URL, its token, the webhook secret, a short timeout for the timeout drills).
+    Tests reset its faults themselves (`logistics_3pl.logistics.faults`)."""
+    from shop_devstack.logistics_3pl import LogisticsServer
+
+    with LogisticsServer(token=TOKEN, webhook_secret=WEBHOOK_SECRET) as server:
+        environment = {
+            "LOGISTICS_API_URL": server.url,
+            "LOGISTICS_API_TOKEN": TOKEN,
+            "LOGISTICS_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOGISTICS_TIMEOUT_SECONDS": "1",
+        }
+        with mock.patch.dict(os.environ, environment):
+            yield server
+
+
+@pytest.fixture(scope="session")
+def fulfillment_app(aws: Any, logistics_3pl: Any) -> ModuleType:
     import app
 
     return app

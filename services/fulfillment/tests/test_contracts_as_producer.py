@@ -7,26 +7,35 @@ names a provider state fulfillment does not know yet (shop_devstack.contract_tes
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from chalicelib import usecases
+from chalicelib.domain import Handoff
 from shop_contracts.consumer_contracts import check, the_event
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
-from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body, signed_in_client
 from shop_eventing.envelope import new_event
+from tests import arrange
 
 SERVICE = "fulfillment"
 DECLARATIONS = declarations_produced_by(SERVICE)
 
 
+@dataclass
+class FulfillmentProducer(Producer):
+    issuer: Any
+
+
 @pytest.fixture
-def producer(fulfillment_app: ModuleType, aws: Any) -> Producer:
-    return Producer(fulfillment_app, aws)
+def producer(fulfillment_app: ModuleType, aws: Any, issuer: Any) -> Producer:
+    return FulfillmentProducer(fulfillment_app, aws, issuer)
 
 
 def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[dict[str, Any]]:
@@ -53,6 +62,24 @@ def not_produced_yet(producer: Producer) -> list[dict[str, Any]]:
     pytest.xfail("fulfillment publishes no ShipmentDispatched or ShipmentDelivered on this branch yet (issue 11: the carrier)")
 
 
+def packed_for(handoff: Handoff) -> Any:
+    """The warehouse picks and packs a requested shipment through the staff API (signed in as wes), saying how it leaves."""
+
+    def drive(producer: Producer) -> list[dict[str, Any]]:
+        order_id = arrange.new_order_id()
+        arrange.requested(producer.app, order_id)
+        with signed_in_client(producer.app.app, producer.issuer, "wes") as client:  # type: ignore[attr-defined]
+            assert client.http.post(f"/orders/{order_id}/shipment/picked").status_code == 200
+            body = json.dumps({"handoff": handoff})
+            response = client.http.post(
+                f"/orders/{order_id}/shipment/packed", headers={"Content-Type": "application/json"}, body=body
+            )
+            assert response.status_code == 200, response.body
+        return producer.events_about(order_id)
+
+    return drive
+
+
 class TestFulfillmentAsProducer(ProducerContractTests):
     SERVICE = SERVICE
     # Provider state (as consumers name it) -> drives fulfillment's real code into it; returns the
@@ -62,11 +89,13 @@ class TestFulfillmentAsProducer(ProducerContractTests):
         # notify's declarations, for the carrier's flow to drive when fulfillment publishes these events.
         "the carrier took an instructed shipment's parcel": not_produced_yet,
         "the carrier delivered a dispatched parcel": not_produced_yet,
+        "the warehouse packed a picked shipment for the logistics service": packed_for("logistics_service"),
+        "the warehouse packed a picked shipment for the carrier CSV": packed_for("carrier_csv"),
     }
 
 
 def test_fulfillment_has_consumers_to_satisfy() -> None:
-    assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested", "ShipmentDispatched", "ShipmentDelivered"}
+    assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested", "ShipmentPacked", "ShipmentDispatched", "ShipmentDelivered"}
 
 
 def test_the_check_bites_when_fulfillment_stops_setting_a_relied_on_field(

@@ -1,69 +1,23 @@
 """request_shipment's rules (one shipment per paid order, physical goods only) through an in-memory
-fulfillment table: no AWS. The DynamoDB adapter, the subscriber and the GET route are tested against
-moto in test_shipments.py; this fake keeps the adapter's contract (the `FulfillmentWork` port, the same
-typed conflicts) so the use case cannot tell them apart."""
+fulfillment table (tests/fakes.py): no AWS. The DynamoDB adapter, the subscriber and the GET route are tested against
+moto in test_shipments.py."""
 
 from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
+from tests.fakes import InMemoryFulfillment
 
 from chalicelib import usecases
-from chalicelib.domain import Shipment
-from chalicelib.repository import AddressNotBetter, ShipmentAlreadyRequested, shipment_record
 from shop_contracts.events import ShipmentRequestedV1, StockLine
 from shop_devstack import testing
-from shop_devstack.in_memory import InMemoryTable, InMemoryUnitOfWork
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import AlreadyProcessed
 
 SUBSCRIBER = "fulfillment.request-shipment"
 PAID_AT = datetime(2030, 5, 17, 12, 30, tzinfo=UTC)
-
-
-class InMemoryFulfillment(InMemoryTable):
-    """The fulfillment table in memory: `Fulfillment` reads, and `unit_of_work()` for transactions."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shipments: dict[str, dict[str, Any]] = {}
-        self.addresses: dict[str, tuple[dict[str, Any], int]] = {}  # order_id -> (address, source_version)
-
-    def shipment(self, order_id: str) -> dict[str, Any] | None:
-        found = self.shipments.get(order_id)
-        return dict(found) if found else None
-
-    def delivery_address(self, order_id: str) -> dict[str, Any] | None:
-        found = self.addresses.get(order_id)
-        return dict(found[0]) if found else None
-
-    def unit_of_work(self) -> InMemoryFulfillmentWork:
-        return InMemoryFulfillmentWork(self)
-
-
-class InMemoryFulfillmentWork(InMemoryUnitOfWork[InMemoryFulfillment]):
-    """Stages like FulfillmentUnitOfWork."""
-
-    def add_shipment(self, shipment: Shipment, requested_at: str) -> None:
-        stored = shipment_record(shipment, requested_at)  # the adapter's own record: the same reads
-
-        def store() -> None:
-            self._table.shipments[shipment.order_id] = stored
-
-        self.stage(ShipmentAlreadyRequested, lambda: shipment.order_id not in self._table.shipments, store)
-
-    def keep_delivery_address(self, order_id: str, address: dict[str, Any], source_version: int) -> None:
-        def better() -> bool:
-            stored = self._table.addresses.get(order_id)
-            return stored is None or stored[1] < source_version
-
-        def store() -> None:
-            self._table.addresses[order_id] = (address, source_version)
-
-        self.stage(AddressNotBetter, better, store)
 
 
 # Every PaymentCaptured of these tests is paid at the same moment, so shipments' times are known.

@@ -103,6 +103,10 @@ class TestOrdersAsProducer(ProducerContractTests):
         # notify's declarations, for the order lifecycle to drive when it publishes these events.
         "a customer cancelled a paid order before its shipment was handed to the logistics service": not_produced_yet,
         "a customer cancelled a paid order and its payment was refunded in full": not_produced_yet,
+        # fulfillment.cancel-shipment's declaration, likewise.
+        "a customer cancelled a paid order with physical lines before its shipment was handed to the logistics service": (
+            not_produced_yet
+        ),
     }
 
 
