@@ -285,11 +285,13 @@ class Logistics3pl:
                 setattr(self.faults, name, type(getattr(self.faults, name))(value))
             return _json(200, vars(self.faults))
 
-    def _admin_list(self, request: Request) -> Response:
+    def shipments(self) -> list[dict[str, Any]]:
+        """Every shipment as the API shows it, with the notifications sent about it and the shop's answers."""
         with self._lock:
-            return _json(
-                200, {"shipments": [{**s.view(), "notifications": list(s.notifications)} for s in self._shipments.values()]}
-            )
+            return [{**s.view(), "notifications": list(s.notifications)} for s in self._shipments.values()]
+
+    def _admin_list(self, request: Request) -> Response:
+        return _json(200, {"shipments": self.shipments()})
 
     def _admin_advance(self, request: Request, shipment_id: str) -> Response:
         body = _body(request)

@@ -9,11 +9,14 @@ from types import ModuleType
 from typing import Any
 
 from chalicelib import usecases
-from chalicelib.domain import Handoff, shipment_id_for
+from chalicelib.domain import Handoff, Shipper, shipment_id_for
 from shop_contracts.events import Address, DeliveryPreference, Money, OrderLine, PaymentCapturedV1
 from shop_eventing.envelope import DomainEvent, new_event
 
 WAREHOUSE_STAFF = "staff-sub-wes"
+# What the service tests' fake 3PL and the app agree on (conftest.py's logistics_3pl).
+THREE_PL_TOKEN = "service-tests-3pl-token"
+WEBHOOK_SECRET = "service-tests-webhook-secret"
 JP_ADDRESS = Address(
     recipient="山田 花子",
     line1="千代田1-1",
@@ -23,6 +26,13 @@ JP_ADDRESS = Address(
     country="JP",
     region="東京都",
     phone="03-1234-5678",
+)
+SHIPPER = Shipper(
+    name="VODショップ",
+    phone="03-0000-0000",
+    postal_code="100-0001",
+    address="東京都千代田区1-1",
+    billing_customer_code="012345678901",
 )
 DELIVERY = DeliveryPreference(date="2030-05-20", time_slot="14-16")
 

@@ -14,9 +14,8 @@ from typing import Any
 from unittest import mock
 
 import pytest
-
-TOKEN = "service-tests-3pl-token"
-WEBHOOK_SECRET = "service-tests-webhook-secret"
+from tests.arrange import THREE_PL_TOKEN as TOKEN
+from tests.arrange import WEBHOOK_SECRET
 
 
 @pytest.fixture(scope="session")
