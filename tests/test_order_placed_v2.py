@@ -48,7 +48,8 @@ def test_structured_address_reaches_the_shipment_and_both_majors_are_published(s
     assert published(shop, order["order_id"]) == [("OrderPlaced", 1), ("OrderPlaced", 2)]
     assert [e["event_type"] for e in order["timeline"]].count("OrderPlaced") == 1
     shipment = shop.call("fulfillment", "GET", f"/orders/{order['order_id']}/shipment").body
-    assert shipment["delivery_address"] == {**ADDRESS, "line2": None}
+    # The shipment shows every field of the address, a prefecture and a phone included (none here).
+    assert shipment["delivery_address"] == {**ADDRESS, "line2": None, "region": None, "phone": None}
     assert shipment["address"] == "Ada Lovelace, 12 St James's Square, SW1Y 4JH London, GB"
     assert shop.stock(sku) == 2
 
