@@ -177,6 +177,25 @@ def test_live_changes_behind_the_model_are_caught(aws: Clients) -> None:
     ]
 
 
+def test_a_carrier_list_bucket_opened_or_unencrypted_behind_the_model_is_caught(aws: Clients) -> None:
+    naming = provisioned()
+    bucket = naming.bucket("fulfillment", "carrier-lists")
+    aws.s3.delete_public_access_block(Bucket=bucket)
+    aws.s3.delete_bucket_encryption(Bucket=bucket)
+
+    differences = drift(aws_templates(naming.stage), aws, naming)
+
+    assert found(differences) == [
+        ("fulfillment", "CarrierListsBucket", bucket, "BucketEncryption"),
+        ("fulfillment", "CarrierListsBucket", bucket, "PublicAccessBlockConfiguration"),
+    ]
+    assert provision(TOPOLOGY, naming).changes == [
+        f"set encryption on bucket {bucket}",
+        f"blocked public access to bucket {bucket}",
+    ]
+    assert drift(aws_templates(naming.stage), aws, naming) == []
+
+
 @pytest.mark.packaging
 @pytest.mark.parametrize("service", [s.name for s in TOPOLOGY.services])
 def test_what_provision_makes_is_what_the_packaged_template_declares(aws: Clients, service: str) -> None:
