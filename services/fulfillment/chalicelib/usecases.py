@@ -518,7 +518,9 @@ def cancel_shipment(
     order_id = cancelled.order_id
     at = event.metadata.occurred_at.isoformat()
     shipment = repository.shipment(order_id)
-    if shipment is None and repository.cancelled_before_payment(order_id):
+    ships_nothing = not any(line.kind == "physical" for line in cancelled.lines)
+    if shipment is None and (ships_nothing or repository.cancelled_before_payment(order_id)):
+        # A digital-only order never gets a shipment: no tombstone needed to stop one.
         _note_seen(new_uow, subscriber, event)
         return
     plan = domain.cancellation_plan(shipment["status"] if shipment else None)

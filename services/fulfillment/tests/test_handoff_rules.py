@@ -298,6 +298,16 @@ def test_cancelled_before_payment_leaves_a_tombstone_and_no_shipment_is_ever_mad
     assert event_types(table) == []
 
 
+def test_a_cancelled_digital_only_order_leaves_no_tombstone(table, logistics):
+    event = cancelled("ord-digital")
+    digital = [line.model_copy(update={"kind": "digital"}) for line in event.data.lines]  # type: ignore[attr-defined]
+    event = new_event(event.data.model_copy(update={"lines": digital}), producer="shop.orders", correlation_id="ord-digital")
+
+    cancel(table, logistics, event)
+
+    assert (table.shipments, table.processed) == ({}, {("fulfillment.cancel-shipment", event.event_id)})
+
+
 def test_cancelled_before_instruction_is_cancelled_here_without_the_3pl(table, logistics):
     request(table, "ord-13")
     pick(table, "ord-13")
