@@ -3,6 +3,8 @@ moto-level tests and the contract tests start from."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import UTC, datetime
 from types import ModuleType
@@ -10,7 +12,8 @@ from typing import Any
 
 from chalicelib import usecases
 from chalicelib.domain import Handoff, Shipper, shipment_id_for
-from shop_contracts.events import Address, DeliveryPreference, Money, OrderLine, PaymentCapturedV1
+from shop_contracts.events import Address, DeliveryPreference, Money, OrderCancelledV1, OrderLine, PaymentCapturedV1
+from shop_devstack.logistics_3pl import sign
 from shop_eventing.envelope import DomainEvent, new_event
 
 WAREHOUSE_STAFF = "staff-sub-wes"
@@ -78,3 +81,40 @@ def packed(app: ModuleType, order_id: str, handoff: Handoff = "logistics_service
     shipment_id = picked(app, order_id, **kwargs)
     usecases.mark_packed(app.repository, app.unit_of_work, order_id, WAREHOUSE_STAFF, handoff, datetime.now(UTC))
     return shipment_id
+
+
+def order_cancelled(order_id: str, by: str = "customer") -> DomainEvent:
+    """OrderCancelled for the order `paid` describes."""
+    paid_data = paid(order_id).data
+    assert isinstance(paid_data, PaymentCapturedV1)
+    data = OrderCancelledV1(
+        order_id=order_id,
+        cancelled_by=by,  # type: ignore[arg-type]
+        reason="changed my mind",
+        customer_email=paid_data.customer_email,
+        lines=paid_data.lines,
+        total=paid_data.amount,
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order_id, now=datetime.now(UTC))
+
+
+def tracking_webhook(client: Any, shipment: dict[str, Any], status: str, *, secret: str = WEBHOOK_SECRET) -> Any:
+    """The 3PL's tracking notification about `shipment`, signed with `secret`, POSTed through a chalice test client."""
+    body = json.dumps(
+        {
+            "event_id": f"evt-{uuid.uuid4().hex}",
+            "shipment_id": shipment.get("logistics_shipment_id", "OL-none"),
+            "identifier": shipment["shipment_id"],
+            "order_no": shipment["order_id"],
+            "status": status,
+            "delivery_carrier": "YAMATO",
+            "tracking_code": "400098765432" if status in ("shipped", "delivered") else None,
+        }
+    ).encode()
+    sent = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Logistics-Timestamp": sent,
+        "X-Logistics-Signature": sign(secret, sent, body),
+    }
+    return client.http.post("/logistics/tracking", headers=headers, body=body)

@@ -14,13 +14,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from chalice.test import Client
 
 from chalicelib import usecases
 from chalicelib.domain import Handoff
-from shop_contracts.consumer_contracts import check, the_event
+from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
 from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, ShipmentRequestedV1
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
-from shop_devstack.testing import deliver_to_subscription, eventbridge_body, signed_in_client
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body, signed_in_client
 from shop_eventing.envelope import new_event
 from tests import arrange
 
@@ -80,6 +81,43 @@ def packed_for(handoff: Handoff) -> Any:
     return drive
 
 
+def instructed_order(producer: Producer) -> str:
+    """A packed shipment whose ShipmentPacked reached instruct-logistics, which instructed the session's fake 3PL."""
+    order_id = arrange.new_order_id()
+    arrange.packed(producer.app, order_id)
+    [packed] = [d for d in producer.events_about(order_id) if d["metadata"]["event_type"] == "ShipmentPacked"]
+    body = raw_eventbridge_body(packed, detail_type="ShipmentPacked", source="shop.fulfillment")
+    assert deliver_to_subscription(producer.app, SERVICE, "instruct-logistics", body) == {"batchItemFailures": []}
+    return order_id
+
+
+def the_logistics_service_accepted_the_instruction(producer: Producer) -> list[dict[str, Any]]:
+    return producer.events_about(instructed_order(producer))
+
+
+def tracked(*statuses: str) -> Any:
+    """An instructed shipment, then the 3PL's signed tracking webhook for each status in turn."""
+
+    def drive(producer: Producer) -> list[dict[str, Any]]:
+        order_id = instructed_order(producer)
+        shipment = producer.app.repository.shipment(order_id)  # type: ignore[attr-defined]
+        with Client(producer.app.app) as client:  # type: ignore[attr-defined]
+            for status in statuses:
+                response = arrange.tracking_webhook(client, shipment, status)
+                assert json.loads(response.body) == {"outcome": "applied"}, response.body
+        return producer.events_about(order_id)
+
+    return drive
+
+
+def a_requested_shipment_is_cancelled(producer: Producer) -> list[dict[str, Any]]:
+    order_id = arrange.new_order_id()
+    arrange.requested(producer.app, order_id)
+    body = eventbridge_body(arrange.order_cancelled(order_id))
+    assert deliver_to_subscription(producer.app, SERVICE, "cancel-shipment", body) == {"batchItemFailures": []}
+    return producer.events_about(order_id)
+
+
 class TestFulfillmentAsProducer(ProducerContractTests):
     SERVICE = SERVICE
     # Provider state (as consumers name it) -> drives fulfillment's real code into it; returns the
@@ -91,7 +129,34 @@ class TestFulfillmentAsProducer(ProducerContractTests):
         "the carrier delivered a dispatched parcel": not_produced_yet,
         "the warehouse packed a picked shipment for the logistics service": packed_for("logistics_service"),
         "the warehouse packed a picked shipment for the carrier CSV": packed_for("carrier_csv"),
+        # The states orders' order-history and notify's subscriptions name for fulfillment's later events.
+        "the logistics service accepted a packed shipment's instruction": the_logistics_service_accepted_the_instruction,
+        "the carrier took an instructed shipment's parcel": tracked("shipped"),
+        "the carrier delivered a dispatched parcel": tracked("shipped", "delivered"),
+        "a requested shipment was cancelled because its order was cancelled": a_requested_shipment_is_cancelled,
     }
+
+
+@pytest.mark.parametrize(
+    ("state", "published"),
+    [
+        ("the logistics service accepted a packed shipment's instruction", "ShipmentInstructed"),
+        ("the carrier took an instructed shipment's parcel", "ShipmentDispatched"),
+        ("the carrier delivered a dispatched parcel", "ShipmentDelivered"),
+        ("a requested shipment was cancelled because its order was cancelled", "ShipmentCancelled"),
+    ],
+)
+def test_each_state_publishes_its_event_and_every_event_passes_its_committed_schema(
+    producer: Producer, state: str, published: str
+) -> None:
+    """The states no declaration on this branch names yet (other services' subscriptions do) are driven
+    all the same, so they are known to work before those declarations arrive."""
+    details = TestFulfillmentAsProducer.PROVIDER_STATES[state](producer)
+
+    assert the_event(details, published, 1)["data"]["order_id"]
+    for detail in details:
+        metadata = detail["metadata"]
+        assert schema_errors(committed_schema(metadata["event_type"], metadata["schema_version"]), detail) == []
 
 
 def test_fulfillment_has_consumers_to_satisfy() -> None:
