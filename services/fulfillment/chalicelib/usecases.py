@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 from chalicelib import domain
 from chalicelib.carrier_lists import CarrierLists
+from chalicelib.carrier_lists import carrier_list_key as carrier_list_key_for
 from chalicelib.domain import (
     CANCELLED,
     DEFAULT_HANDOFF,
@@ -419,18 +420,36 @@ def list_for_carrier(
     done.commit()
 
 
+# Rebuilds racing for one day settle within a few rounds; more means the table keeps changing under us.
+_CARRIER_LIST_ROUNDS = 5
+
+
 def write_carrier_list(repository: Fulfillment, carrier_lists: CarrierLists, shipper: Shipper, day: str) -> str:
-    """The day's B2 file, one row per parcel still going (a cancelled one is left out), rebuilt from the table."""
-    parcels = [s for s in repository.carrier_list(day) if s["status"] != CANCELLED]
-    rows = [
-        domain.b2_row(
-            {**s, "delivery_address": best_address(repository, s), "delivery": best_delivery(repository, s)},
-            shipper,
-            datetime.fromisoformat(day).date(),
-        )
-        for s in parcels
-    ]
-    return carrier_lists.write(day, domain.b2_csv(rows))
+    """The day's B2 file, one row per parcel still going (a cancelled one is left out), rebuilt from the table.
+
+    Two rebuilds of one day can race (two batches, two pollers): one that read the table before the other's
+    parcel was listed may write last. So each writer reads the day again after writing and rewrites while what
+    it wrote is not what the table holds: whoever writes last checks last, and the file ends complete."""
+    written: list[dict[str, Any]] | None = None
+    for _ in range(_CARRIER_LIST_ROUNDS):
+        parcels = [s for s in repository.carrier_list(day) if s["status"] != CANCELLED]
+        if written is not None and _ids(parcels) == _ids(written):
+            return carrier_list_key_for(day)
+        rows = [
+            domain.b2_row(
+                {**s, "delivery_address": best_address(repository, s), "delivery": best_delivery(repository, s)},
+                shipper,
+                datetime.fromisoformat(day).date(),
+            )
+            for s in parcels
+        ]
+        carrier_lists.write(day, domain.b2_csv(rows))
+        written = parcels
+    raise RuntimeError(f"the carrier list of {day} kept changing while it was written; the retry writes it again")
+
+
+def _ids(shipments: list[dict[str, Any]]) -> list[str]:
+    return sorted(s["shipment_id"] for s in shipments)
 
 
 # -- the 3PL's tracking notifications ----------------------------------------------------------------

@@ -356,3 +356,47 @@ def test_cancelled_after_dispatch_is_refused_without_asking_the_3pl(table, logis
     shipment = table.shipment("ord-16")
     assert (shipment["status"], logistics.cancel_calls) == ("DISPATCHED", [])
     assert "dispatched" in shipment["cancel_refused_reason"]
+
+
+# -- the carrier CSV ---------------------------------------------------------------------------------
+
+
+class Bucket:
+    """The carrier-list bucket in memory; `before_write` runs inside the next write, before it lands."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.writes = 0
+        self.before_write: Any = None
+
+    def write(self, day: str, content: bytes) -> str:
+        self.writes += 1
+        hook, self.before_write = self.before_write, None
+        if hook:
+            hook()
+        self.files[day] = content
+        return day
+
+
+def list_parcel(table: InMemoryFulfillment, bucket: Bucket, order_id: str) -> None:
+    [packed] = [e for e in table.outbox if e.event_type == "ShipmentPacked" and e.data.order_id == order_id]  # type: ignore[attr-defined]
+    usecases.list_for_carrier(packed, "fulfillment.carrier-list", table, table.unit_of_work, bucket, arrange.SHIPPER)
+
+
+def test_a_rebuild_that_lands_last_with_a_stale_read_is_rewritten_complete(table):
+    for order_id in ("ord-csv-a", "ord-csv-b"):
+        request(table, order_id)
+        pick(table, order_id)
+        pack(table, order_id, "carrier_csv")
+    bucket = Bucket()
+    # While A's rebuild is writing what it read (A alone), B is listed and its rebuild writes A and B first.
+    bucket.before_write = lambda: list_parcel(table, bucket, "ord-csv-b")
+
+    list_parcel(table, bucket, "ord-csv-a")
+
+    [content] = bucket.files.values()
+    rows = content.decode("cp932").split("\r\n")[1:-1]
+    assert sorted(row.split(",")[0].strip('"') for row in rows) == sorted(
+        table.shipment(o)["shipment_id"] for o in ("ord-csv-a", "ord-csv-b")
+    )
+    assert bucket.writes == 3  # A's stale write, B's, and A's rewrite after checking
