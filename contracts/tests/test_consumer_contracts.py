@@ -131,7 +131,6 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "OrderPlaced",
         "PaymentCaptured",
         "PaymentFailed",
-        "OrderCancelled",
         "PaymentRefunded",
     }
     assert cc.produced_by(DECLARATIONS, "vod", TOPOLOGY) == []

@@ -229,7 +229,7 @@ B2_COLUMNS = (
     "荷扱い１",
     "荷扱い２",
     "記事",
-    "ｺﾚｸﾄ代金引換額（税込)",  # noqa: RUF001 - B2's own header, full-width parenthesis and all
+    "ｺﾚｸﾄ代金引換額（税込)",
     "内消費税額等",
     "止置き",
     "営業所コード",

@@ -59,10 +59,6 @@ def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[d
     return producer.events_about(order_id)
 
 
-def not_produced_yet(producer: Producer) -> list[dict[str, Any]]:
-    pytest.xfail("fulfillment publishes no ShipmentDispatched or ShipmentDelivered on this branch yet (issue 11: the carrier)")
-
-
 def packed_for(handoff: Handoff) -> Any:
     """The warehouse picks and packs a requested shipment through the staff API (signed in as wes), saying how it leaves."""
 
@@ -124,12 +120,10 @@ class TestFulfillmentAsProducer(ProducerContractTests):
     # details fulfillment published there.
     PROVIDER_STATES = {
         "a paid order with physical lines was given a shipment": paid_order_with_physical_lines_gets_a_shipment,
-        # notify's declarations, for the carrier's flow to drive when fulfillment publishes these events.
-        "the carrier took an instructed shipment's parcel": not_produced_yet,
-        "the carrier delivered a dispatched parcel": not_produced_yet,
         "the warehouse packed a picked shipment for the logistics service": packed_for("logistics_service"),
         "the warehouse packed a picked shipment for the carrier CSV": packed_for("carrier_csv"),
-        # The states orders' order-history and notify's subscriptions name for fulfillment's later events.
+        # The states orders' order-history and notify's subscriptions name for fulfillment's later events
+        # (notify's declarations for ShipmentDispatched and ShipmentDelivered are on main already).
         "the logistics service accepted a packed shipment's instruction": the_logistics_service_accepted_the_instruction,
         "the carrier took an instructed shipment's parcel": tracked("shipped"),
         "the carrier delivered a dispatched parcel": tracked("shipped", "delivered"),
@@ -160,7 +154,12 @@ def test_each_state_publishes_its_event_and_every_event_passes_its_committed_sch
 
 
 def test_fulfillment_has_consumers_to_satisfy() -> None:
-    assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested", "ShipmentPacked", "ShipmentDispatched", "ShipmentDelivered"}
+    assert {d.event_type for d in DECLARATIONS} == {
+        "ShipmentRequested",
+        "ShipmentPacked",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+    }
 
 
 def test_the_check_bites_when_fulfillment_stops_setting_a_relied_on_field(
