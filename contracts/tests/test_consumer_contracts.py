@@ -126,7 +126,7 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "PaymentCaptured",
         "PaymentFailed",
     }
-    assert cc.produced_by(DECLARATIONS, "vod", TOPOLOGY) == []
+    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {"VideoUploaded"}
 
 
 # --- loading bad declarations ------------------------------------------------------------------------
@@ -286,7 +286,8 @@ def test_a_producer_that_drops_a_field_of_one_list_element_is_reported_at_that_e
     produced = without(example_of(CAPTURED), "data", "lines", 1, "sku")
 
     assert violations_for_every_consumer(produced) == [
-        "fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing"
+        "fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
+        "vod.grant-access relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
     ]
 
 
@@ -300,6 +301,7 @@ def test_a_producer_that_empties_a_relied_on_list_is_reported_for_every_field_re
         f"fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
         f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
         f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].name: {empty}",
+        f"vod.grant-access relies on PaymentCaptured v1 field data.lines[].sku: {empty}",
     ]
 
 
@@ -307,7 +309,8 @@ def test_a_producer_that_drops_an_envelope_field_is_reported_for_every_consumer_
     produced = without(example_of(CAPTURED), "metadata", "occurred_at")
 
     assert violations_for_every_consumer(produced) == [
-        "fulfillment.request-shipment relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing"
+        "fulfillment.request-shipment relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing",
+        "vod.grant-access relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing",
     ]
 
 
