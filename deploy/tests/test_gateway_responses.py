@@ -41,7 +41,14 @@ def test_the_defaults_keep_api_gateways_status():
 
 def test_the_merge_template_adds_them_to_chalices_rest_api():
     chalice_sam = {"Resources": {"RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": {}}}}}
-    merged = merge_template("vod", "dev", chalice_sam)
+    # notify's template is the smallest a service makes: one subscription, nothing published.
+    chalice_sam["Resources"]["OrderEmails"] = {
+        "Type": "AWS::Serverless::Function",
+        "Properties": {
+            "Events": {"Queue": {"Type": "SQS", "Properties": {"Queue": "arn:aws:sqs:us-east-1:1:shop-dev-notify-order-emails"}}}
+        },
+    }
+    merged = merge_template("notify", "dev", chalice_sam)
     assert merged["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][EXTENSION] == gateway_responses()
 
 

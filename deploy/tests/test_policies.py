@@ -35,6 +35,15 @@ def own_resource_prefixes(service: str) -> list[str]:
     prefixes.append(f"arn:aws:events:*:*:event-bus/{naming.bus}")
     if service == "notify":
         prefixes.append("arn:aws:ses:*:*:identity/")
+    if service == "vod":
+        # Its media bucket, its transcoder's job-events queue (+ DLQ), MediaConvert jobs and the role they run as.
+        prefixes += [
+            f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media/",
+            f"arn:aws:sqs:*:*:{naming.queue(service, 'transcode-jobs')}",
+            "arn:aws:mediaconvert:*:*:queues/",
+            "arn:aws:mediaconvert:*:*:jobs/",
+            f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
+        ]
     return prefixes
 
 
@@ -104,6 +113,7 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses"} if service == "notify" else set()
+    expected |= {"s3", "mediaconvert", "iam"} if service == "vod" else set()
     assert services_used == expected
 
 

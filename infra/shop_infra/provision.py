@@ -55,6 +55,7 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "AWS::SQS::Queue": frozenset({"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy"}),
     "AWS::Events::Rule": frozenset({"Name", "EventBusName", "EventPattern", "State", "Targets"}),
     "AWS::SQS::QueuePolicy": frozenset({"Queues", "PolicyDocument"}),
+    "AWS::S3::Bucket": frozenset({"BucketName", "CorsConfiguration"}),
 }
 
 
@@ -76,6 +77,7 @@ class Clients:
         self.events = session.client("events", endpoint_url=endpoint_url)
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=endpoint_url)
+        self.s3 = session.client("s3", endpoint_url=endpoint_url)
 
 
 def apply(resources: Resources, clients: Clients) -> Applied:
@@ -91,6 +93,7 @@ def apply(resources: Resources, clients: Clients) -> Applied:
         "AWS::SQS::Queue": applier.queue,
         "AWS::Events::Rule": applier.rule,
         "AWS::SQS::QueuePolicy": applier.queue_policy,
+        "AWS::S3::Bucket": applier.bucket,
     }
     # All refused before the first call, so a stack is never left half applied for this reason.
     for logical_id, resource in resources.items():
@@ -162,6 +165,7 @@ class _Applier:
         self.events = clients.events
         self.dynamodb = clients.dynamodb
         self.sqs = clients.sqs
+        self.s3 = clients.s3
         self.applied = applied
         self.changes = applied.changes
 
@@ -356,6 +360,37 @@ class _Applier:
             self.changes.append(f"targeted rule {name} at its queue")
         # CloudFormation's Ref of a rule on a custom bus is "bus|name"; nothing here refers to it.
         self._found(logical_id, f"{bus}|{name}", Arn=arn)
+
+    # -- S3 ----------------------------------------------------------------------------------------
+
+    def bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props["BucketName"]
+        try:
+            self.s3.head_bucket(Bucket=name)
+        except ClientError as error:
+            if not _missing(error, "404", "NoSuchBucket", "NotFound"):
+                raise
+            region = self.s3.meta.region_name
+            location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            self.s3.create_bucket(Bucket=name, **location)
+            self.changes.append(f"created bucket {name}")
+        # CloudFormation's CorsRule names two fields otherwise than S3's API.
+        renamed = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
+        wanted = [
+            {renamed.get(key, key): value for key, value in rule.items()}
+            for rule in props.get("CorsConfiguration", {}).get("CorsRules", [])
+        ]
+        if wanted:
+            try:
+                current = self.s3.get_bucket_cors(Bucket=name).get("CORSRules")
+            except ClientError as error:
+                if not _missing(error, "NoSuchCORSConfiguration"):
+                    raise
+                current = None
+            if current != wanted:
+                self.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": wanted})
+                self.changes.append(f"set CORS on bucket {name}")
+        self._found(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
 
 
 def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
