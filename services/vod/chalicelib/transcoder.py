@@ -137,11 +137,12 @@ def _completed(video_id: str, attempt: int, job_id: str, detail: dict[str, Any])
                 for path in output.get("outputFilePaths", []):
                     key = _s3_key(path)[1]
                     name = key.rsplit("/", 1)[-1]
-                    if name.startswith("poster"):
-                        poster = key
-                    elif name.endswith(".vtt"):
+                    # MediaConvert names a capture <source name><NameModifier>.<sequence>.jpg.
+                    if name.endswith(".vtt"):
                         vtt = key
-                    elif name.startswith("storyboard"):
+                    elif "poster" in name:
+                        poster = key
+                    elif "storyboard" in name and sprite is None:
                         sprite = key
     if master is None or not renditions:
         raise NotAJobEvent("a COMPLETE job without an HLS output group")
