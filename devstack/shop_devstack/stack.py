@@ -129,6 +129,8 @@ class EmbeddedShop:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
+                # vod transcodes with the real ffmpeg of the pinned wheel (MediaConvert on AWS).
+                "VOD_TRANSCODER": "ffmpeg",
             }
             command = [
                 sys.executable,

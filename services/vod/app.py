@@ -41,8 +41,10 @@ from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.auth import SignIn, current_caller
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
+    MAX_BODY_BYTES,
     Conflict,
     NotFound,
+    PayloadTooLarge,
     RequestInvalid,
     Unprocessable,
     json_api,
@@ -236,7 +238,13 @@ def retry_video(video_id: str) -> Any:
 
 
 @app.route("/videos/{video_id}/captions/{language}", methods=["PUT"], content_types=["text/vtt", "text/plain"])
-@operation("Attach WebVTT captions in one language", path=CaptionPath, responses={200: VideoResponse}, errors={404})
+@operation(
+    "Attach WebVTT captions in one language",
+    path=CaptionPath,
+    responses={200: VideoResponse},
+    errors={404, 413, 415},
+    description="The body is the WebVTT file itself (Content-Type: text/vtt), at most 64 KiB; anything else is a 400 saying why.",
+)
 @json_api
 @sign_in.required(app, groups=STAFF)
 def put_captions(video_id: str, language: str) -> Any:
@@ -246,6 +254,8 @@ def put_captions(video_id: str, language: str) -> Any:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else (raw or "")
     except UnicodeDecodeError:
         raise RequestInvalid.field("body", "WebVTT is UTF-8 text") from None
+    if len(raw or b"") > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"captions are at most {MAX_BODY_BYTES} bytes")
     try:
         video = usecases.attach_captions(video_id, language, text, repository, unit_of_work, media_store())
     except usecases.VideoNotFound:

@@ -14,7 +14,8 @@ VIDEO_ID_PATTERN = r"^vid_[0-9a-f]{20}$"
 VideoContentType = Literal["video/mp4", "video/quicktime", "video/x-matroska", "video/webm", "application/octet-stream"]
 # BCP 47 language tags as captions use them: "en", "ja", "pt-BR", "zh-Hant".
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
-MAX_PARTS_PER_REQUEST = 100
+# A source is at most this many parts (each up to S3's 5 GiB), so that a completion fits a request body (64 KiB).
+MAX_PARTS = 64
 
 
 class VideoPath(BaseModel):
@@ -37,21 +38,21 @@ class PresignPartsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     upload_id: Text = Field(min_length=1, max_length=1024)
-    part_numbers: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(min_length=1, max_length=MAX_PARTS_PER_REQUEST)
+    part_numbers: list[Annotated[int, Field(ge=1, le=10_000)]] = Field(min_length=1, max_length=MAX_PARTS)
 
 
 class CompletedPart(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     part_number: int = Field(ge=1, le=10_000)
-    etag: Text = Field(min_length=1, max_length=128, description="The ETag header S3 answered the part's PUT with.")
+    etag: Text = Field(min_length=1, max_length=64, description="The ETag header S3 answered the part's PUT with.")
 
 
 class MultipartCompletion(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     upload_id: Text = Field(min_length=1, max_length=1024)
-    parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+    parts: list[CompletedPart] = Field(min_length=1, max_length=MAX_PARTS)
 
 
 class CompleteUploadRequest(BaseModel):

@@ -193,7 +193,7 @@ def storyboard_vtt(board: Storyboard, sprite_name: str, duration_ms: int) -> str
 
 # -- captions ------------------------------------------------------------------------------------
 
-CAPTIONS_MAX_BYTES = 512 * 1024
+CAPTIONS_MAX_BYTES = 64 * 1024  # an API request's body limit
 
 
 def check_webvtt(text: str) -> None:
