@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import imageio_ffmpeg
 
 from shop_contracts import TOPOLOGY
 from shop_devstack.oidc_issuer import AUDIENCE
@@ -131,6 +132,7 @@ class EmbeddedShop:
                 "PYTHONUNBUFFERED": "1",
                 # vod transcodes with the real ffmpeg of the pinned wheel (MediaConvert on AWS).
                 "VOD_TRANSCODER": "ffmpeg",
+                "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe(),
             }
             command = [
                 sys.executable,

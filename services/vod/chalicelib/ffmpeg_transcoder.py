@@ -1,5 +1,6 @@
 """The embedded stack's transcoder: real ffmpeg (the binary of the pinned imageio-ffmpeg wheel, which
-`make venv` installs; never shipped to Lambda, where MediaConvert transcodes).
+`make venv` installs; never shipped to Lambda, where MediaConvert transcodes). The embedded stack names
+the binary in VOD_FFMPEG (shop_devstack.stack), so no service code imports the dev-only wheel.
 
 `FfmpegTranscoder.start` runs each job in a background process (`python -m transcode_worker`, beside app.py),
 so the handler that starts it returns at once, as it does with MediaConvert. The job reads the source
@@ -29,17 +30,12 @@ from chalicelib.domain import Probe, Rung, UnusableSource, choose_ladder, plan_s
 from chalicelib.transcoder import TranscodeJob, job_state_change, put_entry
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+FFMPEG_ENV = "VOD_FFMPEG"
 SEGMENT_SECONDS = 4
 _DURATION = re.compile(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)")
 _VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: .*?(?<![0-9])(\d{2,5})x(\d{2,5})(?![0-9])")
 _AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: ")
 _ROTATION = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
-
-
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg  # noqa: PLC0415 - the dev-only wheel; absent from Lambda packages
-
-    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 def parse_probe(text: str) -> Probe:
@@ -226,6 +222,8 @@ class FfmpegTranscoder:
         self._running: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, job: TranscodeJob) -> str:
+        if not os.environ.get(FFMPEG_ENV):
+            raise RuntimeError(f"{FFMPEG_ENV} names no ffmpeg binary: the embedded stack sets it (shop_devstack.stack)")
         self._reap()
         if job.job_id not in self._running:
             self._running[job.job_id] = subprocess.Popen(

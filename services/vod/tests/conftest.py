@@ -21,9 +21,12 @@ import pytest
 @pytest.fixture(scope="session")
 def aws() -> Iterator[Any]:
     """The vod table on the session's embedded AWS (shop_devstack.testing.ServiceTable)."""
+    import imageio_ffmpeg
+
     from shop_devstack.testing import service_table
 
-    with mock.patch.dict(os.environ, {"VOD_TRANSCODER": "ffmpeg"}), service_table("vod") as table:
+    ffmpeg = {"VOD_TRANSCODER": "ffmpeg", "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe()}
+    with mock.patch.dict(os.environ, ffmpeg), service_table("vod") as table:
         yield table
 
 

@@ -15,9 +15,9 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import imageio_ffmpeg
 import pytest
 
-from chalicelib.ffmpeg_transcoder import ffmpeg_exe
 from shop_devstack.testing import (
     LOCAL_NAMING,
     bearer,
@@ -36,7 +36,7 @@ JSON = {"Content-Type": "application/json"}
 
 def make_clip(path: Path, width: int, height: int, *, seconds: int = 2, audio: bool = True) -> bytes:
     """A tiny test pattern (with a tone when `audio`), encoded by the wheel's ffmpeg."""
-    command = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     command += ["-f", "lavfi", "-i", f"testsrc=size={width}x{height}:rate=25:duration={seconds}"]
     if audio:
         command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
