@@ -11,7 +11,8 @@ Granted, and nothing else:
 - its own queues (Lambda's event source mapping) and DLQs (+ SendMessage/GetQueueUrl: invalid
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
-- its own log group (every function of the service logs there); notify alone: SES sending.
+- its own log group (every function of the service logs there); notify alone: SES sending;
+- its own secrets in SSM Parameter Store (orders: the payment provider's key), read only.
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -51,6 +52,9 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
         }
     ],
 }
+# Secrets a service reads from SSM Parameter Store, each at /shop/<stage>/<service>/<name> (SecureStrings
+# under the account's aws/ssm key, whose key policy lets the account's roles decrypt through SSM).
+SECRET_PARAMETERS: dict[str, list[str]] = {"orders": ["stripe-secret-key"]}
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
 UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"]}
 
@@ -111,6 +115,9 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
             {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
         ]
     statements += ADAPTER_STATEMENTS.get(service_name, [])
+    if secrets := SECRET_PARAMETERS.get(service_name):
+        parameters = [_arn("ssm", f"parameter/shop/{stage}/{service_name}/{name}") for name in secrets]
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameters})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

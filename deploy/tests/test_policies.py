@@ -35,6 +35,7 @@ def own_resource_prefixes(service: str) -> list[str]:
     prefixes.append(f"arn:aws:events:*:*:event-bus/{naming.bus}")
     if service == "notify":
         prefixes.append("arn:aws:ses:*:*:identity/")
+    prefixes.append(f"arn:aws:ssm:*:*:parameter/shop/{STAGE}/{service}/")
     return prefixes
 
 
@@ -104,6 +105,7 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses"} if service == "notify" else set()
+    expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     assert services_used == expected
 
 

@@ -345,3 +345,16 @@ def test_a_payment_step_that_timed_out_charges_once_when_the_event_comes_again(o
     assert (recorded["status"], recorded["amount_received"]) == ("succeeded", 2500)
     placed = orders_app.repository.order(order.order_id)
     assert (placed.status, placed.payment_id) == ("PAID", recorded["id"])
+
+
+# -- the key: SSM on AWS, a test key locally --------------------------------------------------------
+
+
+def test_the_secret_key_comes_from_the_ssm_parameter_the_stage_names(orders_app: ModuleType, monkeypatch):
+    name = f"/shop/test/orders/stripe-secret-key-{uuid.uuid4().hex[:8]}"
+    orders_app.runtime.session.client("ssm").put_parameter(Name=name, Value="sk_test_from_ssm", Type="SecureString")
+
+    monkeypatch.setenv("STRIPE_SECRET_KEY_PARAMETER", name)
+    assert orders_app.stripe_secret_key() == "sk_test_from_ssm"
+    monkeypatch.delenv("STRIPE_SECRET_KEY_PARAMETER")
+    assert orders_app.stripe_secret_key() == orders_app.LOCAL_STRIPE_KEY
