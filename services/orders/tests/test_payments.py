@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+import chalicelib
 from chalicelib import usecases
 from chalicelib.api_models import LineRequest, PlaceOrderRequest
 from chalicelib.payments import (
@@ -358,3 +362,12 @@ def test_the_secret_key_comes_from_the_ssm_parameter_the_stage_names(orders_app:
     assert orders_app.stripe_secret_key() == "sk_test_from_ssm"
     monkeypatch.delenv("STRIPE_SECRET_KEY_PARAMETER")
     assert orders_app.stripe_secret_key() == orders_app.LOCAL_STRIPE_KEY
+
+
+def test_stripe_is_imported_only_when_the_service_first_pays():
+    """Its import is a noticeable part of a cold start that the API functions never need."""
+    code = "import sys, chalicelib.payments; print('stripe' in sys.modules)"
+    service = Path(chalicelib.__file__).resolve().parents[1]
+    imported = subprocess.run([sys.executable, "-c", code], cwd=service, capture_output=True, text=True, check=True, timeout=60)
+
+    assert imported.stdout.strip() == "False"
