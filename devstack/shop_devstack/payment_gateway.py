@@ -126,7 +126,7 @@ _PAYMENT_INTENT_PARAMS: Final = frozenset(
 )
 _REFUND_PARAMS: Final = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
 _KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
-_INTEGER = re.compile(r"-?[0-9]{1,12}")
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
 _CURRENCY = re.compile(r"[A-Za-z]{3}")
 
 
@@ -225,8 +225,10 @@ def _integer(params: JSONObject, name: str) -> int | None:
     value = params.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or not _INTEGER.fullmatch(value) or not 1 <= int(value) <= MAX_AMOUNT:
+    if not isinstance(value, str) or not _INTEGER.fullmatch(value) or int(value) < 1:
         raise _invalid(f"Invalid positive integer: {value!r}.", code="parameter_invalid_integer", param=name)
+    if int(value) > MAX_AMOUNT:
+        raise _invalid(f"Amount must be no more than {MAX_AMOUNT}.", code="amount_too_large", param=name)
     return int(value)
 
 

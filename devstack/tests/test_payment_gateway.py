@@ -223,7 +223,7 @@ def test_the_timeout_card_pays_then_answers_after_the_client_gave_up(gateway: Pa
         ({"amount": None}, "parameter_missing", "amount"),
         ({"amount": 0}, "parameter_invalid_integer", "amount"),
         ({"amount": "12.5"}, "parameter_invalid_integer", "amount"),
-        ({"amount": 100_000_000}, "parameter_invalid_integer", "amount"),
+        ({"amount": 100_000_000}, "amount_too_large", "amount"),
         ({"currency": None}, "parameter_missing", "currency"),
         ({"currency": "euro"}, "parameter_invalid", "currency"),
         ({"confirm": False}, "parameter_invalid", "confirm"),

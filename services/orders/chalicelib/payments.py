@@ -37,6 +37,8 @@ __all__ = [
 
 # The refund reasons Stripe accepts as `reason`; any other reason travels in the refund's metadata only.
 STRIPE_REFUND_REASONS: Final = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+# Stripe's refusals of an amount outside what one card payment may be (per currency).
+_UNPAYABLE_AMOUNTS: Final = frozenset({"amount_too_large", "amount_too_small"})
 # Stripe's decline code when it has nothing more specific to say than its error code.
 _GENERIC_DECLINE: Final = "generic_decline"
 
@@ -144,6 +146,9 @@ class StripePaymentGateway:
             if (error.param or "").startswith("payment_method"):
                 # A token or payment method Stripe does not know: the customer's card, not our request.
                 return ChargeOutcome(approved=False, decline_code="invalid_payment_method")
+            if error.code in _UNPAYABLE_AMOUNTS:
+                # The order costs more (or less) than a card payment may: this order cannot be paid so.
+                return ChargeOutcome(approved=False, decline_code=error.code)
             raise _rejected(error) from error
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as error:
             raise _unavailable(error) from error

@@ -122,6 +122,13 @@ def test_a_card_stripe_does_not_know_is_a_decline_not_an_error(gateway, server, 
     assert server.payment_intents(key) == []
 
 
+def test_an_amount_above_what_stripe_takes_in_one_payment_is_a_decline_not_an_error(gateway, server):
+    key = new_key()
+
+    assert charge(gateway, key, "tok_visa", amount=10**12) == ChargeOutcome(approved=False, decline_code="amount_too_large")
+    assert server.payment_intents(key) == []
+
+
 def test_the_same_key_twice_is_the_same_payment(gateway, server):
     key = new_key()
 
