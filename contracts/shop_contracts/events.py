@@ -19,6 +19,12 @@ SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 SKU_MAX_LENGTH = 64
 Sku = Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_PATTERN)
 ProductKind = Literal["physical", "digital"]
+"""How a line is delivered: `physical` is shipped, `digital` is access granted (never shipped)."""
+ProductType = Literal["physical_good", "video_rental", "video_purchase", "live_ticket"]
+"""What a product sells. physical_good is kind physical; the others are kind digital. live_ticket has
+stock (the show's capacity) like a physical good; video rentals and purchases have none."""
+Locale = Literal["ja", "en"]
+"""The customer's language for everything the shop tells them (e-mails); None means the shop's default."""
 
 
 class Money(BaseModel):
@@ -26,6 +32,17 @@ class Money(BaseModel):
 
     amount: int = Field(ge=0, strict=True, description="Integer minor units (cents; yen for JPY); never a float.")
     currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")
+
+
+class VideoAccess(BaseModel):
+    """What a digital product gives access to; set for video rentals, video purchases and live tickets."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    product_type: Literal["video_rental", "video_purchase", "live_ticket"]
+    video_id: str | None = Field(default=None, description="The video (rental, purchase); None for a live ticket.")
+    live_show_id: str | None = Field(default=None, description="The live show (live ticket); None otherwise.")
+    rental_hours: int | None = Field(default=None, gt=0, description="Hours of access a rental gives; None unless a rental.")
 
 
 class OrderLine(BaseModel):
@@ -36,6 +53,9 @@ class OrderLine(BaseModel):
     kind: ProductKind
     quantity: int = Field(gt=0)
     unit_price: Money
+    access: VideoAccess | None = Field(
+        default=None, description="What a digital line gives access to, as sold; None for physical goods and older producers."
+    )
 
 
 class StockLine(BaseModel):
@@ -55,13 +75,53 @@ class UnavailableLine(BaseModel):
 
 @REGISTRY.register("ProductPublished", 1)
 class ProductPublishedV1(EventData):
-    """catalog: a product was created or changed; carries its whole public state."""
+    """catalog: a product was published (put on sale); carries its whole public state."""
 
     sku: str = Sku
     name: str = Field(min_length=1)
     kind: ProductKind
     price: Money
     revision: int = Field(ge=1, description="Grows with every change; readers keep the highest.")
+    product_type: ProductType | None = Field(
+        default=None, description="None from producers before product types: physical_good when kind is physical."
+    )
+    access: VideoAccess | None = Field(default=None, description="Set for digital products.")
+
+
+@REGISTRY.register("ProductUpdated", 1)
+class ProductUpdatedV1(EventData):
+    """catalog: a published product changed (name, price, access); carries its whole public state."""
+
+    sku: str = Sku
+    name: str = Field(min_length=1)
+    kind: ProductKind
+    product_type: ProductType
+    price: Money
+    access: VideoAccess | None = Field(default=None, description="Set for digital products.")
+    revision: int = Field(ge=1, description="Shared with ProductPublished and ProductRetired: readers keep the highest.")
+
+
+@REGISTRY.register("ProductRetired", 1)
+class ProductRetiredV1(EventData):
+    """catalog: a product is no longer sold; orders already placed for it go on."""
+
+    sku: str = Sku
+    revision: int = Field(ge=1, description="Shared with ProductPublished and ProductUpdated: readers keep the highest.")
+
+
+StockAdjustmentReason = Literal["received", "counted", "damaged", "returned", "capacity_changed", "correction"]
+
+
+@REGISTRY.register("StockAdjusted", 1)
+class StockAdjustedV1(EventData):
+    """catalog: staff changed a product's stock (a live ticket's: its capacity) outside of orders."""
+
+    sku: str = Sku
+    delta: int = Field(description="Units added (positive) or removed (negative); never zero.")
+    on_hand: int = Field(ge=0, description="Units available to reserve after the adjustment.")
+    reason: StockAdjustmentReason
+    note: str | None = Field(default=None, max_length=500)
+    adjusted_by: str | None = Field(default=None, description="The staff member's sub at the shop's issuer.")
 
 
 @REGISTRY.register("OrderPlaced", 1)
@@ -76,6 +136,7 @@ class OrderPlacedV1(EventData):
     customer_id: str | None = Field(
         default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
     )
+    locale: Locale | None = None
 
 
 ADDRESS_LINE_MAX_LENGTH = 200
@@ -90,11 +151,30 @@ class Address(BaseModel):
     city: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    region: str | None = Field(default=None, max_length=100, description="Prefecture (Japan), state or province.")
+    phone: str | None = Field(
+        default=None, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]*$", description="For the carrier; Japanese 3PLs require one."
+    )
 
     def as_text(self) -> str:
         """The one-line form OrderPlaced v1 carries."""
-        place = " ".join(part for part in (self.postal_code, self.city) if part)
+        place = " ".join(part for part in (self.postal_code, self.region, self.city) if part)
         return ", ".join(part for part in (self.recipient, self.line1, self.line2, place, self.country) if part)
+
+
+DeliveryTimeSlot = Literal["am", "12-14", "14-16", "16-18", "18-20", "19-21"]
+"""The time slots Japanese carriers offer for a delivery (am: before noon)."""
+
+
+class DeliveryPreference(BaseModel):
+    """When the customer wants a parcel delivered, as chosen at checkout."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    date: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD; None: the first possible day."
+    )
+    time_slot: DeliveryTimeSlot | None = None
 
 
 @REGISTRY.register("OrderPlaced", 2)
@@ -111,6 +191,8 @@ class OrderPlacedV2(EventData):
     customer_id: str | None = Field(
         default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
     )
+    locale: Locale | None = None
+    delivery: DeliveryPreference | None = Field(default=None, description="None: the first possible day, any time.")
 
 
 @REGISTRY.register_upcaster("OrderPlaced", 1)
@@ -131,6 +213,7 @@ def _order_placed_v1_to_v2(data: OrderPlacedV1) -> OrderPlacedV2:
         total=data.total,
         shipping_address=address,
         customer_id=data.customer_id,
+        locale=data.locale,
     )
 
 
@@ -153,10 +236,13 @@ class StockRejectedV1(EventData):
 
 @REGISTRY.register("StockReleased", 1)
 class StockReleasedV1(EventData):
-    """catalog: a reservation was given back (payment failed)."""
+    """catalog: a reservation was given back (payment failed or order cancelled)."""
 
     order_id: str
     lines: list[StockLine]
+    reason: Literal["payment_failed", "order_cancelled"] | None = Field(
+        default=None, description="None from producers before cancellation: payment_failed."
+    )
 
 
 @REGISTRY.register("PaymentCaptured", 1)
@@ -172,6 +258,9 @@ class PaymentCapturedV1(EventData):
     customer_id: str | None = Field(
         default=None, description="The customer's sub at the shop's issuer (who signed in); None from producers before sign-in."
     )
+    locale: Locale | None = None
+    structured_address: Address | None = Field(default=None, description="The shipping address as OrderPlaced v2 carries it.")
+    delivery: DeliveryPreference | None = None
 
 
 @REGISTRY.register("PaymentFailed", 1)
@@ -182,13 +271,111 @@ class PaymentFailedV1(EventData):
     amount: Money
     customer_email: str
     reason: str = Field(description="The gateway's decline code, e.g. card_declined.")
+    customer_id: str | None = None
+    locale: Locale | None = None
+
+
+@REGISTRY.register("OrderCancelled", 1)
+class OrderCancelledV1(EventData):
+    """orders: the order was cancelled; every service undoes its part (stock, shipment, access, money).
+
+    Accepted only before the shipment was handed to the logistics service (customer) or before it was
+    dispatched (staff); the lines and the payment tell the compensating subscribers what to undo."""
+
+    order_id: str
+    cancelled_by: Literal["customer", "staff"]
+    reason: str = Field(max_length=500)
+    customer_email: str
+    customer_id: str | None = None
+    locale: Locale | None = None
+    lines: list[OrderLine] = Field(min_length=1)
+    total: Money
+    payment_id: str | None = Field(default=None, description="The captured payment to refund; None when nothing was captured.")
+
+
+@REGISTRY.register("PaymentRefunded", 1)
+class PaymentRefundedV1(EventData):
+    """orders: money was given back to the customer, fully or in part."""
+
+    order_id: str
+    refund_id: str
+    payment_id: str
+    amount: Money = Field(description="This refund.")
+    refunded_total: Money = Field(description="Everything refunded on the order so far, this refund included.")
+    fully_refunded: bool
+    reason: str = Field(max_length=500)
+    initiated_by: Literal["customer_cancellation", "staff"]
+    skus: list[str] = Field(
+        default_factory=list, description="Lines whose access this refund takes back (digital lines); empty for an amount alone."
+    )
+    customer_email: str
+    customer_id: str | None = None
+    locale: Locale | None = None
 
 
 @REGISTRY.register("ShipmentRequested", 1)
 class ShipmentRequestedV1(EventData):
-    """fulfillment: a shipment was created for the physical lines of a paid order."""
+    """fulfillment: a shipment (the purchase order's parcel) was created for the physical lines of a paid order."""
 
     shipment_id: str
     order_id: str
     lines: list[StockLine]
     shipping_address: str
+
+
+@REGISTRY.register("ShipmentPacked", 1)
+class ShipmentPackedV1(EventData):
+    """fulfillment: the warehouse picked and packed the parcel; it is ready to hand to the logistics service."""
+
+    shipment_id: str
+    order_id: str
+    lines: list[StockLine]
+    packed_by: str | None = Field(default=None, description="The staff member's sub at the shop's issuer.")
+
+
+@REGISTRY.register("ShipmentInstructed", 1)
+class ShipmentInstructedV1(EventData):
+    """fulfillment: the logistics service (3PL) accepted the shipping instruction; from now on the
+    customer can no longer cancel (staff still can, until dispatch)."""
+
+    shipment_id: str
+    order_id: str
+    logistics_shipment_id: str = Field(description="The 3PL's identifier of the shipment.")
+    carrier: str
+    delivery: DeliveryPreference | None = None
+
+
+@REGISTRY.register("ShipmentDispatched", 1)
+class ShipmentDispatchedV1(EventData):
+    """fulfillment: the carrier has the parcel; it can be tracked."""
+
+    shipment_id: str
+    order_id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None = None
+    customer_email: str
+    customer_id: str | None = None
+    locale: Locale | None = None
+
+
+@REGISTRY.register("ShipmentDelivered", 1)
+class ShipmentDeliveredV1(EventData):
+    """fulfillment: the carrier delivered the parcel."""
+
+    shipment_id: str
+    order_id: str
+    carrier: str
+    tracking_number: str
+    customer_email: str
+    customer_id: str | None = None
+    locale: Locale | None = None
+
+
+@REGISTRY.register("ShipmentCancelled", 1)
+class ShipmentCancelledV1(EventData):
+    """fulfillment: the shipment will not go (its order was cancelled); the 3PL confirmed when it had been instructed."""
+
+    shipment_id: str
+    order_id: str
+    lines: list[StockLine]

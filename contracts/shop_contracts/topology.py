@@ -16,6 +16,9 @@ TOPOLOGY = Topology(
             name="catalog",
             publishes=(
                 EventRef("ProductPublished"),
+                EventRef("ProductUpdated"),
+                EventRef("ProductRetired"),
+                EventRef("StockAdjusted"),
                 EventRef("StockReserved"),
                 EventRef("StockRejected"),
                 EventRef("StockReleased"),
@@ -29,7 +32,13 @@ TOPOLOGY = Topology(
         ServiceSpec(
             name="orders",
             # OrderPlaced v1 stays published until catalog.reserve-stock moves to v2.
-            publishes=(EventRef("OrderPlaced", (1, 2)), EventRef("PaymentCaptured"), EventRef("PaymentFailed")),
+            publishes=(
+                EventRef("OrderPlaced", (1, 2)),
+                EventRef("PaymentCaptured"),
+                EventRef("PaymentFailed"),
+                EventRef("OrderCancelled"),
+                EventRef("PaymentRefunded"),
+            ),
             subscriptions=(
                 Subscription("product-view", events=(EventRef("ProductPublished"),)),
                 # One queue for the payment step alone: a slow gateway must not hold up order history.
@@ -42,7 +51,14 @@ TOPOLOGY = Topology(
         ),
         ServiceSpec(
             name="fulfillment",
-            publishes=(EventRef("ShipmentRequested"),),
+            publishes=(
+                EventRef("ShipmentRequested"),
+                EventRef("ShipmentPacked"),
+                EventRef("ShipmentInstructed"),
+                EventRef("ShipmentDispatched"),
+                EventRef("ShipmentDelivered"),
+                EventRef("ShipmentCancelled"),
+            ),
             subscriptions=(
                 Subscription("request-shipment", events=(EventRef("PaymentCaptured"),)),
                 # Both majors during the migration, read as v2 through the registry's upcaster.

@@ -17,19 +17,31 @@ from pydantic import create_model
 from shop_contracts import REGISTRY, TOPOLOGY, schemas
 from shop_contracts.events import (
     Address,
+    DeliveryPreference,
     Money,
+    OrderCancelledV1,
     OrderLine,
     OrderPlacedV1,
     OrderPlacedV2,
     PaymentCapturedV1,
     PaymentFailedV1,
+    PaymentRefundedV1,
     ProductPublishedV1,
+    ProductRetiredV1,
+    ProductUpdatedV1,
+    ShipmentCancelledV1,
+    ShipmentDeliveredV1,
+    ShipmentDispatchedV1,
+    ShipmentInstructedV1,
+    ShipmentPackedV1,
     ShipmentRequestedV1,
+    StockAdjustedV1,
     StockLine,
     StockRejectedV1,
     StockReleasedV1,
     StockReservedV1,
     UnavailableLine,
+    VideoAccess,
 )
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, InvalidEvent, field_path, new_event
 
@@ -37,12 +49,39 @@ COMMITTED_DIR = Path(schemas.__file__).resolve().parent.parent / "schemas"
 NOW = datetime(2025, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
 
 BOOK = OrderLine(sku="BOOK-1", name="A book", kind="physical", quantity=2, unit_price=Money(amount=1250, currency="EUR"))
-FILM = OrderLine(sku="film.42", name="A film", kind="digital", quantity=1, unit_price=Money(amount=399, currency="EUR"))
+FILM = OrderLine(
+    sku="film.42",
+    name="A film",
+    kind="digital",
+    quantity=1,
+    unit_price=Money(amount=399, currency="EUR"),
+    access=VideoAccess(product_type="video_rental", video_id="vid-42", rental_hours=48),
+)
+TWO_BOOKS = [StockLine(sku="BOOK-1", quantity=2)]
 
 # One valid instance of every registered contract, with optional fields set so they round-trip too.
 SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
     ("ProductPublished", 1): lambda: ProductPublishedV1(
-        sku="BOOK-1", name="A book", kind="physical", price=Money(amount=1250, currency="EUR"), revision=3
+        sku="BOOK-1",
+        name="A book",
+        kind="physical",
+        price=Money(amount=1250, currency="EUR"),
+        revision=3,
+        product_type="physical_good",
+        access=None,
+    ),
+    ("ProductUpdated", 1): lambda: ProductUpdatedV1(
+        sku="film.42",
+        name="A film",
+        kind="digital",
+        product_type="video_rental",
+        price=Money(amount=399, currency="EUR"),
+        access=VideoAccess(product_type="video_rental", video_id="vid-42", rental_hours=48),
+        revision=4,
+    ),
+    ("ProductRetired", 1): lambda: ProductRetiredV1(sku="BOOK-1", revision=5),
+    ("StockAdjusted", 1): lambda: StockAdjustedV1(
+        sku="BOOK-1", delta=-2, on_hand=8, reason="damaged", note="wet box", adjusted_by="staff-1"
     ),
     ("OrderPlaced", 1): lambda: OrderPlacedV1(
         order_id="o-1",
@@ -50,6 +89,8 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         lines=[BOOK, FILM],
         total=Money(amount=2899, currency="EUR"),
         shipping_address="1 Main St, Springfield",
+        customer_id="cust-1",
+        locale="ja",
     ),
     ("OrderPlaced", 2): lambda: OrderPlacedV2(
         order_id="o-1",
@@ -57,8 +98,18 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         lines=[BOOK, FILM],
         total=Money(amount=2899, currency="EUR"),
         shipping_address=Address(
-            recipient="Ann", line1="1 Main St", line2="Flat 2", city="Springfield", postal_code="12345", country="US"
+            recipient="Ann",
+            line1="1 Main St",
+            line2="Flat 2",
+            city="Springfield",
+            postal_code="12345",
+            country="US",
+            region="OR",
+            phone="+1 555-0100",
         ),
+        customer_id="cust-1",
+        locale="en",
+        delivery=DeliveryPreference(date="2025-03-20", time_slot="14-16"),
     ),
     ("StockReserved", 1): lambda: StockReservedV1(order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)]),
     ("StockRejected", 1): lambda: StockRejectedV1(
@@ -66,7 +117,7 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         reason="out_of_stock",
         unavailable=[UnavailableLine(sku="BOOK-1", requested=2, available=1)],
     ),
-    ("StockReleased", 1): lambda: StockReleasedV1(order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)]),
+    ("StockReleased", 1): lambda: StockReleasedV1(order_id="o-1", lines=TWO_BOOKS, reason="order_cancelled"),
     ("PaymentCaptured", 1): lambda: PaymentCapturedV1(
         order_id="o-1",
         payment_id="pay-9",
@@ -74,13 +125,75 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
         customer_email="ann@example.com",
         lines=[BOOK, FILM],
         shipping_address="1 Main St, Springfield",
+        customer_id="cust-1",
+        locale="ja",
+        structured_address=Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US"),
+        delivery=DeliveryPreference(date="2025-03-20", time_slot="am"),
     ),
     ("PaymentFailed", 1): lambda: PaymentFailedV1(
-        order_id="o-1", amount=Money(amount=500, currency="JPY"), customer_email="ann@example.com", reason="card_declined"
+        order_id="o-1",
+        amount=Money(amount=500, currency="JPY"),
+        customer_email="ann@example.com",
+        reason="card_declined",
+        customer_id="cust-1",
+        locale="ja",
+    ),
+    ("OrderCancelled", 1): lambda: OrderCancelledV1(
+        order_id="o-1",
+        cancelled_by="customer",
+        reason="changed my mind",
+        customer_email="ann@example.com",
+        customer_id="cust-1",
+        locale="en",
+        lines=[BOOK, FILM],
+        total=Money(amount=2899, currency="EUR"),
+        payment_id="pi_9",
+    ),
+    ("PaymentRefunded", 1): lambda: PaymentRefundedV1(
+        order_id="o-1",
+        refund_id="re_1",
+        payment_id="pi_9",
+        amount=Money(amount=399, currency="EUR"),
+        refunded_total=Money(amount=399, currency="EUR"),
+        fully_refunded=False,
+        reason="the film would not play",
+        initiated_by="staff",
+        skus=["film.42"],
+        customer_email="ann@example.com",
+        customer_id="cust-1",
+        locale="en",
     ),
     ("ShipmentRequested", 1): lambda: ShipmentRequestedV1(
-        shipment_id="s-1", order_id="o-1", lines=[StockLine(sku="BOOK-1", quantity=2)], shipping_address="1 Main St"
+        shipment_id="s-1", order_id="o-1", lines=TWO_BOOKS, shipping_address="1 Main St"
     ),
+    ("ShipmentPacked", 1): lambda: ShipmentPackedV1(shipment_id="s-1", order_id="o-1", lines=TWO_BOOKS, packed_by="staff-1"),
+    ("ShipmentInstructed", 1): lambda: ShipmentInstructedV1(
+        shipment_id="s-1",
+        order_id="o-1",
+        logistics_shipment_id="3pl-77",
+        carrier="yamato",
+        delivery=DeliveryPreference(date="2025-03-20", time_slot="19-21"),
+    ),
+    ("ShipmentDispatched", 1): lambda: ShipmentDispatchedV1(
+        shipment_id="s-1",
+        order_id="o-1",
+        carrier="yamato",
+        tracking_number="1234-5678-9012",
+        tracking_url="https://track.example/1234-5678-9012",
+        customer_email="ann@example.com",
+        customer_id="cust-1",
+        locale="ja",
+    ),
+    ("ShipmentDelivered", 1): lambda: ShipmentDeliveredV1(
+        shipment_id="s-1",
+        order_id="o-1",
+        carrier="yamato",
+        tracking_number="1234-5678-9012",
+        customer_email="ann@example.com",
+        customer_id="cust-1",
+        locale="ja",
+    ),
+    ("ShipmentCancelled", 1): lambda: ShipmentCancelledV1(shipment_id="s-1", order_id="o-1", lines=TWO_BOOKS),
 }
 REGISTERED = [key for key, _ in REGISTRY]
 
@@ -132,7 +245,8 @@ def test_committed_schemas_are_exactly_the_generated_ones() -> None:
 
 def test_check_passes_on_the_committed_schemas(capsys: pytest.CaptureFixture[str]) -> None:
     assert schemas.main(["--check"]) == 0
-    assert capsys.readouterr().out == "contracts OK: 9 event versions, each compatible with all its published revisions\n"
+    expected = f"contracts OK: {len(REGISTERED)} event versions, each compatible with all its published revisions\n"
+    assert capsys.readouterr().out == expected
 
 
 def test_each_schema_describes_its_envelope() -> None:
