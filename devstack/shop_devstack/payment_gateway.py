@@ -75,6 +75,7 @@ MAX_BODY_BYTES: Final = 64 * 1024
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255  # Stripe's limit
 MAX_AMOUNT: Final = 99_999_999  # Stripe's: eight digits in minor units
 API_KEY_PREFIX: Final = "sk_test_"
+MAX_METADATA_KEY, MAX_METADATA_VALUE = 40, 500  # Stripe's limits
 # The timeout drill holds its answer until the client hangs up; a client that waits longer than this
 # gets it anyway (so a forgotten connection does not hold a thread forever).
 HANG_UP_WAIT_LIMIT_SECONDS: Final = 60.0
@@ -251,6 +252,10 @@ def _metadata(params: JSONObject) -> dict[str, str]:
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise _invalid("Invalid metadata: must be an object of strings.", code="parameter_invalid", param="metadata")
+    for name, text in value.items():
+        if len(name) > MAX_METADATA_KEY or len(text) > MAX_METADATA_VALUE:
+            message = f"Metadata keys can be up to {MAX_METADATA_KEY} characters, values up to {MAX_METADATA_VALUE}."
+            raise _invalid(message, code="parameter_invalid", param=f"metadata[{name}]")
     return value
 
 

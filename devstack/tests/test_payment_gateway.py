@@ -231,6 +231,7 @@ def test_the_timeout_card_pays_then_answers_after_the_client_gave_up(gateway: Pa
         ({"payment_method_data": {"type": "sepa_debit"}}, "parameter_invalid", "payment_method"),
         ({"surprise": "yes"}, "parameter_unknown", "surprise"),
         ({"metadata": {"a": {"b": "c"}}}, "parameter_invalid", "metadata"),
+        ({"metadata": {"reason": "x" * 501}}, "parameter_invalid", "metadata[reason]"),
     ],
 )
 def test_an_invalid_parameter_is_named_and_not_stored(
