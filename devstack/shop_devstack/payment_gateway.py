@@ -13,24 +13,21 @@ can also start it in-process with ``PaymentGatewayServer``. Endpoints:
   API key needed)
 * ``GET /health``
 
-The card decides the outcome: a ``payment_method`` (Stripe's test ids), or a legacy card token in
-``payment_method_data[card][token]``, as Stripe accepts it:
+The card decides the outcome: a ``payment_method`` (Stripe's test ids), or a card token in
+``payment_method_data[card][token]``, as Stripe takes legacy tokens:
 
-=======================================  =======================================  =================================
-payment method                           token                                    outcome
-=======================================  =======================================  =================================
-``pm_card_visa``                         ``tok_visa``                             succeeded
-``pm_card_chargeDeclined``               ``tok_chargeDeclined``                   402 ``card_declined``
-``pm_card_chargeDeclinedInsufficientFunds``  ``tok_chargeDeclinedInsufficientFunds``, 402, decline code
-                                         ``tok_insufficientFunds``                ``insufficient_funds``
-``pm_card_flaky``                        ``tok_flaky``                            503 on the first POST of each
-                                                                                  idempotency key, then succeeded
-``pm_card_timeoutOnce``                  ``tok_timeoutOnce``                      the first POST of each key is
-                                                                                  done and stored, but answered
-                                                                                  only once the client hung up
-=======================================  =======================================  =================================
+* ``pm_card_visa`` / ``tok_visa``: succeeded
+* ``pm_card_chargeDeclined`` / ``tok_chargeDeclined``: 402 ``card_declined`` (decline code
+  ``generic_decline``)
+* ``pm_card_chargeDeclinedInsufficientFunds`` / ``tok_chargeDeclinedInsufficientFunds`` (and the
+  shop's older ``tok_insufficientFunds``): 402 ``card_declined``, decline code ``insufficient_funds``
+* ``pm_card_flaky`` / ``tok_flaky``: 503 to the first POST of each idempotency key, then succeeded
+* ``pm_card_timeoutOnce`` / ``tok_timeoutOnce``: the first POST of each key is done and stored, but
+  answered only once the client has hung up (its read timed out); the retry gets the stored answer
 
-A refund of a payment made with a drill card replays that drill for the refund's own key.
+A refund of a payment made with a drill card replays that drill for the refund's own key. Amounts
+above Stripe's 99,999,999 minor units are refused (``amount_too_large``); Stripe's per-currency
+minimum charge is not enforced.
 
 Idempotency as Stripe does it: the first answer to a key is stored (unless the request failed
 validation or the fake answered 5xx) and a request with the same key and the same parameters gets it
