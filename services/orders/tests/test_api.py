@@ -148,12 +148,14 @@ def test_place_order_publishes_one_order_placed(publish_product, post_order, aws
                 "kind": "physical",
                 "quantity": 3,
                 "unit_price": {"amount": 2500, "currency": "USD"},
+                "access": None,
             }
         ],
         "total": {"amount": 7500, "currency": "USD"},
         "shipping_address": ADDRESS,
         # Whose order: the signed-in customer's sub (the client fixture signs in as ada).
         "customer_id": DEMO_USERS["ada"].sub,
+        "locale": None,
     }
     metadata = placed["detail"]["metadata"]
     assert (metadata["producer"], metadata["correlation_id"], metadata["causation_id"]) == (
