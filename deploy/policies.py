@@ -11,8 +11,10 @@ Granted, and nothing else:
 - its own queues (Lambda's event source mapping) and DLQs (+ SendMessage/GetQueueUrl: invalid
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
-- its own log group (every function of the service logs there); notify alone: SES sending;
-- its own secrets in SSM Parameter Store (orders: the payment provider's key), read only.
+- its own log group (every function of the service logs there); notify alone: SES sending and
+  writing its sales ledger's objects;
+- its own secrets in SSM Parameter Store, read only (notify: the CRM's token; orders: the payment
+  provider's key).
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -25,6 +27,7 @@ from typing import Any
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec
+from shop_infra.resources import ledger_bucket_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = tuple(s.name for s in TOPOLOGY.services)
@@ -52,9 +55,6 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
         }
     ],
 }
-# Secrets a service reads from SSM Parameter Store, each at /shop/<stage>/<service>/<name> (SecureStrings
-# under the account's aws/ssm key, whose key policy lets the account's roles decrypt through SSM).
-SECRET_PARAMETERS: dict[str, list[str]] = {"orders": ["stripe-secret-key"]}
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
 UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"]}
 
@@ -115,9 +115,17 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
             {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
         ]
     statements += ADAPTER_STATEMENTS.get(service_name, [])
-    if secrets := SECRET_PARAMETERS.get(service_name):
-        parameters = [_arn("ssm", f"parameter/shop/{stage}/{service_name}/{name}") for name in secrets]
-        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": parameters})
+    if service_name == "notify":
+        # The sales ledger: notify rewrites each day's object; it never reads, lists or deletes.
+        ledger = f"arn:aws:s3:::{ledger_bucket_name(naming)}/ledger/*"
+        statements.append({"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger})
+        # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
+        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/notify/*"
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
+    if service_name == "orders":
+        # The payment provider's secret key, a SecureString under the service's own path (STRIPE_SECRET_KEY_PARAMETER).
+        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/orders/*"
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

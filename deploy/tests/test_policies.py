@@ -34,8 +34,13 @@ def own_resource_prefixes(service: str) -> list[str]:
         ]
     prefixes.append(f"arn:aws:events:*:*:event-bus/{naming.bus}")
     if service == "notify":
-        prefixes.append("arn:aws:ses:*:*:identity/")
-    prefixes.append(f"arn:aws:ssm:*:*:parameter/shop/{STAGE}/{service}/")
+        prefixes += [
+            "arn:aws:ses:*:*:identity/",
+            f"arn:aws:s3:::{naming.prefix}-{STAGE}-notify-ledger/",
+            f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/notify/",
+        ]
+    if service == "orders":
+        prefixes.append(f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/orders/")
     return prefixes
 
 
@@ -104,7 +109,7 @@ def test_only_notify_sends_email(service: str) -> None:
     services_used = {a.split(":")[0] for a in actions}
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
-    expected |= {"ses"} if service == "notify" else set()
+    expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
     expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     assert services_used == expected
 

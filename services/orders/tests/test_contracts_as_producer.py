@@ -88,6 +88,10 @@ def an_order_is_declined(producer: OrdersProducer) -> list[dict[str, Any]]:
 PAID = "a physical order whose stock was reserved and whose payment was captured"
 
 
+def not_produced_yet(producer: OrdersProducer) -> list[dict[str, Any]]:
+    pytest.xfail("orders publishes no OrderCancelled or PaymentRefunded on this branch yet (issue 11: order cancellation)")
+
+
 class TestOrdersAsProducer(ProducerContractTests):
     SERVICE = SERVICE
     # Provider state (as consumers name it) -> drives orders' real code into it; returns the details
@@ -96,6 +100,9 @@ class TestOrdersAsProducer(ProducerContractTests):
         "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
         PAID: an_order_is_paid,
         "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
+        # notify's declarations, for the order lifecycle to drive when it publishes these events.
+        "a customer cancelled a paid order before its shipment was handed to the logistics service": not_produced_yet,
+        "a customer cancelled a paid order and its payment was refunded in full": not_produced_yet,
     }
 
 
@@ -105,6 +112,8 @@ def test_orders_has_consumers_to_satisfy() -> None:
         ("OrderPlaced", 2),
         ("PaymentCaptured", 1),
         ("PaymentFailed", 1),
+        ("OrderCancelled", 1),
+        ("PaymentRefunded", 1),
     }
 
 
@@ -125,6 +134,8 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
             "fulfillment.request-shipment relies on PaymentCaptured v1 field data.shipping_address: data.shipping_address is null"
         ],
         "notify.order-emails:PaymentCaptured.v1": [],
+        "notify.crm-sync:PaymentCaptured.v1": [],
+        "notify.sales-ledger:PaymentCaptured.v1": [],
     }
 
 
