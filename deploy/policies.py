@@ -12,7 +12,9 @@ Granted, and nothing else:
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
 - its own log group (every function of the service logs there); notify alone: SES sending and
-  writing its sales ledger's objects.
+  writing its sales ledger's objects;
+- its own secrets in SSM Parameter Store, read only (notify: the CRM's token; orders: the payment
+  provider's key).
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -100,8 +102,14 @@ def notify_statements(naming: Naming) -> list[dict[str, Any]]:
     ]
 
 
+def orders_statements(naming: Naming) -> list[dict[str, Any]]:
+    # The payment provider's secret key, a SecureString under the service's own path (STRIPE_SECRET_KEY_PARAMETER).
+    parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{naming.stage}/orders/*"
+    return [{"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters}]
+
+
 # Statements that name a stage's resources, by service.
-STAGE_ADAPTER_STATEMENTS = {"notify": notify_statements, "vod": vod_statements}
+STAGE_ADAPTER_STATEMENTS = {"notify": notify_statements, "orders": orders_statements, "vod": vod_statements}
 
 
 def policy_path(service: str, stage: str) -> Path:

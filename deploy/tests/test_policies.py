@@ -48,6 +48,8 @@ def own_resource_prefixes(service: str) -> list[str]:
             "arn:aws:mediaconvert:*:*:jobs/",
             f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
         ]
+    if service == "orders":
+        prefixes.append(f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/orders/")
     return prefixes
 
 
@@ -118,6 +120,7 @@ def test_only_notify_sends_email(service: str) -> None:
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
     expected |= {"s3", "mediaconvert", "iam"} if service == "vod" else set()
+    expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     assert services_used == expected
 
 
