@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from chalicelib.api_models import ProductInput
 from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
@@ -36,11 +35,8 @@ class Catalog:
 
     def product(self, *, kind: str = "physical", stock: int | None = 10, amount: int = 1200) -> str:
         sku = f"SKU-{uuid.uuid4().hex[:12].upper()}"
-        command = ProductInput(
-            name=f"Product {sku}",
-            kind=kind,
-            price=Money(amount=amount, currency="USD"),
-            stock=stock if kind == "physical" else None,
+        command = usecases.PutProduct(
+            name=f"Product {sku}", kind=kind, price_amount=amount, currency="USD", stock=stock if kind == "physical" else None
         )
         usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
         return sku
@@ -60,7 +56,7 @@ class Catalog:
         match = {"correlation_id": order_id} | ({"event_type": event_type} if event_type else {})
         return self.aws.outbox(**match)
 
-    def reservation(self, order_id: str) -> dict[str, Any] | None:
+    def reservation(self, order_id: str) -> Any:
         return self.app.repository.reservation(order_id)
 
     def processed(self, subscriber: str, event: DomainEvent) -> bool:
@@ -125,7 +121,7 @@ def test_reservation_takes_the_stock_and_publishes_stock_reserved(catalog):
     )
     reservation = catalog.reservation(order_id)
     assert reservation is not None
-    assert (reservation["status"], reservation["lines"]) == ("RESERVED", [{"sku": sku, "quantity": 2}])
+    assert (reservation.status, reservation.lines) == ("RESERVED", {sku: 2})
     assert catalog.processed(RESERVE, placed)
 
 
@@ -200,7 +196,7 @@ def test_a_second_order_placed_for_the_same_order_changes_nothing(catalog):
 
     assert catalog.stock(sku) == 3
     assert [e["event_type"] for e in catalog.events(order_id)] == ["StockReserved"]
-    assert catalog.reservation(order_id)["status"] == "RESERVED"
+    assert catalog.reservation(order_id).status == "RESERVED"
     # ...but it is remembered as seen, so its own redelivery is a plain duplicate.
     assert catalog.processed(RESERVE, second)
     with pytest.raises(AlreadyProcessed):
@@ -223,7 +219,7 @@ def test_out_of_stock_publishes_stock_rejected_and_leaves_stock_alone(catalog):
         "unavailable": [{"sku": short, "requested": 3, "available": 1}],
     }
     assert rejected["detail"]["metadata"]["causation_id"] == placed.event_id
-    assert catalog.reservation(order_id)["status"] == "REJECTED"
+    assert catalog.reservation(order_id).status == "REJECTED"
 
 
 def test_zero_stock_is_rejected_with_zero_available(catalog):
@@ -292,7 +288,7 @@ def test_never_oversell_under_concurrent_reservations(catalog):
     outcomes = [[e["event_type"] for e in catalog.events(order_id_of(event))] for event in orders]
     assert sorted(outcomes) == [["StockRejected"]] * 5 + [["StockReserved"]] * 5
     assert catalog.stock(sku) == 0
-    statuses = sorted(catalog.reservation(order_id_of(event))["status"] for event in orders)
+    statuses = sorted(catalog.reservation(order_id_of(event)).status for event in orders)
     assert statuses == ["REJECTED"] * 5 + ["RESERVED"] * 5
     for event in orders:
         [outcome] = catalog.events(order_id_of(event))
@@ -371,9 +367,13 @@ def test_payment_failed_returns_the_reserved_stock_once(catalog):
     catalog.release(failed)
 
     assert catalog.stock(sku) == 5
-    assert catalog.reservation(order_id)["status"] == "RELEASED"
+    assert catalog.reservation(order_id).status == "RELEASED"
     [released] = catalog.events(order_id, "StockReleased")
-    assert released["detail"]["data"] == {"order_id": order_id, "lines": [{"sku": sku, "quantity": 2}]}
+    assert released["detail"]["data"] == {
+        "order_id": order_id,
+        "lines": [{"sku": sku, "quantity": 2}],
+        "reason": "payment_failed",
+    }
     assert released["detail"]["metadata"]["causation_id"] == failed.event_id
 
     with pytest.raises(AlreadyProcessed):
@@ -407,7 +407,7 @@ def test_payment_failed_for_a_rejected_order_releases_nothing(catalog):
     catalog.release(payment_failed(order_id))
 
     assert catalog.stock(sku) == 1
-    assert catalog.reservation(order_id)["status"] == "REJECTED"
+    assert catalog.reservation(order_id).status == "REJECTED"
     assert [e["event_type"] for e in catalog.events(order_id)] == ["StockRejected"]
 
 
@@ -488,13 +488,17 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
     untouched = CatalogRepository(catalog.app.runtime.dynamodb, catalog.app.runtime.table_name)
     real_product = repository.product
 
+    landed: list[bool] = []
+
     def read_then_reservation_lands(wanted: str) -> Any:
         found = real_product(wanted)
-        usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.unit_of_work)
+        if not landed:  # right after the edit's first read
+            usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.unit_of_work)
+            landed.append(True)
         return found
 
     monkeypatch.setattr(repository, "product", read_then_reservation_lands)
-    price_only = ProductInput(name=f"Product {sku}", kind="physical", price=Money(amount=999, currency="USD"))
+    price_only = usecases.PutProduct(name=f"Product {sku}", kind="physical", price_amount=999, currency="USD", stock=None)
     # Refusing the edit (ConcurrentUpdate, a 409) is a correct answer too: the staff member retries.
     with contextlib.suppress(usecases.ConcurrentUpdate):
         usecases.upsert_product(sku, price_only, repository, catalog.app.unit_of_work)
