@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1
+from chalicelib.domain import Access
+from shop_contracts.events import Money, OrderCancelledV1, OrderLine, OrderPlacedV1, PaymentFailedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, new_event
@@ -40,6 +41,24 @@ class Catalog:
         )
         usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
         return sku
+
+    def ticket(self, seats: int) -> str:
+        """A live ticket on sale with `seats` seats (its stock)."""
+        sku = f"LIVE-{uuid.uuid4().hex[:12].upper()}"
+        command = usecases.PutProduct(
+            name=f"Live {sku}",
+            kind="digital",
+            price_amount=3000,
+            currency="USD",
+            stock=seats,
+            product_type="live_ticket",
+            access=Access(live_show_id="show-1"),
+        )
+        usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
+        return sku
+
+    def retire(self, sku: str) -> None:
+        usecases.retire_product(sku, None, self.app.repository, self.app.unit_of_work)
 
     def stock(self, sku: str) -> int | None:
         product = self.app.repository.product(sku)
@@ -94,8 +113,23 @@ def payment_failed(order_id: str) -> DomainEvent:
     return new_event(data, producer="shop.orders", correlation_id=order_id)
 
 
+def order_cancelled(placed: DomainEvent) -> DomainEvent:
+    """The customer cancelled the order `placed` placed (its lines as they were ordered)."""
+    assert isinstance(placed.data, OrderPlacedV1)
+    order = placed.data
+    data = OrderCancelledV1(
+        order_id=order.order_id,
+        cancelled_by="customer",
+        reason="changed my mind",
+        customer_email=order.customer_email,
+        lines=order.lines,
+        total=order.total,
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order.order_id)
+
+
 def order_id_of(event: DomainEvent) -> str:
-    assert isinstance(event.data, OrderPlacedV1 | PaymentFailedV1)
+    assert isinstance(event.data, OrderPlacedV1 | PaymentFailedV1 | OrderCancelledV1)
     return event.data.order_id
 
 
@@ -506,3 +540,208 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
 
     assert [e["event_type"] for e in catalog.events(order_id_of(placed))] == ["StockReserved"]
     assert catalog.stock(sku) == 3
+
+
+# -- live tickets and products off sale ------------------------------------------------------------
+
+
+def test_live_ticket_seats_are_reserved_until_the_show_is_sold_out(catalog):
+    show = catalog.ticket(seats=2)
+    first, second = order_placed([(show, "digital", 1)]), order_placed([(show, "digital", 1)])
+    third = order_placed([(show, "digital", 1)])
+
+    for placed in (first, second, third):
+        catalog.reserve(placed)
+
+    assert catalog.stock(show) == 0
+    [reserved] = catalog.events(order_id_of(first), "StockReserved")
+    assert reserved["detail"]["data"]["lines"] == [{"sku": show, "quantity": 1}]
+    [rejected] = catalog.events(order_id_of(third))
+    assert rejected["event_type"] == "StockRejected"
+    assert rejected["detail"]["data"] == {
+        "order_id": order_id_of(third),
+        "reason": "out_of_stock",
+        "unavailable": [{"sku": show, "requested": 1, "available": 0}],
+    }
+
+
+def test_a_retired_product_is_rejected_as_unknown_product(catalog):
+    retired, fine = catalog.product(stock=5), catalog.product(stock=5)
+    catalog.retire(retired)
+    placed = order_placed([(retired, "physical", 1), (fine, "physical", 1)])
+
+    catalog.reserve(placed)
+
+    [rejected] = catalog.events(order_id_of(placed))
+    assert rejected["detail"]["data"]["reason"] == "unknown_product"
+    assert rejected["detail"]["data"]["unavailable"] == [{"sku": retired, "requested": 1, "available": 0}]
+    assert (catalog.stock(retired), catalog.stock(fine)) == (5, 5)
+
+
+def test_a_retirement_between_the_read_and_the_write_is_not_sold(catalog, monkeypatch):
+    """The stock write's condition sees the product went off sale; the reservation decides again."""
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 1)])
+    repository = catalog.app.repository
+    real_products = repository.products
+    reads: list[int] = []
+
+    def read_then_retired(skus: list[str]) -> Any:
+        found = real_products(skus)
+        if not reads:
+            catalog.retire(sku)
+        reads.append(1)
+        return found
+
+    monkeypatch.setattr(repository, "products", read_then_retired)
+    catalog.reserve(placed)
+    monkeypatch.undo()
+
+    assert len(reads) == 2
+    assert catalog.stock(sku) == 5
+    assert [e["event_type"] for e in catalog.events(order_id_of(placed))] == ["StockRejected"]
+
+
+# -- cancellation: the stock side ------------------------------------------------------------------
+
+
+def test_a_cancelled_order_gives_back_everything_it_reserved_once(catalog):
+    box, show, film = catalog.product(stock=5), catalog.ticket(seats=10), catalog.product(kind="digital")
+    placed = order_placed([(box, "physical", 2), (show, "digital", 3), (film, "digital", 1)])
+    order_id = order_id_of(placed)
+    catalog.reserve(placed)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+
+    assert (catalog.stock(box), catalog.stock(show)) == (5, 10)
+    assert catalog.reservation(order_id).status == "RELEASED"
+    [released] = catalog.events(order_id, "StockReleased")
+    assert released["detail"]["data"] == {
+        "order_id": order_id,
+        "lines": sorted([{"sku": box, "quantity": 2}, {"sku": show, "quantity": 3}], key=lambda line: line["sku"]),
+        "reason": "order_cancelled",
+    }
+    assert released["detail"]["metadata"]["causation_id"] == cancelled.event_id
+    with pytest.raises(AlreadyProcessed):
+        catalog.release(cancelled)
+    assert (catalog.stock(box), catalog.stock(show)) == (5, 10)
+    assert len(catalog.events(order_id, "StockReleased")) == 1
+
+
+def test_another_cancellation_of_the_same_order_releases_nothing_more(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 2)])
+    catalog.reserve(placed)
+    catalog.release(order_cancelled(placed))
+    second = order_cancelled(placed)
+
+    catalog.release(second)
+
+    assert catalog.stock(sku) == 5
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == 1
+    assert catalog.processed(RELEASE, second)
+
+
+@pytest.mark.parametrize("before", ["payment_failed", "rejected"])
+def test_a_cancellation_after_nothing_stayed_reserved_releases_nothing(catalog, before):
+    sku = catalog.product(stock=1 if before == "rejected" else 5)
+    placed = order_placed([(sku, "physical", 2)])
+    catalog.reserve(placed)
+    if before == "payment_failed":
+        catalog.release(payment_failed(order_id_of(placed)))
+    stock = catalog.stock(sku)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+
+    assert catalog.stock(sku) == stock
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == (1 if before == "payment_failed" else 0)
+    assert catalog.processed(RELEASE, cancelled)
+
+
+def test_a_cancellation_before_the_order_placed_leaves_a_tombstone_and_nothing_is_reserved(catalog):
+    """OrderPlaced's delivery was delayed: the cancellation comes first. The late OrderPlaced must not
+    take stock for an order that no longer exists (nobody would ever give it back)."""
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 2)])
+    order_id = order_id_of(placed)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+    assert catalog.reservation(order_id).status == "CANCELLED"
+    assert catalog.processed(RELEASE, cancelled)
+    catalog.reserve(placed)
+
+    assert catalog.stock(sku) == 5
+    assert catalog.events(order_id) == []
+    assert catalog.reservation(order_id).status == "CANCELLED"
+    assert catalog.processed(RESERVE, placed)
+    # Both redelivered: still nothing.
+    with pytest.raises(AlreadyProcessed):
+        catalog.release(cancelled)
+    with pytest.raises(AlreadyProcessed):
+        catalog.reserve(placed)
+    assert catalog.stock(sku) == 5
+
+
+def test_a_payment_failure_with_no_reservation_leaves_no_tombstone(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 1)])
+
+    catalog.release(payment_failed(order_id_of(placed)))
+    catalog.reserve(placed)
+
+    assert catalog.stock(sku) == 4
+    assert catalog.reservation(order_id_of(placed)).status == "RESERVED"
+
+
+def test_a_cancellation_racing_its_order_placed_never_leaves_stock_taken(catalog):
+    """Both at once, repeatedly: whichever commits first, the stock ends where it started."""
+    sku = catalog.product(stock=50)
+    for _ in range(10):
+        placed = order_placed([(sku, "physical", 1)])
+        cancelled = order_cancelled(placed)
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def consume(handle: Any, event: DomainEvent, start: threading.Barrier, errors: list[BaseException]) -> None:
+            start.wait()
+            try:
+                for _ in range(5):  # SQS redelivers what gave up on contention
+                    try:
+                        handle(event)
+                        return
+                    except usecases.ConcurrentUpdate:
+                        continue
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=consume, args=(catalog.reserve, placed, start, errors)),
+            threading.Thread(target=consume, args=(catalog.release, cancelled, start, errors)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert errors == []
+        assert catalog.stock(sku) == 50
+        assert catalog.reservation(order_id_of(placed)).status in ("CANCELLED", "RELEASED")
+
+
+def test_release_subscriber_handles_a_duplicated_cancellation_once(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 3)])
+    catalog.reserve(placed)
+    cancelled = order_cancelled(placed)
+    batch = lambda_sqs_event(
+        eventbridge_body(cancelled), eventbridge_body(cancelled), queue_arn=subscription_queue_arn("catalog", "release-stock")
+    )
+
+    result = catalog.app.release_subscriber.handle(batch, lambda_context())
+
+    assert result == {"batchItemFailures": []}
+    assert catalog.stock(sku) == 5
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == 1
