@@ -107,7 +107,7 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
     assert kinds.count("AWS::SQS::Queue") == 16
-    assert kinds.count("AWS::Events::Rule") == 11
+    assert kinds.count("AWS::Events::Rule") == 12
     assert kinds.count("AWS::SQS::QueuePolicy") == 8
 
 

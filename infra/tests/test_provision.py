@@ -67,7 +67,7 @@ def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
     assert len(SUBSCRIPTIONS) == 8
-    assert len(RULES) == 11
+    assert len(RULES) == 12
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -171,10 +171,10 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
     assert sum(c.startswith("created queue ") for c in changes) == 16
-    assert sum(c.startswith("put rule ") for c in changes) == 11
-    assert sum(c.startswith("targeted rule ") for c in changes) == 11
+    assert sum(c.startswith("put rule ") for c in changes) == 12
+    assert sum(c.startswith("targeted rule ") for c in changes) == 12
     assert sum(c.startswith("set policy on ") for c in changes) == 8
-    assert len(changes) == 2 + 5 + 5 + 5 + 16 + 11 + 11 + 8
+    assert len(changes) == 2 + 5 + 5 + 5 + 16 + 12 + 12 + 8
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:
