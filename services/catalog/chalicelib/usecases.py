@@ -286,7 +286,11 @@ def upsert_product(sku: str, command: PutProduct, repository: Catalog, new_uow: 
     is published at once, a draft is published, a published one updated; a retired one is refused.
     Without `stock`, a revision keeps the units on hand."""
     existing = repository.product(sku)
-    product_type = legacy_product_type(command.kind, command.product_type)
+    # A revision without a product_type keeps the product's own type (a client of those days knows only the kind).
+    keeps_its_type = command.product_type is None and existing is not None and existing.kind == command.kind
+    product_type = (
+        existing.product_type if keeps_its_type and existing else legacy_product_type(command.kind, command.product_type)
+    )
     if kind_of(product_type) != command.kind:
         raise ProductInvalid("kind", f"a {product_type} is {kind_of(product_type)}")
     checked_stock(product_type, command.stock)

@@ -375,6 +375,16 @@ def test_the_legacy_put_refuses_a_retired_product_and_a_change_of_type(staff, pu
     assert (retired.status_code, error_of(retired)["code"]) == (409, "status_conflict")
 
 
+def test_the_legacy_put_without_a_type_keeps_the_products_type(staff, put_product):
+    sku = staff.created(**product("video_rental"))["sku"]
+
+    response = put_product(sku, {"name": "Rent it", "kind": "digital", "price": {"amount": 299, "currency": "JPY"}})
+
+    assert response.status_code == 200
+    body = json.loads(response.body)
+    assert (body["product_type"], body["access"]["video_id"], body["status"]) == ("video_rental", "vid-1", "published")
+
+
 def test_the_legacy_put_publishes_a_draft(staff, put_product):
     sku = staff.created()["sku"]
 
