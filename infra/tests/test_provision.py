@@ -70,7 +70,7 @@ def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
     assert len(SUBSCRIPTIONS) == 12
-    assert len(RULES) == 24
+    assert len(RULES) == 25
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -174,13 +174,13 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
     assert sum(c.startswith("created queue ") for c in changes) == 26
-    assert sum(c.startswith("put rule ") for c in changes) == 25
-    assert sum(c.startswith("targeted rule ") for c in changes) == 25
+    assert sum(c.startswith("put rule ") for c in changes) == 26
+    assert sum(c.startswith("targeted rule ") for c in changes) == 26
     assert sum(c.startswith("set policy on ") for c in changes) == 13
     # notify's ledger bucket: created, then encrypted, closed to the public and versioned.
     assert sum(c.endswith(" bucket shop-t-notify-ledger") or c == "created bucket shop-t-notify-ledger" for c in changes) == 4
     assert changes.count("created bucket shop-t-vod-media") == changes.count("set CORS on bucket shop-t-vod-media") == 1
-    assert len(changes) == 2 + 5 + 5 + 5 + 26 + 25 + 25 + 13 + 4 + 2
+    assert len(changes) == 2 + 5 + 5 + 5 + 26 + 26 + 26 + 13 + 4 + 2
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:
