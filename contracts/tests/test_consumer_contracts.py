@@ -134,7 +134,6 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "OrderPlaced",
         "PaymentCaptured",
         "PaymentFailed",
-        "OrderCancelled",
         "PaymentRefunded",
     }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {"VideoUploaded"}
