@@ -9,6 +9,8 @@ Read this to follow the order flow (docs/design-rules.md#flow):
                               └▶ fulfillment.carrier-list (the day's Yamato B2 CSV in S3)
   3PL tracking webhook ─ ShipmentDispatched, ShipmentDelivered;  OrderCancelled ─▶ fulfillment.cancel-shipment
   StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
+  vod: upload ─ VideoUploaded ─▶ vod.transcode ─▶ VideoReady / VideoFailed
+       PaymentCaptured ─▶ vod.grant-access ─ EntitlementGranted
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -28,10 +30,24 @@ TOPOLOGY = Topology(
             ),
             subscriptions=(
                 Subscription("reserve-stock", events=(EventRef("OrderPlaced"),)),
-                Subscription("release-stock", events=(EventRef("PaymentFailed"),)),
+                # Compensation: whatever an order reserved goes back when its payment fails or it is cancelled.
+                Subscription("release-stock", events=(EventRef("PaymentFailed"), EventRef("OrderCancelled"))),
             ),
         ),
-        ServiceSpec(name="vod"),
+        ServiceSpec(
+            name="vod",
+            publishes=(
+                EventRef("VideoUploaded"),
+                EventRef("VideoReady"),
+                EventRef("VideoFailed"),
+                EventRef("EntitlementGranted"),
+            ),
+            subscriptions=(
+                # vod hears its own VideoUploaded: the upload's HTTP request never waits for a transcoder.
+                Subscription("transcode", events=(EventRef("VideoUploaded"),)),
+                Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),
+            ),
+        ),
         ServiceSpec(
             name="orders",
             # OrderPlaced v1 stays published until catalog.reserve-stock moves to v2.

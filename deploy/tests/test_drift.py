@@ -107,11 +107,13 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
     subscriptions = list(TOPOLOGY.subscriptions())
-    assert kinds.count("AWS::SQS::Queue") == 2 * len(subscriptions)
-    assert kinds.count("AWS::Events::Rule") == sum(len(sub.events) for _, sub in subscriptions)
-    assert kinds.count("AWS::SQS::QueuePolicy") == len(subscriptions)
-    # The platform's artifacts bucket (AWS alone), notify's ledger and fulfillment's carrier lists (compared).
-    assert kinds.count("AWS::S3::Bucket") == 3
+    # vod's transcode job events add a queue, a DLQ, a rule (on the default bus) and a policy of their own.
+    assert kinds.count("AWS::SQS::Queue") == 2 * len(subscriptions) + 2
+    assert kinds.count("AWS::Events::Rule") == sum(len(sub.events) for _, sub in subscriptions) + 1
+    assert kinds.count("AWS::SQS::QueuePolicy") == len(subscriptions) + 1
+    # notify's ledger, vod's media and fulfillment's carrier-list buckets are compared; the platform's
+    # artifacts bucket exists on AWS alone.
+    assert kinds.count("AWS::S3::Bucket") == 4
 
 
 def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clients) -> None:
@@ -119,8 +121,9 @@ def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clien
 
     differences = drift(aws_templates(naming.stage), aws, naming)
 
-    queues = sorted(naming.queue(service.name, sub.name) for service, sub in TOPOLOGY.subscriptions())
-    assert sorted(d.name for d in differences) == queues
+    queues = [naming.queue(service.name, sub.name) for service, sub in TOPOLOGY.subscriptions()]
+    queues.append(naming.queue("vod", "transcode-jobs"))  # vod's own consumed queue (the transcoder's job events)
+    assert sorted(d.name for d in differences) == sorted(queues)
     assert {(d.property, d.declared, d.live) for d in differences} == {("VisibilityTimeout", 30, 3)}
 
 

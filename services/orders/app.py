@@ -19,7 +19,7 @@ from chalicelib.api_models import (
     ProductList,
 )
 from chalicelib.domain import Order, OrderInvalid
-from chalicelib.payments import HttpPaymentGateway
+from chalicelib.payments import StripePaymentGateway
 from chalicelib.repository import OrdersRepository, OrdersUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.auth import SignIn, current_caller
@@ -44,7 +44,20 @@ serve_openapi(app, title="shop orders API", version="1", description="Checkout, 
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
-gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
+# The embedded stack's fake accepts any test key; on AWS the key is a SecureString in SSM.
+LOCAL_STRIPE_KEY = "sk_test_shop_local"
+
+
+def stripe_secret_key() -> str:
+    parameter = os.environ.get("STRIPE_SECRET_KEY_PARAMETER")
+    if not parameter:
+        return os.environ.get("STRIPE_SECRET_KEY", LOCAL_STRIPE_KEY)
+    found = runtime.session.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+    return str(found["Parameter"]["Value"])
+
+
+# PAYMENT_GATEWAY_URL: Stripe's API base (locally the fake's URL; on AWS https://api.stripe.com).
+gateway = StripePaymentGateway(stripe_secret_key, api_base=os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
 
 
 def unit_of_work() -> OrdersUnitOfWork:
