@@ -120,7 +120,10 @@ def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> No
         queue = aws.queue_attributes(aws.queue_url(service.name, sub.name))
         dlq = aws.queue_attributes(aws.first.dlq_urls[(service.name, sub.name)])
         assert queue["QueueArn"].endswith(f":{NAMING.queue(service.name, sub.name)}")
-        assert json.loads(queue["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
+        assert json.loads(queue["RedrivePolicy"]) == {
+            "deadLetterTargetArn": dlq["QueueArn"],
+            "maxReceiveCount": sub.max_receive_count,
+        }
         assert queue["VisibilityTimeout"] == str(sub.visibility_timeout_seconds) == "30"
         assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
         assert "RedrivePolicy" not in dlq
