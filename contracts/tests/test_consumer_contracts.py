@@ -120,11 +120,19 @@ def test_a_declaration_the_topology_does_not_subscribe_to_is_orphaned() -> None:
 
 def test_declarations_are_split_by_consumer_and_by_producer() -> None:
     assert {d.consumer for d in cc.consumed_by(DECLARATIONS, "notify")} == {"notify"}
-    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "fulfillment", TOPOLOGY)} == {"ShipmentRequested"}
+    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "fulfillment", TOPOLOGY)} == {
+        "ShipmentRequested",
+        "ShipmentPacked",
+        "ShipmentInstructed",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+        "ShipmentCancelled",
+    }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "orders", TOPOLOGY)} == {
         "OrderPlaced",
         "PaymentCaptured",
         "PaymentFailed",
+        "OrderCancelled",
     }
     assert cc.produced_by(DECLARATIONS, "vod", TOPOLOGY) == []
 

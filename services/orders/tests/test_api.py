@@ -112,9 +112,11 @@ def test_place_order_is_201_pending_with_a_location(publish_product, post_order,
     assert order["shipping_address"] == ADDRESS
     assert order["payment_id"] is None
     assert order["lines"] == [
-        {"sku": box, "name": f"Product {box}", "kind": "physical", "quantity": 2, "unit_price": 2500},
-        {"sku": film, "name": f"Product {film}", "kind": "digital", "quantity": 1, "unit_price": 399},
+        {"sku": box, "name": f"Product {box}", "kind": "physical", "quantity": 2, "unit_price": 2500, "access": None},
+        {"sku": film, "name": f"Product {film}", "kind": "digital", "quantity": 1, "unit_price": 399, "access": None},
     ]
+    assert (order["payment_status"], order["fulfillment_status"], order["locale"]) == ("pending", "not_fulfilled", "en")
+    assert (order["refunded"], order["tracking"], order["cancellation"]) == ({"amount": 0, "currency": "USD"}, None, None)
     assert order["total"] == {"amount": 2 * 2500 + 399, "currency": "USD"}
     assert [entry["event_type"] for entry in order["timeline"]] == ["OrderPlaced"]
     assert "payment_token" not in order
@@ -148,12 +150,15 @@ def test_place_order_publishes_one_order_placed(publish_product, post_order, aws
                 "kind": "physical",
                 "quantity": 3,
                 "unit_price": {"amount": 2500, "currency": "USD"},
+                "access": None,
             }
         ],
         "total": {"amount": 7500, "currency": "USD"},
         "shipping_address": ADDRESS,
         # Whose order: the signed-in customer's sub (the client fixture signs in as ada).
         "customer_id": DEMO_USERS["ada"].sub,
+        # Neither the body nor Accept-Language named one: the shop's default.
+        "locale": "en",
     }
     metadata = placed["detail"]["metadata"]
     assert (metadata["producer"], metadata["correlation_id"], metadata["causation_id"]) == (

@@ -40,6 +40,7 @@ PHYSICAL_UNITS = 2
 class OrdersProducer(Producer):
     post_order: Callable[..., Any]
     publish_product: Callable[..., Any]
+    client: Any
 
     def place_order(self, payment_token: str) -> tuple[str, str]:
         """POST /orders for a physical and a digital product, to ADDRESS; returns (order id, physical sku)."""
@@ -64,12 +65,21 @@ class OrdersProducer(Producer):
         assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
         return order_id
 
+    def cancel(self, order_id: str) -> None:
+        """The customer who placed it cancels it through the API."""
+        response = self.client.http.post(
+            f"/orders/{order_id}/cancel",
+            body=json.dumps({"reason": "changed my mind"}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.body
+
 
 @pytest.fixture
 def producer(
-    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]
+    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any], client: Any
 ) -> OrdersProducer:
-    return OrdersProducer(orders_app, aws, post_order, publish_product)
+    return OrdersProducer(orders_app, aws, post_order, publish_product, client)
 
 
 def an_order_is_placed(producer: OrdersProducer) -> list[dict[str, Any]]:
@@ -85,6 +95,12 @@ def an_order_is_declined(producer: OrdersProducer) -> list[dict[str, Any]]:
     return producer.events_about(producer.reserve_and_charge("tok_chargeDeclined"))
 
 
+def a_paid_order_is_cancelled_by_its_customer(producer: OrdersProducer) -> list[dict[str, Any]]:
+    order_id = producer.reserve_and_charge("tok_visa")
+    producer.cancel(order_id)
+    return producer.events_about(order_id)
+
+
 PAID = "a physical order whose stock was reserved and whose payment was captured"
 
 
@@ -96,6 +112,11 @@ class TestOrdersAsProducer(ProducerContractTests):
         "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
         PAID: an_order_is_paid,
         "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
+        "a customer cancelled a paid order before its shipment was handed to the logistics service": (
+            a_paid_order_is_cancelled_by_its_customer
+        ),
+        # catalog.release-stock's name for it (its stock was reserved, as a paid order's is).
+        "a customer cancelled an order whose stock was reserved": a_paid_order_is_cancelled_by_its_customer,
     }
 
 
@@ -105,6 +126,7 @@ def test_orders_has_consumers_to_satisfy() -> None:
         ("OrderPlaced", 2),
         ("PaymentCaptured", 1),
         ("PaymentFailed", 1),
+        ("OrderCancelled", 1),
     }
 
 
