@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from chalicelib.refunds import RefundOutcome
 from shop_contracts.events import StockLine, StockReservedV1
 from shop_devstack.contract_testing import (
     Consumer,
@@ -65,23 +64,10 @@ class Orders:
         return order_id
 
 
-class RecordingRefunds:
-    """The refund side of the payment gateway, in memory: accepts every refund, once per key."""
-
-    def __init__(self) -> None:
-        self.refunds: dict[str, dict[str, Any]] = {}
-
-    def refund(self, *, idempotency_key: str, payment_id: str, amount: int, reason: str) -> RefundOutcome:
-        asked = {"payment_id": payment_id, "amount": amount, "reason": reason}
-        self.refunds.setdefault(idempotency_key, {"refund_id": f"re_{uuid.uuid4().hex[:12]}", **asked})
-        return RefundOutcome(refund_id=self.refunds[idempotency_key]["refund_id"], amount=amount)
-
-
 @pytest.fixture
 def orders(
-    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any], monkeypatch: Any
+    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any], refund_gateway: Any
 ) -> Orders:
-    monkeypatch.setattr(orders_app, "refunds", RecordingRefunds())
     return Orders(orders_app, aws, post_order, publish_product)
 
 
