@@ -41,6 +41,17 @@ READY = "SERVICE-READY"
 DUPLICATE_DRILL_FLAG_ENV = "SHOP_DUPLICATE_DRILL_FLAG"
 
 
+# socketserver listens with a backlog of 5: a burst of new connections (40 orders placed at once)
+# overflowed it and clients saw resets. API Gateway has no such limit, so the local gateway should not
+# either; the kernel caps this at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
+
+
+def accept_bursts(listening: socket.socket) -> None:
+    """Widen an already listening socket's accept queue (listen() again only changes the backlog)."""
+    listening.listen(LISTEN_BACKLOG)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--service", required=True)
@@ -80,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         config_from_disk=json.loads(config_path.read_text()) if config_path.exists() else {},
     )
     server = create_local_server(chalice_app, config, args.host, args.port)
+    accept_bursts(server.server.socket)
     # Chalice's handler, with API Gateway's manners: JSON errors in the one shape, bounded reads.
     server.server.RequestHandlerClass = functools.partial(ApiGatewayLikeHandler, app_object=chalice_app, config=config)
     http = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)
