@@ -484,6 +484,7 @@ def place_order(
     physical = any(line.kind == "physical" for line in lines)
     if physical and not (shipping_address or "").strip():
         raise OrderInvalid("shipping_address", "required when the order has physical products")
+    delivery = delivery if delivery and any(delivery.values()) else None
     if delivery:
         if not physical:
             raise OrderInvalid("delivery", "a delivery preference needs physical products to deliver")
@@ -499,7 +500,7 @@ def place_order(
         delivery_address=delivery_address,
         customer_id=customer_id,
         locale=locale,
-        delivery=delivery if delivery and any(delivery.values()) else None,
+        delivery=delivery,
     )
 
 

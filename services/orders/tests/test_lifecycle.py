@@ -482,8 +482,9 @@ def test_a_delivery_preference_needs_something_to_deliver():
     assert refused.value.field == "delivery"
 
 
-def test_an_empty_delivery_preference_is_none():
+def test_an_empty_delivery_preference_is_none_whatever_the_order_holds():
     assert place([("BOX", 1)], delivery={"date": None, "time_slot": None}).delivery is None
+    assert place([("FILM", 1)], shipping_address=None, delivery={"date": None, "time_slot": None}).delivery is None
 
 
 @pytest.mark.parametrize(
