@@ -46,8 +46,9 @@ $(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml c
 	touch $(STAMP)
 
 LOCK := $(VENV)/bin/pip-compile --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links --quiet
+# Every requirements/<name>.in into its <name>.txt (a service's requirements.txt includes one of them).
 lock: $(STAMP)
-	cd requirements && ../$(LOCK) -o lambda.txt lambda.in && ../$(LOCK) -o dev.txt dev.in
+	cd requirements && for spec in *.in; do ../$(LOCK) -o "$${spec%.in}.txt" "$$spec" || exit 1; done
 
 venv: $(STAMP)
 

@@ -131,15 +131,70 @@ def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
     return dict(json.loads(path.read_text()))
 
 
-def cost_per_1000_orders(
-    profile: Mapping[str, float], prices: Mapping[str, Any], architecture: str = "x86_64"
+ARCHITECTURES = ("x86_64", "arm64")
+# Chalice's memory and Lambda's architecture for a function whose config names neither: how every
+# function ran before the sizing (docs/performance.md), the "before" of the cost and cold start.
+DEFAULT_MEMORY_MB = 128
+DEFAULT_ARCHITECTURE = "x86_64"
+# Lambda gives CPU in proportion to memory, one full vCPU at 1,769 MB (AWS's documentation).
+FULL_VCPU_MB = 1769
+
+
+def function_setting(config: Mapping[str, Any], stage: str, function: str, key: str) -> Any:
+    """A setting of one function in a .chalice/config.json, looked up in Chalice's order: the stage's
+    entry for the function, the stage, the app's entry for the function, the app (deploy/templates.py
+    reads `lambda_architecture` the same way to write the functions' Architectures)."""
+    stage_config = config.get("stages", {}).get(stage, {})
+    for scope in (
+        stage_config.get("lambda_functions", {}).get(function, {}),
+        stage_config,
+        config.get("lambda_functions", {}).get(function, {}),
+        config,
+    ):
+        if scope.get(key) is not None:
+            return scope[key]
+    return None
+
+
+def sizing_from_config(config: Mapping[str, Any], stage: str, functions: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Memory and architecture of each named function of one service, keyed as the request counter
+    names functions ("<app_name>-<stage>-<function>")."""
+    return {
+        f"{config['app_name']}-{stage}-{function}": {
+            "memory_mb": int(function_setting(config, stage, function, "lambda_memory_size") or DEFAULT_MEMORY_MB),
+            "architecture": str(function_setting(config, stage, function, "lambda_architecture") or DEFAULT_ARCHITECTURE),
+        }
+        for function in functions
+    }
+
+
+def lambda_gb_seconds(
+    seconds_per_order: Mapping[str, float], sizing: Mapping[str, Mapping[str, Any]] | None = None
 ) -> dict[str, float]:
+    """GB-seconds per order by architecture: each function's measured seconds at its memory; a
+    function the sizing does not name (or every one, without a sizing) at 128 MB on x86_64."""
+    totals = dict.fromkeys(ARCHITECTURES, 0.0)
+    for function, seconds in seconds_per_order.items():
+        size = (sizing or {}).get(function, {})
+        memory = size.get("memory_mb", DEFAULT_MEMORY_MB)
+        totals[size.get("architecture", DEFAULT_ARCHITECTURE)] += seconds * memory / 1024
+    return totals
+
+
+def init_estimate_ms(import_ms: float, memory_mb: int) -> float:
+    """A CPU-bound init measured on one full core, at the share of a vCPU `memory_mb` gets (at most one:
+    the import is single-threaded). An estimate: Lambda's cores are not this machine's."""
+    return round(import_ms * max(1.0, FULL_VCPU_MB / memory_mb), 1)
+
+
+def cost_per_1000_orders(profile: Mapping[str, float], prices: Mapping[str, Any]) -> dict[str, float]:
     """US dollars per 1,000 orders, per line item, from one order's usage profile:
 
     dynamodb_write_units / dynamodb_read_units (transactional items at two units each, counted from the
     requests), eventbridge_events (64 KB chunks), sqs_requests (the functions' sends and deletes, the
     pollers' receives as Lambda makes them, and EventBridge's deliveries to the queues),
-    lambda_invocations, lambda_gb_seconds, api_requests, emails.
+    lambda_invocations, lambda_gb_seconds_x86_64 and lambda_gb_seconds_arm64 (each priced at its
+    architecture's rate), api_requests, emails.
     """
     p = prices["prices"]
     lines = {
@@ -148,7 +203,7 @@ def cost_per_1000_orders(
         "eventbridge": profile.get("eventbridge_events", 0) * p["eventbridge_custom_event"],
         "sqs": profile.get("sqs_requests", 0) * p["sqs_standard_request"],
         "lambda": profile.get("lambda_invocations", 0) * p["lambda_request"]
-        + profile.get("lambda_gb_seconds", 0) * p[f"lambda_gb_second_{architecture}"],
+        + sum(profile.get(f"lambda_gb_seconds_{a}", 0) * p[f"lambda_gb_second_{a}"] for a in ARCHITECTURES),
         "api_gateway": profile.get("api_requests", 0) * p["api_gateway_rest_request"],
     }
     total = sum(lines.values())
@@ -245,17 +300,34 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         ]
     cost = results["cost"].get("per_1000_orders")
     if cost:
+        before = results["cost"].get("per_1000_orders_before_sizing")
+        cpu_bound = results["cost"].get("per_1000_orders_if_cpu_bound")
         rows.append(
-            f"Estimated AWS cost per 1,000 orders: ${cost['total_without_ses']:.4f} (+ SES ${cost['ses']:.4f}); "
-            f"idle pollers ${results['cost'].get('idle_pollers_per_month', 0):.2f}/month"
+            f"Estimated AWS cost per 1,000 orders: ${cost['total_without_ses']:.4f} (+ SES ${cost['ses']:.4f}) as sized"
+            + (f", ${before['total_without_ses']:.4f} with every function at 128 MB on x86_64" if before else "")
+            + (f", ${cpu_bound['total_without_ses']:.4f} if Lambda's time were the CPU measured" if cpu_bound else "")
+            + f"; idle pollers ${results['cost'].get('idle_pollers_per_month', 0):.2f}/month"
+        )
+    cpu = requests.get("service_cpu_ms_per_order")
+    if cpu:
+        rows.append(
+            "CPU per order, ms (service processes: functions, API server, local pollers): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items())
         )
     cold = results["cold_start"]
     if cold:
-        rows += ["", "| service | import app, median ms | package without boto3, KiB (zip / unzipped) |", "|---|---:|---|"]
+        rows += [
+            "",
+            "| service | import app, median ms | API init on Lambda at 128 MB / as sized, ms (estimate) "
+            "| package without boto3, KiB (zip / unzipped) |",
+            "|---|---:|---|---|",
+        ]
         for service, timing in cold.items():
             package = results["packages"].get(service, {})
+            init = timing.get("lambda_init_estimate_ms", {})
             rows.append(
                 f"| {service} | {timing['median_ms']:.0f} | "
-                f"{package.get('zip_kib', '-')} / {package.get('unzipped_without_boto3_kib', '-')} |"
+                + (f"{init['at_128_mb']:.0f} / {init['as_sized']:.0f} ({init['memory_mb']} MB)" if init else "-")
+                + f" | {package.get('zip_kib', '-')} / {package.get('unzipped_without_boto3_kib', '-')} |"
             )
     return "\n".join(rows)

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,6 +274,20 @@ class QueueSampler:
         }
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far, user + system (Linux /proc), 0 when it is gone. Unlike a handler's
+    wall time it barely moves with the neighbours' load: the CPU the code itself consumed."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_cpu_seconds(shop: EmbeddedShop) -> dict[str, float]:
+    return {name: cpu_seconds(process.pid) for name, process in shop._processes if name in SERVICES}
+
+
 # -- request counts ---------------------------------------------------------------------------------
 def read_counts() -> dict[str, Any]:
     # Each process rewrites its file every second: wait for one more write so the snapshot is current.
@@ -512,10 +526,34 @@ def package_sizes(build: bool) -> dict[str, Any]:
 
 
 # -- cost ----------------------------------------------------------------------------------------------
+def function_sizing(stage: str, counted: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Memory and architecture of every function, read from the services' .chalice/config.json (what
+    deploy/package.py deploys), keyed as the request counter names them."""
+    sizing: dict[str, dict[str, Any]] = {}
+    for service in SERVICES:
+        config = json.loads((REPO_ROOT / "services" / service / ".chalice" / "config.json").read_text())
+        prefix = f"{config['app_name']}-{stage}-"
+        names = {
+            "api_handler",
+            *config.get("lambda_functions", {}),
+            *(n.removeprefix(prefix) for n in counted if n.startswith(prefix)),
+        }
+        sizing |= model.sizing_from_config(config, stage, sorted(names))
+    return sizing
+
+
 def usage_profile(
-    counts: dict[str, Any], orders: int, status_polls: int, per_poll: dict[str, float], prices: dict[str, Any], api_seconds: float
+    counts: dict[str, Any],
+    orders: int,
+    status_polls: int,
+    per_poll: dict[str, float],
+    prices: dict[str, Any],
+    api: tuple[str, float],
+    sizing: dict[str, dict[str, Any]] | None,
 ) -> dict[str, float]:
-    """One order's AWS usage as AWS would bill it, from the counted requests of the closed-loop phases."""
+    """One order's AWS usage as AWS would bill it, from the counted requests of the closed-loop phases;
+    Lambda's GB-seconds at each function's memory and architecture in `sizing` (None: every function
+    at Chalice's default 128 MB on x86_64, as before the sizing)."""
     assumptions = prices["assumptions"]
     requests = counts["requests"]
     units = counts["units"]
@@ -523,7 +561,12 @@ def usage_profile(
     api_requests = assumptions["api_requests_per_order"]
     functions = counts["functions"]
     invocations = sum(f["invocations"] for f in functions.values()) / orders
-    handler_seconds = sum(f["seconds"] for f in functions.values()) / orders
+    # Handler time measured here on a full core, bound by the embedded AWS (an upper bound of what the
+    # code takes on AWS). The API function's time is the client's median POST and GET (local HTTP included).
+    api_function, api_seconds = api
+    seconds = {name: f["seconds"] / orders for name, f in functions.items()}
+    seconds[api_function] = seconds.get(api_function, 0.0) + api_seconds
+    gb_seconds = model.lambda_gb_seconds(seconds, sizing)
     messages = units.get("sqs_messages_received", 0) / orders
     own_sqs = sum(c for k, c in requests.items() if k.split("/", 1)[-1].startswith("sqs.") and "ReceiveMessage" not in k) / orders
     return {
@@ -536,9 +579,8 @@ def usage_profile(
         # and the functions' own SQS calls (the pollers' deletes included).
         "sqs_requests": messages + messages / assumptions["sqs_messages_per_receive"] + own_sqs,
         "lambda_invocations": invocations + api_requests,
-        # Handler time measured here on a full core; at 128 MB Lambda gives a fraction of one, so this is
-        # a floor. The API functions' time is the client's median POST and GET (local HTTP included).
-        "lambda_gb_seconds": (handler_seconds + api_seconds) * assumptions["lambda_memory_mb"] / 1024,
+        "lambda_gb_seconds": sum(gb_seconds.values()),
+        **{f"lambda_gb_seconds_{architecture}": value for architecture, value in gb_seconds.items()},
         "api_requests": api_requests,
         "emails": sum(c for k, c in requests.items() if k.endswith("ses.SendEmail") or k.endswith("ses.SendRawEmail")) / orders,
     }
@@ -607,6 +649,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
         # Requests per order and cost come from the phases whose every order completed: a phase that
         # left orders on their way (or lost some) holds their requests without their completions.
         counted_phases: list[str] = []
+        all_cpu: dict[str, float] = {}
 
         def measured_phase(run_phase: Callable[[], tuple[dict[str, Any], list[OrderRecord]]]) -> dict[str, Any]:
             """Run one phase once the queues are quiet and attach what it cost; its counts, orders and
@@ -614,7 +657,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             nonlocal all_counts, orders_counted, polls_counted
             quiet = sampler.wait_quiet()
             before, polls_before, retries_before = read_counts(), customer.status_polls, customer.connection_retries
+            cpu_before = service_cpu_seconds(shop)
             phase, records = run_phase()
+            cpu = {name: round(seconds - cpu_before.get(name, 0.0), 3) for name, seconds in service_cpu_seconds(shop).items()}
             delta = model.diff_counts(read_counts(), before)
             finished = sum(1 for r in records if r.done and r.status not in FAILED)
             polls = customer.status_polls - polls_before
@@ -623,7 +668,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             phase["waited_for_empty_queues_s"] = quiet
             phase["moto_rss"] = sampler.moto_rss()
             phase["counts"] = delta
+            phase["service_cpu_seconds"] = cpu
             if _clean(records):
+                for name, seconds in cpu.items():
+                    all_cpu[name] = all_cpu.get(name, 0.0) + seconds
                 all_counts = _add(all_counts, delta)
                 orders_counted += finished
                 polls_counted += polls
@@ -666,22 +714,45 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
                 }
                 for name, s in sorted(all_counts["functions"].items(), key=lambda kv: -kv[1]["seconds"])
             },
+            # Each service process's CPU (its functions, the API's HTTP server, the local pollers and
+            # the request counter: an upper bound of the functions' own) per completed order.
+            "service_cpu_ms_per_order": {k: round(v / max(orders_counted, 1) * 1000, 1) for k, v in sorted(all_cpu.items())},
             "orders": orders_counted,
             "status_polls": polls_counted,
             "from_phases": counted_phases,
         }
-        api_seconds = statistics.median(customer.post_seconds) + statistics.median(customer.get_seconds)
-        profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api_seconds)
+        stage = shop.options.stage
+        api = (
+            f"shop-orders-{stage}-api_handler",
+            statistics.median(customer.post_seconds) + statistics.median(customer.get_seconds),
+        )
+        sizing = function_sizing(stage, all_counts["functions"])
+        profile = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, sizing)
+        before = usage_profile(all_counts, max(orders_counted, 1), polls_counted, per_poll, prices, api, None)
+        # If the functions' time on AWS were the CPU measured here: up to one vCPU (1,769 MB) a function's
+        # CPU costs the same GB-seconds at any memory (half the memory, twice the time), on arm64.
+        cpu_bound = {**profile, "lambda_gb_seconds_x86_64": 0.0}
+        cpu_bound["lambda_gb_seconds_arm64"] = sum(all_cpu.values()) / max(orders_counted, 1) * model.FULL_VCPU_MB / 1024
         results["cost"] = {
             "prices": {"file": "bench/prices.json", "written_on": prices["written_on"], "status": prices["status"]},
+            "sizing": sizing,
+            "per_1000_orders_if_cpu_bound": model.cost_per_1000_orders(cpu_bound, prices),
             "usage_per_order": {k: round(v, 4) for k, v in profile.items()},
             "per_1000_orders": model.cost_per_1000_orders(profile, prices),
-            "per_1000_orders_arm64": model.cost_per_1000_orders(profile, prices, architecture="arm64"),
+            "usage_per_order_before_sizing": {k: round(v, 4) for k, v in before.items()},
+            "per_1000_orders_before_sizing": model.cost_per_1000_orders(before, prices),
             "idle_pollers_per_month": model.idle_poller_cost_per_month(len(sampler.queues), prices),
         }
 
         print(f"bench: cold starts ({args.import_runs} fresh processes per service)", flush=True)
         results["cold_start"] = cold_starts(shop, args.import_runs)
+        for service, timing in results["cold_start"].items():
+            memory = sizing.get(f"shop-{service}-{stage}-api_handler", {}).get("memory_mb", model.DEFAULT_MEMORY_MB)
+            timing["lambda_init_estimate_ms"] = {
+                "memory_mb": memory,
+                "at_128_mb": model.init_estimate_ms(timing["median_ms"], model.DEFAULT_MEMORY_MB),
+                "as_sized": model.init_estimate_ms(timing["median_ms"], memory),
+            }
         results["dead_processes"] = shop.dead_processes()
     finally:
         shop.stop()

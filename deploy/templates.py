@@ -13,7 +13,11 @@ from the model, and patches what Chalice cannot express:
   and it `DependsOn` its queue, so the mapping is created after the queue;
 - the relay's DynamoDB event source `Stream` (a placeholder string at package time) becomes
   `Fn::GetAtt [ShopTable, StreamArn]`: a string replaced by a dict merges cleanly;
-- every function logs to the service's one log group (`LoggingConfig`), made here with a retention.
+- every function logs to the service's one log group (`LoggingConfig`), made here with a retention;
+- every function runs on the architecture its service's `.chalice/config.json` names
+  (`lambda_architecture`, per function under `lambda_functions` or for the whole app): Chalice has no
+  such setting, so the merge template writes `Architectures`. Memory is Chalice's own
+  (`lambda_memory_size`), which it writes as `MemorySize`; docs/performance.md says why each size.
 The SQS event's `Queue` is never touched: Chalice writes it as an Fn::Sub string, and a Fn::GetAtt
 merged into it would leave both keys in one dict, which CloudFormation rejects. Chalice's ARN is
 built from the queue's name, which Naming derives, so it is the model's queue anyway.
@@ -53,6 +57,48 @@ SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
 # reads the caller only from its verified claims (shop_eventing.auth).
 AUTHORIZER = "ShopUserPool"
 API_HANDLER_ID = "APIHandler"
+
+
+ARCHITECTURES = ("x86_64", "arm64")
+DEFAULT_ARCHITECTURE = "x86_64"  # Lambda's, when a function names none
+DEFAULT_MEMORY_MB = 128  # Chalice's, when the config names none
+API_FUNCTION = "api_handler"  # Chalice's name for the API's function (its handler is app.app)
+
+
+def chalice_config(service_name: str) -> dict[str, Any]:
+    return dict(json.loads((SERVICES_DIR / service_name / ".chalice" / "config.json").read_text()))
+
+
+def function_setting(config: dict[str, Any], stage: str, function_name: str, key: str) -> Any:
+    """A per-function setting looked up as Chalice looks up its own (`Config._chain_lookup`): the
+    stage's entry for the function, the stage, the app's entry for the function, the app."""
+    stage_config = config.get("stages", {}).get(stage, {})
+    for scope in (
+        stage_config.get("lambda_functions", {}).get(function_name, {}),
+        stage_config,
+        config.get("lambda_functions", {}).get(function_name, {}),
+        config,
+    ):
+        if scope.get(key) is not None:
+            return scope[key]
+    return None
+
+
+def function_name_of(logical_id: str, resource: dict[str, Any]) -> str:
+    """The name Chalice's config knows a function by: its handler's, or api_handler for the API."""
+    handler = str(resource.get("Properties", {}).get("Handler", ""))
+    return API_FUNCTION if logical_id == API_HANDLER_ID else handler.rsplit(".", 1)[-1]
+
+
+def function_architecture(config: dict[str, Any], stage: str, function_name: str) -> str:
+    architecture = function_setting(config, stage, function_name, "lambda_architecture") or DEFAULT_ARCHITECTURE
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"{function_name}: lambda_architecture {architecture!r} is not one of {ARCHITECTURES}")
+    return str(architecture)
+
+
+def function_memory_mb(config: dict[str, Any], stage: str, function_name: str) -> int:
+    return int(function_setting(config, stage, function_name, "lambda_memory_size") or DEFAULT_MEMORY_MB)
 
 
 def user_pool_exports(naming: Naming) -> dict[str, str]:
@@ -204,6 +250,7 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
             "Properties": {"LogGroupName": naming.log_group(service.name), "RetentionInDays": LOG_RETENTION_DAYS},
         },
     }
+    config = chalice_config(service_name)
     by_queue = {naming.queue(service.name, s.name): s for s in service.subscriptions}
     consumed: set[str] = set()
     has_relay = has_sweeper = False
@@ -212,7 +259,12 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
             continue
         # One group for the whole service, with a retention: CloudFormation names the functions, so
         # their default groups (/aws/lambda/<generated name>) could not be named in the IAM policy.
-        resources[logical_id] = {"Properties": {"LoggingConfig": {"LogGroup": {"Ref": LOG_GROUP_ID}}}}
+        resources[logical_id] = {
+            "Properties": {
+                "LoggingConfig": {"LogGroup": {"Ref": LOG_GROUP_ID}},
+                "Architectures": [function_architecture(config, stage, function_name_of(logical_id, resource))],
+            }
+        }
         if logical_id == API_HANDLER_ID:
             # The API verifies tokens: its issuer and audience come from the platform's user pool.
             resources[logical_id]["Properties"]["Environment"] = {"Variables": _sign_in_environment(naming)}

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bench import model
-from bench.run import OrderRecord, final_status, phase_result, top_imports
+from bench.run import OrderRecord, cpu_seconds, final_status, function_sizing, phase_result, top_imports
 from shop_devstack import request_counter
 
 
@@ -90,7 +90,7 @@ def test_cost_model_prices_each_line_per_thousand_orders() -> None:
         "eventbridge_events": 5,
         "sqs_requests": 10,
         "lambda_invocations": 10,
-        "lambda_gb_seconds": 0.1,
+        "lambda_gb_seconds_x86_64": 0.1,
         "api_requests": 2,
         "emails": 1,
     }
@@ -102,7 +102,40 @@ def test_cost_model_prices_each_line_per_thousand_orders() -> None:
     assert cost["api_gateway"] == pytest.approx(0.007)
     assert cost["total_without_ses"] == pytest.approx(0.011 + 0.005 + 0.004 + 0.004 + 0.007)
     assert cost["ses"] == pytest.approx(0.1)
-    assert model.cost_per_1000_orders(profile, PRICES, architecture="arm64")["lambda"] == pytest.approx(0.003)
+    arm64 = {**profile, "lambda_gb_seconds_x86_64": 0.0, "lambda_gb_seconds_arm64": 0.1}
+    assert model.cost_per_1000_orders(arm64, PRICES)["lambda"] == pytest.approx(0.003)
+
+
+def test_each_function_is_priced_at_the_memory_and_architecture_its_config_names() -> None:
+    config = {
+        "app_name": "shop-orders",
+        "lambda_architecture": "arm64",
+        "lambda_functions": {"api_handler": {"lambda_memory_size": 1024}, "charge_payment": {"lambda_memory_size": 512}},
+        "stages": {"local": {"lambda_functions": {"charge_payment": {"lambda_memory_size": 256}}}},
+    }
+    sizing = model.sizing_from_config(config, "local", ["api_handler", "charge_payment", "relay_outbox"])
+    assert sizing == {
+        "shop-orders-local-api_handler": {"memory_mb": 1024, "architecture": "arm64"},
+        "shop-orders-local-charge_payment": {"memory_mb": 256, "architecture": "arm64"},  # the stage's entry first
+        "shop-orders-local-relay_outbox": {"memory_mb": 128, "architecture": "arm64"},  # Chalice's default memory
+    }
+    seconds = {"shop-orders-local-api_handler": 0.5, "shop-orders-local-charge_payment": 1.0, "shop-x-local-f": 2.0}
+    assert model.lambda_gb_seconds(seconds, sizing) == {"arm64": pytest.approx(0.5 + 0.25), "x86_64": pytest.approx(0.25)}
+    # Before the sizing: every function at 128 MB on x86_64.
+    assert model.lambda_gb_seconds(seconds) == {"arm64": 0.0, "x86_64": pytest.approx(3.5 / 8)}
+
+
+def test_init_is_estimated_at_the_share_of_a_vcpu_the_memory_buys() -> None:
+    assert model.init_estimate_ms(300.0, 128) == pytest.approx(300 * 1769 / 128, abs=0.1)
+    assert model.init_estimate_ms(300.0, 1024) == pytest.approx(518.3, abs=0.1)
+    assert model.init_estimate_ms(300.0, 3008) == 300.0  # one thread gains nothing past one vCPU
+
+
+def test_the_bench_reads_every_service_sizing_from_its_chalice_config() -> None:
+    sizing = function_sizing("local", ["shop-orders-local-charge_payment"])
+    assert sizing["shop-orders-local-api_handler"] == {"memory_mb": 1024, "architecture": "arm64"}
+    assert sizing["shop-orders-local-charge_payment"]["memory_mb"] >= 256
+    assert {s["architecture"] for s in sizing.values()} == {"arm64"}
 
 
 def test_idle_pollers_cost_five_long_polls_per_queue() -> None:
@@ -146,9 +179,23 @@ def results() -> dict[str, Any]:
         "floor": {"orders_per_second": 10.0},
         "closed_loop": [phase("closed c=1")],
         "bursts": [burst],
-        "requests": {"per_order": {"orders": 5, "functions_total": 30, "pollers_total": 90}, "from_phases": ["closed c=1"]},
-        "cost": {"per_1000_orders": {"total_without_ses": 0.05, "ses": 0.1}, "idle_pollers_per_month": 2.33},
-        "cold_start": {"orders": {"median_ms": 812.0}},
+        "requests": {
+            "per_order": {"orders": 5, "functions_total": 30, "pollers_total": 90},
+            "from_phases": ["closed c=1"],
+            "service_cpu_ms_per_order": {"catalog": 41.0, "orders": 120.4},
+        },
+        "cost": {
+            "per_1000_orders": {"total_without_ses": 0.05, "ses": 0.1},
+            "per_1000_orders_before_sizing": {"total_without_ses": 0.04, "ses": 0.1},
+            "per_1000_orders_if_cpu_bound": {"total_without_ses": 0.03, "ses": 0.1},
+            "idle_pollers_per_month": 2.33,
+        },
+        "cold_start": {
+            "orders": {
+                "median_ms": 812.0,
+                "lambda_init_estimate_ms": {"memory_mb": 1024, "at_128_mb": 11222.0, "as_sized": 1402.7},
+            }
+        },
         "packages": {"orders": {"zip_kib": 5000, "unzipped_without_boto3_kib": 20000}},
     }
 
@@ -167,9 +214,22 @@ def test_results_keep_their_schema_and_print_as_one_table() -> None:
     table = model.markdown_table(document)
     assert "| closed c=1 | 1 | 0.50 | 5.0% | 200 / 200 / 200 | 300 / 300 / 300 | - | 3 | - |" in table
     assert "| burst 1 |" in table and "| 4.0 |" in table
-    assert "| orders | 812 | 5000 / 20000 |" in table
+    assert "| orders | 812 | 11222 / 1403 (1024 MB) | 5000 / 20000 |" in table
+    assert (
+        "$0.0500 (+ SES $0.1000) as sized, $0.0400 with every function at 128 MB on x86_64, "
+        "$0.0300 if Lambda's time were the CPU measured" in table
+    )
+    assert "CPU per order, ms (service processes: functions, API server, local pollers): catalog 41, orders 120" in table
     broken = {k: v for k, v in document.items() if k != "floor"}
     assert model.validate_results(broken) == ["missing floor"]
+
+
+def test_a_process_cpu_time_is_read_from_proc() -> None:
+    import os
+
+    busy = sum(range(200_000))
+    assert busy and cpu_seconds(os.getpid()) > 0
+    assert cpu_seconds(2**22 + 1) == 0.0  # no such process
 
 
 def test_final_status_and_import_trace_parsing() -> None:

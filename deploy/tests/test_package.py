@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,6 @@ def test_every_sqs_event_source_reports_batch_item_failures(packaged: package.Re
 
 
 def test_shared_packages_are_inside_the_deployment_package(packaged: package.Result) -> None:
-    import zipfile
-
     names = zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
     assert "shop_eventing/__init__.py" in names
     assert "shop_contracts/__init__.py" in names
@@ -118,15 +117,14 @@ def test_an_sqs_source_without_partial_batch_responses_is_caught(packaged: packa
 
 
 def test_the_import_check_fails_when_a_shared_package_is_missing(packaged: package.Result, tmp_path: Path) -> None:
-    import zipfile
-
     broken = tmp_path / "deployment.zip"
     with zipfile.ZipFile(OUT / SERVICE / "deployment.zip") as source, zipfile.ZipFile(broken, "w") as target:
         for item in source.infolist():
             if not item.filename.startswith("shop_eventing/"):
                 target.writestr(item, source.read(item))
 
-    ok, output = package.import_check(SERVICE, "dev", broken, package.lambda_venv(OUT))
+    overlay = package.import_overlay(SERVICE, OUT, packaged.architecture)
+    ok, output = package.import_check(SERVICE, "dev", broken, package.lambda_venv(OUT), overlay)
 
     assert not ok
     assert "No module named 'shop_eventing'" in output
@@ -150,18 +148,81 @@ def test_every_function_logs_to_the_group_its_policy_names(packaged: package.Res
 
 def test_every_function_runs_on_python_3_13_with_the_locked_dependencies(packaged: package.Result) -> None:
     """The Lambda runtime is the interpreter the project develops on, and the package holds exactly the
-    versions requirements/lambda.txt locks (services/*/requirements.txt include that lock)."""
+    versions its lock holds (the requirements/<name>.txt its services/<s>/requirements.txt includes)."""
     import re
-    import zipfile
 
     sam = json.loads((OUT / SERVICE / "sam.json").read_text())
     functions = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
     assert functions
     assert {f["Properties"]["Runtime"] for f in functions} == {"python3.13"}
-    locked = dict(re.findall(r"^([a-z0-9_-]+)==([^ \\]+)", (package.ROOT / "requirements" / "lambda.txt").read_text(), re.M))
+    lock = re.search(
+        r"^-r ../../requirements/(\S+)$", (package.ROOT / "services" / SERVICE / "requirements.txt").read_text(), re.M
+    )
+    assert lock is not None
+    locked = dict(re.findall(r"^([a-z0-9_-]+)==([^ \\]+)", (package.ROOT / "requirements" / lock[1]).read_text(), re.M))
     shipped = {
         m.group(1).lower().replace("_", "-"): m.group(2)
         for name in zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
         if (m := re.fullmatch(r"([A-Za-z0-9_.]+)-([0-9][^-/]*)\.dist-info/METADATA", name))
     }
     assert {name: shipped.get(name) for name in locked} == locked
+
+
+def functions_of(sam: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in sam["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_every_function_has_the_memory_its_config_names(packaged: package.Result) -> None:
+    import templates
+
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+    config = templates.chalice_config(SERVICE)
+    functions = functions_of(sam)
+    assert functions
+    for logical_id, resource in functions.items():
+        name = templates.function_name_of(logical_id, resource)
+        assert name in config["lambda_functions"], f"{name} is not sized in services/{SERVICE}/.chalice/config.json"
+        assert resource["Properties"]["MemorySize"] == templates.function_memory_mb(config, "dev", name), name
+
+
+def test_every_function_runs_on_arm64_and_the_zip_holds_no_other_machine_code(packaged: package.Result) -> None:
+    sam = json.loads((OUT / SERVICE / "sam.json").read_text())
+
+    assert {logical_id: r["Properties"]["Architectures"] for logical_id, r in functions_of(sam).items()} == {
+        logical_id: ["arm64"] for logical_id in functions_of(sam)
+    }
+    assert packaged.architecture == "arm64"
+    # pydantic-core at least; every one an AArch64 ELF, every tagged extension cpython-313-aarch64.
+    assert any("pydantic_core" in name for name in packaged.native_files)
+    assert packaged.native_problems == []
+    names = zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
+    assert not [n for n in names if "x86_64" in n or "x86-64" in n]
+
+
+def test_the_native_check_refuses_an_x86_64_extension_in_an_arm64_zip(packaged: package.Result, tmp_path: Path) -> None:
+    overlay = package.import_overlay(SERVICE, OUT, packaged.architecture)
+    assert overlay is not None, "the machine running the tests is arm64: the planted module would be native"
+    x86 = next(p for p in (overlay / "pydantic_core").glob("*.so"))
+    planted = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(OUT / SERVICE / "deployment.zip") as source, zipfile.ZipFile(planted, "w") as target:
+        for item in source.infolist():
+            if not item.filename.startswith("pydantic_core/_pydantic_core"):
+                target.writestr(item, source.read(item))
+        # Renamed as an aarch64 module: the ELF header, not the name, gives it away.
+        target.write(x86, "pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so")
+        target.write(x86, "pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so")
+
+    _, problems = package.native_check(planted, "arm64")
+
+    assert problems == [
+        "pydantic_core/_pydantic_core.cpython-313-aarch64-linux-gnu.so: built for x86_64, not arm64",
+        "pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so: built for x86_64, not arm64",
+        "pydantic_core/_pydantic_core.cpython-312-aarch64-linux-gnu.so: an extension for cpython-312-aarch64",
+    ]
+
+
+def test_the_zip_leaves_out_what_lambda_never_reads(packaged: package.Result) -> None:
+    names = zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
+
+    assert not [n for n in names if n.endswith((".pyc", ".pyi")) or "__pycache__/" in n or n.endswith(".dist-info/RECORD")]
+    assert not [n for n in names if n.startswith(("tests/", "boto3/", "botocore/", "bin/"))]

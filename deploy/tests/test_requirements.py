@@ -25,14 +25,25 @@ def direct_pins(path: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("lock", ["lambda", "dev"])
+LOCKS = sorted(path.stem for path in REQUIREMENTS.glob("*.in"))
+INCLUDED_LOCK = re.compile(r"^-r\s+\.\./\.\./requirements/(\S+)\.txt\s*$", re.M)
+
+
+def service_lock(service: Path) -> str:
+    """The one lock a service's requirements.txt includes (the name of its requirements/<name>.in)."""
+    included = INCLUDED_LOCK.findall((service / "requirements.txt").read_text())
+    assert len(included) == 1, f"{service}/requirements.txt must include exactly one requirements/<name>.txt"
+    return str(included[0])
+
+
+@pytest.mark.parametrize("lock", LOCKS)
 def test_every_direct_pin_is_what_its_lock_holds(lock: str) -> None:
     wanted = direct_pins(REQUIREMENTS / f"{lock}.in")
     locked = pins(REQUIREMENTS / f"{lock}.txt")
     assert {name: locked.get(name) for name in wanted} == wanted, "run `make lock` after changing an .in file"
 
 
-@pytest.mark.parametrize("lock", ["lambda", "dev"])
+@pytest.mark.parametrize("lock", LOCKS)
 def test_every_locked_package_carries_hashes(lock: str) -> None:
     lines = (REQUIREMENTS / f"{lock}.txt").read_text().splitlines()
     pinned = [(line, following) for line, following in itertools.pairwise(lines) if PIN.match(line)]
@@ -42,11 +53,26 @@ def test_every_locked_package_carries_hashes(lock: str) -> None:
 
 
 def test_each_direct_dependency_is_pinned_in_one_place_only() -> None:
-    """Services include the lambda lock instead of pinning; the shared packages declare ranges only."""
+    """Services include a lock instead of pinning; the shared packages declare ranges only."""
     for requirements in (ROOT / "services").glob("*/requirements.txt"):
         assert pins(requirements) == {}, requirements
-        assert "-r ../../requirements/lambda.txt" in requirements.read_text(), requirements
+        assert service_lock(requirements.parent) in LOCKS, requirements
     for pyproject in ROOT.glob("*/pyproject.toml"):
         assert "==" not in pyproject.read_text(), pyproject
-    lambda_pins, dev_only = pins(REQUIREMENTS / "lambda.in"), pins(REQUIREMENTS / "dev.in")
-    assert not set(lambda_pins) & set(dev_only)
+    seen: dict[str, str] = {}
+    for lock in LOCKS:
+        for name in pins(REQUIREMENTS / f"{lock}.in"):  # each file's own pins, not those it includes
+            assert name not in seen, f"{name} is pinned in both {seen.get(name)}.in and {lock}.in"
+            seen[name] = lock
+
+
+@pytest.mark.parametrize("service", sorted(p.parent.name for p in (ROOT / "services").glob("*/requirements.txt")))
+def test_a_service_with_signed_in_routes_ships_the_token_verifier(service: str) -> None:
+    """A lock without PyJWT is for services whose app never verifies a token: one that does would
+    import, then answer its first signed-in request with a 500."""
+    app = (ROOT / "services" / service / "app.py").read_text()
+    locked = pins(REQUIREMENTS / f"{service_lock(ROOT / 'services' / service)}.txt")
+    if "shop_eventing.auth" in app:
+        assert {"pyjwt", "cryptography"} <= set(locked), service
+    else:
+        assert "cryptography" not in locked, f"{service} verifies no token: requirements/lambda-base.txt will do"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import templates
+from policies import SERVICES
 from templates import merge_template, platform_template
 
 from shop_contracts import TOPOLOGY
@@ -110,3 +112,44 @@ def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer(
 def test_a_protected_route_chalice_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match=r"protected in openapi\.json"):
         merge_template("catalog", "dev", with_rest_api(catalog_sam(), {"/health": {"get": {}}}))
+
+
+def test_every_function_runs_on_the_architecture_its_config_names() -> None:
+    merged = merge_template("catalog", "dev", catalog_sam())["Resources"]
+
+    functions = ("ReserveStock", "ReleaseStock", "RelayOutbox", "SweepOutbox", "APIHandler")
+    assert {name: merged[name]["Properties"]["Architectures"] for name in functions} == {name: ["arm64"] for name in functions}
+
+
+def test_function_settings_are_looked_up_as_chalice_looks_up_its_own() -> None:
+    config = {
+        "lambda_architecture": "arm64",
+        "lambda_functions": {"relay_outbox": {"lambda_memory_size": 512}, "api_handler": {"lambda_architecture": "x86_64"}},
+        "stages": {"dev": {"lambda_functions": {"relay_outbox": {"lambda_memory_size": 1024}}}},
+    }
+
+    # The stage's entry for the function, the stage, the app's entry for the function, the app.
+    assert templates.function_memory_mb(config, "dev", "relay_outbox") == 1024
+    assert templates.function_memory_mb(config, "local", "relay_outbox") == 512
+    assert templates.function_memory_mb(config, "dev", "sweep_outbox") == 128  # Chalice's default
+    assert templates.function_architecture(config, "dev", "api_handler") == "x86_64"
+    assert templates.function_architecture(config, "dev", "relay_outbox") == "arm64"
+    assert templates.function_architecture({}, "dev", "relay_outbox") == "x86_64"  # Lambda's default
+    with pytest.raises(ValueError, match="not one of"):
+        templates.function_architecture({"lambda_architecture": "arm"}, "dev", "relay_outbox")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_sizes_each_of_its_functions_and_runs_them_on_arm64(service: str) -> None:
+    """docs/performance.md sizes each function; one left to Chalice's 128 MB default would be a
+    forgotten one (its init alone would take seconds at 7 % of a vCPU)."""
+    config = templates.chalice_config(service)
+    sized = {**config.get("lambda_functions", {})}
+    for stage in config["stages"].values():
+        sized |= stage.get("lambda_functions", {})
+
+    assert "api_handler" in sized
+    for name in sized:
+        for stage in config["stages"]:
+            assert templates.function_memory_mb(config, stage, name) >= 256, (name, stage)
+            assert templates.function_architecture(config, stage, name) == "arm64", (name, stage)

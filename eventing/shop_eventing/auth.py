@@ -35,12 +35,14 @@ import time
 import urllib.request
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import jwt
 from chalice.app import Chalice
 
 from shop_eventing.http import ApiError, current_request
+
+if TYPE_CHECKING:
+    import jwt
 
 GROUPS_CLAIM: Final = "cognito:groups"
 ALGORITHMS: Final = ("RS256", "ES256")
@@ -143,6 +145,8 @@ class JwksCache:
         return found
 
     def _refresh(self, now: float) -> None:
+        import jwt  # noqa: PLC0415 (see TokenVerifier.verify)
+
         try:
             document = self._fetch(self.url)
             keys = jwt.PyJWKSet.from_dict(dict(document)).keys
@@ -174,6 +178,10 @@ class TokenVerifier:
         self.leeway_seconds = leeway_seconds
 
     def verify(self, token: str) -> Caller:
+        # PyJWT imports cryptography (a tenth of a cold start) for RS256: on the first token, not at
+        # import, as every function of an app imports its module and only the API's verifies tokens.
+        import jwt  # noqa: PLC0415
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -30,22 +30,20 @@ keeps it.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 
 from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
 from shop_eventing.outbox import AlreadyProcessed
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 Handler = Callable[[DomainEvent, str], None]
 """A use case entry: (the event, the subscriber id to mark it processed under)."""
@@ -93,30 +91,45 @@ class Subscriber:
         self._log = logger or Logger(service=service.source)
         self._session = session or boto3.Session()
         self._dlq_url: str | None = None
-        self._config = IdempotencyConfig(
-            event_key_jmespath="metadata.event_id",
-            raise_on_no_idempotency_key=True,
-            expires_after_seconds=IDEMPOTENCY_RETENTION_SECONDS,
-        )
-        persistence = DynamoDBPersistenceLayer(
-            table_name=naming.table(service.name),
-            key_attr=service.table.partition_key,
-            sort_key_attr=service.table.sort_key,
-            static_pk_value=f"IDEMPOTENCY#{self.id}",
-            expiry_attr=service.table.ttl_attribute,
-            boto3_session=self._session,
-        )
-        self._apply_once: Callable[..., Any] = (
-            self._apply
-            if deduplicated_by_marker
-            else idempotent_function(
-                self._apply,
-                data_keyword_argument="detail",
-                persistence_store=persistence,
-                config=self._config,
-                key_prefix=self.id,
-            )
-        )
+        self._deduplicated_by_marker = deduplicated_by_marker
+        # Built on the first batch, not at import: every function of a Chalice app imports the module
+        # that declares every subscriber, and only this subscriber's own function ever needs its
+        # powertools persistence layer (a boto3 client) and the idempotency and batch modules.
+        self._idempotent: tuple[IdempotencyConfig, Callable[..., Any]] | None = None
+        self._lock = threading.Lock()
+
+    def _apply_once(self, detail: dict[str, Any]) -> Any:
+        if self._deduplicated_by_marker:
+            return self._apply(detail=detail)
+        return self._idempotent_apply()[1](detail=detail)
+
+    def _idempotent_apply(self) -> tuple[IdempotencyConfig, Callable[..., Any]]:
+        with self._lock:
+            if self._idempotent is None:
+                from aws_lambda_powertools.utilities.idempotency import (  # noqa: PLC0415 (see __init__)
+                    DynamoDBPersistenceLayer,
+                    IdempotencyConfig,
+                    idempotent_function,
+                )
+
+                config = IdempotencyConfig(
+                    event_key_jmespath="metadata.event_id",
+                    raise_on_no_idempotency_key=True,
+                    expires_after_seconds=IDEMPOTENCY_RETENTION_SECONDS,
+                )
+                persistence = DynamoDBPersistenceLayer(
+                    table_name=self.naming.table(self.service.name),
+                    key_attr=self.service.table.partition_key,
+                    sort_key_attr=self.service.table.sort_key,
+                    static_pk_value=f"IDEMPOTENCY#{self.id}",
+                    expiry_attr=self.service.table.ttl_attribute,
+                    boto3_session=self._session,
+                )
+                apply = idempotent_function(
+                    self._apply, data_keyword_argument="detail", persistence_store=persistence, config=config, key_prefix=self.id
+                )
+                self._idempotent = (config, apply)
+            return self._idempotent
 
     @property
     def queue_name(self) -> str:
@@ -130,8 +143,14 @@ class Subscriber:
 
     def handle(self, sqs_event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """The Lambda entry: returns {"batchItemFailures": [...]} for the records to retry."""
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self._config.register_lambda_context(context)
+        from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415 (see __init__)
+            BatchProcessor,
+            EventType,
+            process_partial_response,
+        )
+
+        if not self._deduplicated_by_marker and context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self._idempotent_apply()[0].register_lambda_context(context)
         processor = BatchProcessor(event_type=EventType.SQS)
         return dict(process_partial_response(event=sqs_event, record_handler=self._record, processor=processor, context=context))
 
