@@ -11,7 +11,8 @@ Granted, and nothing else:
 - its own queues (Lambda's event source mapping) and DLQs (+ SendMessage/GetQueueUrl: invalid
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
-- its own log group (every function of the service logs there); notify alone: SES sending.
+- its own log group (every function of the service logs there); notify alone: SES sending and
+  writing its sales ledger's objects.
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -24,6 +25,7 @@ from typing import Any
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec
+from shop_infra.resources import ledger_bucket_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = tuple(s.name for s in TOPOLOGY.services)
@@ -111,6 +113,13 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
             {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
         ]
     statements += ADAPTER_STATEMENTS.get(service_name, [])
+    if service_name == "notify":
+        # The sales ledger: notify rewrites each day's object; it never reads, lists or deletes.
+        ledger = f"arn:aws:s3:::{ledger_bucket_name(naming)}/ledger/*"
+        statements.append({"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger})
+        # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
+        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/notify/*"
+        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -56,7 +56,12 @@ BUSY_SUFFIX = "_IN_PROGRESS"
 CHALICE_CODE_URI = "./deployment.zip"
 REQUIRED_SETTINGS = {
     "orders": {"PAYMENT_GATEWAY_URL": "the payment provider's endpoint the orders service charges through"},
-    "notify": {"SHOP_MAIL_SENDER": "an address or domain verified in SES, the sender of every e-mail"},
+    "notify": {
+        "SHOP_MAIL_SENDER": "an address or domain verified in SES, the sender of every e-mail",
+        "SHOP_CRM_URL": "the CRM's (kintone's) base URL, e.g. https://<subdomain>.cybozu.com",
+        "SHOP_CRM_APP_ID": "the id of the CRM app that holds one record per order",
+        "SHOP_CRM_API_TOKEN_PARAMETER": "the SSM SecureString parameter (/shop/<stage>/notify/...) holding the app's API token",
+    },
 }
 
 

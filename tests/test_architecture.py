@@ -30,6 +30,7 @@ ALLOWED_TOP_LEVEL = {
     "aws_lambda_powertools",
     "pydantic",
     "urllib3",
+    "jinja2",
     "app",
 }
 

@@ -81,7 +81,34 @@ TOPOLOGY = Topology(
         ),
         ServiceSpec(
             name="notify",
-            subscriptions=(Subscription("order-emails", events=(EventRef("PaymentCaptured"), EventRef("PaymentFailed"))),),
+            subscriptions=(
+                # Everything the customer is told by e-mail, in one queue: it is all the same mailbox.
+                Subscription(
+                    "order-emails",
+                    events=(
+                        EventRef("PaymentCaptured"),
+                        EventRef("PaymentFailed"),
+                        EventRef("ShipmentDispatched"),
+                        EventRef("ShipmentDelivered"),
+                        EventRef("OrderCancelled"),
+                        EventRef("PaymentRefunded"),
+                    ),
+                ),
+                # The back office, each system behind its own queue and DLQ: a CRM that is down or
+                # throttles holds up neither the customer's mail nor the accounts.
+                Subscription(
+                    "crm-sync",
+                    events=(
+                        EventRef("PaymentCaptured"),
+                        EventRef("OrderCancelled"),
+                        EventRef("PaymentRefunded"),
+                        EventRef("ShipmentDispatched"),
+                        EventRef("ShipmentDelivered"),
+                    ),
+                    batch_size=5,
+                ),
+                Subscription("sales-ledger", events=(EventRef("PaymentCaptured"), EventRef("PaymentRefunded"))),
+            ),
         ),
     )
 )

@@ -133,6 +133,7 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "PaymentCaptured",
         "PaymentFailed",
         "OrderCancelled",
+        "PaymentRefunded",
     }
     assert cc.produced_by(DECLARATIONS, "vod", TOPOLOGY) == []
 
@@ -294,7 +295,8 @@ def test_a_producer_that_drops_a_field_of_one_list_element_is_reported_at_that_e
     produced = without(example_of(CAPTURED), "data", "lines", 1, "sku")
 
     assert violations_for_every_consumer(produced) == [
-        "fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing"
+        "fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
+        "notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
     ]
 
 
@@ -308,6 +310,15 @@ def test_a_producer_that_empties_a_relied_on_list_is_reported_for_every_field_re
         f"fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
         f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
         f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].name: {empty}",
+        f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].kind: {empty}",
+        f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].unit_price.amount: {empty}",
+        f"notify.order-emails relies on PaymentCaptured v1 field data.lines[].unit_price.currency: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].sku: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].name: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].kind: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].unit_price.amount: {empty}",
+        f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].unit_price.currency: {empty}",
     ]
 
 
@@ -315,7 +326,9 @@ def test_a_producer_that_drops_an_envelope_field_is_reported_for_every_consumer_
     produced = without(example_of(CAPTURED), "metadata", "occurred_at")
 
     assert violations_for_every_consumer(produced) == [
-        "fulfillment.request-shipment relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing"
+        "fulfillment.request-shipment relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing",
+        "notify.crm-sync relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing",
+        "notify.sales-ledger relies on PaymentCaptured v1 field metadata.occurred_at: metadata.occurred_at is missing",
     ]
 
 
@@ -323,8 +336,10 @@ def test_a_relied_on_value_of_another_json_type_is_reported() -> None:
     produced = setting(example_of("notify.order-emails:PaymentCaptured.v1"), "53.99", "data", "amount", "amount")
 
     assert violations_for_every_consumer(produced) == [
+        "notify.crm-sync relies on PaymentCaptured v1 field data.amount.amount: "
+        "data.amount.amount is a string, the consumer's example has an integer",
         "notify.order-emails relies on PaymentCaptured v1 field data.amount.amount: "
-        "data.amount.amount is a string, the consumer's example has an integer"
+        "data.amount.amount is a string, the consumer's example has an integer",
     ]
 
 

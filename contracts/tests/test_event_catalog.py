@@ -36,8 +36,8 @@ def test_every_event_has_a_channel_a_producer_and_its_consumers():
 def test_the_page_lists_producer_consumers_and_fields():
     page = event_catalog.page()
     assert (
-        "| [PaymentCaptured](#paymentcaptured) | orders | v1 | fulfillment.request-shipment (v1), notify.order-emails (v1) |"
-        in page
+        "| [PaymentCaptured](#paymentcaptured) | orders | v1 | fulfillment.request-shipment (v1), notify.order-emails (v1), "
+        "notify.crm-sync (v1), notify.sales-ledger (v1) |" in page
     )
     assert "| `order_id` | string | yes |  |" in page
     assert "| `shipping_address` | string or null | no | Free text; None for digital-only orders. |" in page

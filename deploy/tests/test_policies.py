@@ -34,7 +34,11 @@ def own_resource_prefixes(service: str) -> list[str]:
         ]
     prefixes.append(f"arn:aws:events:*:*:event-bus/{naming.bus}")
     if service == "notify":
-        prefixes.append("arn:aws:ses:*:*:identity/")
+        prefixes += [
+            "arn:aws:ses:*:*:identity/",
+            f"arn:aws:s3:::{naming.prefix}-{STAGE}-notify-ledger/",
+            f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/notify/",
+        ]
     return prefixes
 
 
@@ -103,7 +107,7 @@ def test_only_notify_sends_email(service: str) -> None:
     services_used = {a.split(":")[0] for a in actions}
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
-    expected |= {"ses"} if service == "notify" else set()
+    expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
     assert services_used == expected
 
 

@@ -20,6 +20,7 @@ DEFAULT_PORTS = {
     "moto": 5100,
     "payment-gateway": 5101,
     "oidc-issuer": 5102,
+    "crm": 5103,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -40,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             moto_port=ports["moto"],
             gateway_port=ports["payment-gateway"],
             issuer_port=ports["oidc-issuer"],
+            crm_port=ports["crm"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -72,6 +74,7 @@ def _banner(shop: EmbeddedShop) -> None:
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
         f"  payment gateway       {shop.gateway_url}   (tokens: tok_visa, tok_chargeDeclined, tok_flaky)",
         f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",
+        f"  CRM (kintone fake)    {shop.crm_url}   (GET /k/v1/records.json?app=1 with X-Cybozu-API-Token)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

@@ -47,6 +47,20 @@ DUPLICATE_DRILL_FLAG_ENV = "SHOP_DUPLICATE_DRILL_FLAG"
 LISTEN_BACKLOG = 1024
 
 
+# Lambda's SQS event source runs several pollers per queue and invokes batches concurrently, so two
+# deliveries of one subscription can race each other; locally they race too, and a slow handler
+# (the payment step) no longer holds up the whole queue behind one batch.
+SQS_POLLERS_ENV = "SHOP_SQS_POLLERS"
+DEFAULT_SQS_POLLERS = 2
+
+
+def sqs_pollers_per_queue() -> int:
+    value = os.environ.get(SQS_POLLERS_ENV, str(DEFAULT_SQS_POLLERS))
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{SQS_POLLERS_ENV} must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
 def accept_bursts(listening: socket.socket) -> None:
     """Widen an already listening socket's accept queue (listen() again only changes the backlog)."""
     listening.listen(LISTEN_BACKLOG)
@@ -325,17 +339,21 @@ def _event_sources(
         if isinstance(config, SQSEventConfig):
             if not config.queue:
                 raise ValueError(f"{function_name}: only queue names are supported locally")
-            sources.append(
-                SqsEventSource(
+            queue_url = sqs.get_queue_url(QueueName=config.queue)["QueueUrl"]
+            pollers = sqs_pollers_per_queue()
+            for poller in range(1, pollers + 1):
+                source = SqsEventSource(
                     sqs=sqs,
-                    queue_url=sqs.get_queue_url(QueueName=config.queue)["QueueUrl"],
+                    queue_url=queue_url,
                     handler=handler,
                     function_name=function_name,
                     batch_size=config.batch_size,
                     duplicate_every_message=duplicate,
                     stop=stop,
                 )
-            )
+                if pollers > 1:
+                    source.name = f"{source.name}#{poller}"
+                sources.append(source)
         elif isinstance(config, DynamoDBEventConfig):
             sources.append(
                 DynamoDbStreamSource(

@@ -25,6 +25,7 @@ from typing import IO, Any
 import boto3
 
 from shop_contracts import TOPOLOGY
+from shop_devstack import crm_kintone
 from shop_devstack.oidc_issuer import AUDIENCE
 from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
 from shop_eventing.topology import Naming
@@ -59,6 +60,7 @@ class StackOptions:
     moto_port: int = 0
     gateway_port: int = 0
     issuer_port: int = 0
+    crm_port: int = 0
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -73,6 +75,7 @@ class EmbeddedShop:
         self.endpoint = ""
         self.gateway_url = ""
         self.issuer_url = ""
+        self.crm_url = ""
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -103,6 +106,10 @@ class EmbeddedShop:
         self.issuer_url = self._start_server(
             "oidc-issuer", "shop_devstack.oidc_issuer", o.issuer_port or free_port(o.host), "/health", child_env
         )
+        # The back office's CRM (a kintone app), which notify keeps up to date.
+        self.crm_url = self._start_server(
+            "crm", "shop_devstack.crm_kintone", o.crm_port or free_port(o.host), "/health", child_env
+        )
 
         self.provisioned = provision(
             TOPOLOGY,
@@ -126,6 +133,9 @@ class EmbeddedShop:
                 "SHOP_AUTH_ISSUER": self.issuer_url,
                 "SHOP_AUTH_AUDIENCE": AUDIENCE,
                 "SHOP_MAIL_SENDER": MAIL_SENDER,
+                "SHOP_CRM_URL": self.crm_url,
+                "SHOP_CRM_API_TOKEN": crm_kintone.DEFAULT_TOKEN,
+                "SHOP_CRM_APP_ID": crm_kintone.DEFAULT_APP_ID,
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",

@@ -23,13 +23,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shop_eventing.topology import Naming
-from shop_infra.provision import Clients
+from shop_infra.provision import Clients, bucket_encryption, bucket_public_access_block, bucket_versioning
 from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 
 AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::")
 AWS_ONLY_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket"})
 MISSING = "<missing>"
-NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist")
+NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "404", "NoSuchBucket")
 ABSENT = None
 
 # What CloudFormation (and so AWS) makes of a property a template leaves out.
@@ -46,6 +46,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "AWS::SQS::Queue": {"VisibilityTimeout": 30, "MessageRetentionPeriod": 345600, "RedrivePolicy": ABSENT},
     "AWS::Events::Rule": {"State": "ENABLED", "Targets": []},
     "AWS::SQS::QueuePolicy": {},
+    "AWS::S3::Bucket": {"BucketEncryption": ABSENT, "PublicAccessBlockConfiguration": ABSENT, "VersioningConfiguration": ABSENT},
 }
 
 
@@ -62,7 +63,11 @@ class Drift:
         return f"{self.stack}/{self.logical_id} ({self.name}) {self.property}: declared {self.declared!r}, live {self.live!r}"
 
 
-def is_aws_only(kind: str) -> bool:
+def is_aws_only(kind: str, props: dict[str, Any] | None = None) -> bool:
+    # A bucket the model names (notify's ledger) is provisioned locally and compared; the deployment
+    # artifacts bucket, named by CloudFormation, exists on AWS alone.
+    if kind == "AWS::S3::Bucket" and props and "BucketName" in props:
+        return False
     return kind in AWS_ONLY_TYPES or kind in AWS_ONLY_RESOURCE_TYPES or kind.startswith(AWS_ONLY_PREFIXES)
 
 
@@ -78,7 +83,7 @@ def drift(stacks: dict[str, Resources], clients: Clients, naming: Naming) -> lis
 
 
 def _name_of(kind: str, props: dict[str, Any]) -> str:
-    for key in ("TableName", "QueueName", "Name", "ArchiveName"):
+    for key in ("TableName", "QueueName", "Name", "ArchiveName", "BucketName"):
         if key in props:
             return str(props[key])
     return kind
@@ -90,15 +95,15 @@ def _sorted(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
 
 class _Reader:
     def __init__(self, clients: Clients) -> None:
-        self.events, self.dynamodb, self.sqs = clients.events, clients.dynamodb, clients.sqs
+        self.events, self.dynamodb, self.sqs, self.s3 = clients.events, clients.dynamodb, clients.sqs, clients.s3
 
     def stack(self, stack: str, resources: Resources) -> list[Drift]:
         found: list[Drift] = []
         for logical_id, resource in resources.items():
             kind = resource["Type"]
-            if is_aws_only(kind):
-                continue
             props = resource.get("Properties", {})
+            if is_aws_only(kind, props):
+                continue
             name = _name_of(kind, props)
             if kind not in DEFAULTS:
                 found.append(Drift(stack, logical_id, name, "Type", kind, "not readable: the drift check cannot compare it"))
@@ -164,6 +169,7 @@ class _Reader:
             "AWS::SQS::Queue": lambda: self._queue(declared["QueueName"]),
             "AWS::Events::Rule": lambda: self._rule(declared["Name"], declared["EventBusName"]),
             "AWS::SQS::QueuePolicy": lambda: {"Queues": declared["Queues"], "PolicyDocument": self._policies(declared["Queues"])},
+            "AWS::S3::Bucket": lambda: self._bucket(declared["BucketName"]),
         }
         try:
             return readers[kind]()
@@ -171,6 +177,15 @@ class _Reader:
             if error.response["Error"]["Code"] in NOT_FOUND:
                 return None
             raise
+
+    def _bucket(self, name: str) -> dict[str, Any]:
+        self.s3.head_bucket(Bucket=name)
+        return {
+            "BucketName": name,
+            "BucketEncryption": bucket_encryption(self.s3, name),
+            "PublicAccessBlockConfiguration": bucket_public_access_block(self.s3, name),
+            "VersioningConfiguration": bucket_versioning(self.s3, name),
+        }
 
     def _archive(self, name: str) -> dict[str, Any]:
         archive = self.events.describe_archive(ArchiveName=name)

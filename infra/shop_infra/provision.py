@@ -55,6 +55,7 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "AWS::SQS::Queue": frozenset({"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy"}),
     "AWS::Events::Rule": frozenset({"Name", "EventBusName", "EventPattern", "State", "Targets"}),
     "AWS::SQS::QueuePolicy": frozenset({"Queues", "PolicyDocument"}),
+    "AWS::S3::Bucket": frozenset({"BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "VersioningConfiguration"}),
 }
 
 
@@ -76,6 +77,7 @@ class Clients:
         self.events = session.client("events", endpoint_url=endpoint_url)
         self.dynamodb = session.client("dynamodb", endpoint_url=endpoint_url)
         self.sqs = session.client("sqs", endpoint_url=endpoint_url)
+        self.s3 = session.client("s3", endpoint_url=endpoint_url)
 
 
 def apply(resources: Resources, clients: Clients) -> Applied:
@@ -91,6 +93,7 @@ def apply(resources: Resources, clients: Clients) -> Applied:
         "AWS::SQS::Queue": applier.queue,
         "AWS::Events::Rule": applier.rule,
         "AWS::SQS::QueuePolicy": applier.queue_policy,
+        "AWS::S3::Bucket": applier.bucket,
     }
     # All refused before the first call, so a stack is never left half applied for this reason.
     for logical_id, resource in resources.items():
@@ -162,6 +165,7 @@ class _Applier:
         self.events = clients.events
         self.dynamodb = clients.dynamodb
         self.sqs = clients.sqs
+        self.s3 = clients.s3
         self.applied = applied
         self.changes = applied.changes
 
@@ -356,6 +360,69 @@ class _Applier:
             self.changes.append(f"targeted rule {name} at its queue")
         # CloudFormation's Ref of a rule on a custom bus is "bus|name"; nothing here refers to it.
         self._found(logical_id, f"{bus}|{name}", Arn=arn)
+
+    # -- S3 ---------------------------------------------------------------------------------------
+    def bucket(self, logical_id: str, props: dict[str, Any]) -> None:
+        name = props["BucketName"]
+        try:
+            self.s3.head_bucket(Bucket=name)
+        except ClientError as error:
+            if error.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            region = self.s3.meta.region_name
+            # us-east-1 is the one region S3 refuses as a location constraint.
+            location = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            self.s3.create_bucket(Bucket=name, **location)
+            self.changes.append(f"created bucket {name}")
+        wanted_encryption = props.get("BucketEncryption")
+        if wanted_encryption:
+            current = bucket_encryption(self.s3, name)
+            if current != wanted_encryption:
+                rules = [
+                    {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                    for rule in wanted_encryption["ServerSideEncryptionConfiguration"]
+                ]
+                self.s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+                self.changes.append(f"set encryption on bucket {name}")
+        wanted_block = props.get("PublicAccessBlockConfiguration")
+        if wanted_block and bucket_public_access_block(self.s3, name) != wanted_block:
+            self.s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=wanted_block)
+            self.changes.append(f"blocked public access to bucket {name}")
+        wanted_versioning = props.get("VersioningConfiguration")
+        if wanted_versioning and bucket_versioning(self.s3, name) != wanted_versioning:
+            self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=wanted_versioning)
+            self.changes.append(f"set versioning on bucket {name}")
+        self._found(logical_id, name, Arn=f"arn:aws:s3:::{name}")
+
+
+def bucket_encryption(s3: Any, name: str) -> dict[str, Any] | None:
+    """The bucket's encryption in the template's shape, None when it has none."""
+    try:
+        rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ServerSideEncryptionConfigurationNotFoundError":
+            return None
+        raise
+    return {
+        "ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]}}
+            for r in rules
+        ]
+    }
+
+
+def bucket_public_access_block(s3: Any, name: str) -> dict[str, bool] | None:
+    try:
+        return dict(s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"])
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "NoSuchPublicAccessBlockConfiguration":
+            return None
+        raise
+
+
+def bucket_versioning(s3: Any, name: str) -> dict[str, str] | None:
+    status = s3.get_bucket_versioning(Bucket=name).get("Status")
+    return {"Status": status} if status else None
 
 
 def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:

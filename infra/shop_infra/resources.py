@@ -263,11 +263,53 @@ def subscription_resources(topology: Topology, service: ServiceSpec, subscriptio
     return resources
 
 
+# -- notify: the sales ledger's bucket ---------------------------------------------------------
+LEDGER_BUCKET_ID = "LedgerBucket"
+
+
+def ledger_bucket_name(naming: Naming) -> str:
+    """Named like the stage's other resources (notify's app derives the same name). S3 names are global:
+    a stage whose name is taken in another account sets SHOP_LEDGER_BUCKET and a prefix of its own."""
+    return f"{naming.prefix}-{naming.stage}-notify-ledger"
+
+
+def notify_resources(naming: Naming) -> Resources:
+    """The bucket of the daily sales ledger (accounting's JSON Lines): private, encrypted, versioned so
+    that every rewrite of a day keeps the one before, and kept when the stack goes."""
+    return {
+        LEDGER_BUCKET_ID: {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": ledger_bucket_name(naming),
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+                },
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "VersioningConfiguration": {"Status": "Enabled"},
+            },
+        }
+    }
+
+
+# Resources a service owns beyond its table and subscriptions, by service.
+SERVICE_EXTRAS = {"notify": notify_resources}
+
+
 def service_resources(topology: Topology, service: ServiceSpec, naming: Naming) -> Resources:
     """One service's table and, per subscription, its queue, DLQ, rules and queue policy."""
     resources: Resources = {TABLE_ID: table_resource(service, naming)}
     for subscription in service.subscriptions:
         resources.update(subscription_resources(topology, service, subscription, naming))
+    extras = SERVICE_EXTRAS.get(service.name)
+    if extras is not None:
+        resources.update(extras(naming))
     return resources
 
 

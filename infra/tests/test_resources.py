@@ -32,14 +32,23 @@ def test_the_model_has_one_group_per_stack() -> None:
     ]
     assert list(shop.services) == [s.name for s in TOPOLOGY.services]
     notify = shop.services["notify"]
-    assert sorted(notify) == [
-        "OrderEmailsDlq",
-        "OrderEmailsPaymentCapturedRule",
-        "OrderEmailsPaymentFailedRule",
-        "OrderEmailsQueue",
-        "OrderEmailsQueuePolicy",
-        "ShopTable",
-    ]
+    assert sorted(notify) == sorted(
+        [
+            "ShopTable",
+            "LedgerBucket",
+            *(
+                f"{prefix}{suffix}"
+                for prefix in ("OrderEmails", "CrmSync", "SalesLedger")
+                for suffix in ("Dlq", "Queue", "QueuePolicy")
+            ),
+            *(f"OrderEmails{e}Rule" for e in ("PaymentCaptured", "PaymentFailed", "ShipmentDispatched", "ShipmentDelivered")),
+            *(f"OrderEmails{e}Rule" for e in ("OrderCancelled", "PaymentRefunded")),
+            *(f"CrmSync{e}Rule" for e in ("PaymentCaptured", "OrderCancelled", "PaymentRefunded")),
+            *(f"CrmSync{e}Rule" for e in ("ShipmentDispatched", "ShipmentDelivered")),
+            "SalesLedgerPaymentCapturedRule",
+            "SalesLedgerPaymentRefundedRule",
+        ]
+    )
     assert notify["OrderEmailsPaymentFailedRule"]["Properties"]["Targets"] == [
         {"Id": "queue", "Arn": {"Fn::GetAtt": ["OrderEmailsQueue", "Arn"]}}
     ]

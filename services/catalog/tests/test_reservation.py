@@ -373,7 +373,7 @@ def test_payment_failed_returns_the_reserved_stock_once(catalog):
     assert catalog.stock(sku) == 5
     assert catalog.reservation(order_id)["status"] == "RELEASED"
     [released] = catalog.events(order_id, "StockReleased")
-    assert released["detail"]["data"] == {"order_id": order_id, "lines": [{"sku": sku, "quantity": 2}]}
+    assert released["detail"]["data"] == {"order_id": order_id, "lines": [{"sku": sku, "quantity": 2}], "reason": None}
     assert released["detail"]["metadata"]["causation_id"] == failed.event_id
 
     with pytest.raises(AlreadyProcessed):

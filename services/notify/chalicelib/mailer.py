@@ -1,15 +1,18 @@
-"""The mail port and its SES adapter."""
+"""The mail port's SES adapter.
+
+SES takes no idempotency key and cannot be asked whether it accepted a message, so the adapter
+tells its caller which failures leave the send unknown: a request that reached SES and whose answer
+was lost. Its client must not retry by itself (botocore would resend on a read timeout): see app.py.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
+
+from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from chalicelib.emails import Email
-
-
-class Mailer(Protocol):
-    def send(self, email: Email) -> str:
-        """Send; return the provider's message id."""
+from chalicelib.once import SendOutcomeUnknown
 
 
 class SesMailer:
@@ -18,12 +21,19 @@ class SesMailer:
         self._sender = sender
 
     def send(self, email: Email) -> str:
-        response = self._client.send_email(
-            Source=self._sender,
-            Destination={"ToAddresses": [email.to]},
-            Message={
-                "Subject": {"Data": email.subject, "Charset": "UTF-8"},
-                "Body": {"Text": {"Data": email.body, "Charset": "UTF-8"}},
-            },
-        )
+        try:
+            response = self._client.send_email(
+                Source=self._sender,
+                Destination={"ToAddresses": [email.to]},
+                Message={
+                    "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+                    "Body": {
+                        "Text": {"Data": email.text, "Charset": "UTF-8"},
+                        "Html": {"Data": email.html, "Charset": "UTF-8"},
+                    },
+                },
+            )
+        except (ReadTimeoutError, ConnectionClosedError) as lost:
+            # The request went out; whether SES acted on it is unknowable from here.
+            raise SendOutcomeUnknown(str(lost)) from lost
         return str(response["MessageId"])

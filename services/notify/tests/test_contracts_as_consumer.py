@@ -1,16 +1,20 @@
 """notify's consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
-through the Lambda function the app registers for that subscription and sends its e-mail. Why: see
-shop_devstack.contract_testing."""
+through the Lambda function the app registers for that subscription and has its effect: the e-mail,
+the CRM record, the ledger lines. Why: see shop_devstack.contract_testing."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from chalicelib.emails import format_money
+from chalicelib.ledger import business_day, object_key
 from shop_contracts.events import Money
 from shop_devstack.contract_testing import (
     Consumer,
@@ -34,31 +38,79 @@ def the_email(aws: Any, detail: dict[str, Any]) -> dict[str, Any]:
     return dict(emails[0])
 
 
-def confirmation_was_sent(aws: Any, detail: dict[str, Any]) -> None:
-    email = the_email(aws, detail)
-    paid = detail["data"]
-    assert email["subject"] == f"Your order {paid['order_id']} is confirmed"
-    assert format_money(Money.model_validate(paid["amount"])) in email["body"]
-    for line in paid["lines"]:
-        assert f"{line['quantity']} x {line['name']}" in email["body"]
+def email_saying(*texts_of: Any) -> Any:
+    """An effect: the one e-mail names the order in its subject, and its body holds each text taken from the data."""
+
+    def effect(aws: Any, detail: dict[str, Any]) -> None:
+        email = the_email(aws, detail)
+        data = detail["data"]
+        assert data["order_id"] in email["subject"]
+        for text_of in texts_of:
+            assert text_of(data) in email["body"], text_of(data)
+
+    return effect
 
 
-def failure_notice_was_sent(aws: Any, detail: dict[str, Any]) -> None:
-    email = the_email(aws, detail)
-    assert email["subject"] == f"We could not take payment for order {detail['data']['order_id']}"
-    assert detail["data"]["reason"] in email["body"]
+def money(field: str) -> Any:
+    def text(data: dict[str, Any]) -> str:
+        return format_money(Money.model_validate(data[field]), data.get("locale") or "ja")
+
+    return text
+
+
+def crm_record_says(status: str) -> Any:
+    def effect(aws: Any, detail: dict[str, Any]) -> None:
+        [record] = aws.crm.crm.records(order_id=detail["data"]["order_id"])
+        assert record["status"] == status
+        assert record["customer_email"] == detail["data"]["customer_email"]
+        assert record["last_event_type"] == detail["metadata"]["event_type"]
+
+    return effect
+
+
+def ledger_has_the_event(kind: str, lines: int) -> Any:
+    def effect(aws: Any, detail: dict[str, Any]) -> None:
+        day = business_day(datetime.fromisoformat(detail["metadata"]["occurred_at"].replace("Z", "+00:00")))
+        body = boto3.client("s3").get_object(Bucket="shop-local-notify-ledger", Key=object_key(day))["Body"].read()
+        mine = [row for row in map(json.loads, body.decode().splitlines()) if row["event_id"] == detail["metadata"]["event_id"]]
+        assert [row["type"] for row in mine] == [kind] * lines
+        assert {row["order_id"] for row in mine} == {detail["data"]["order_id"]}
+
+    return effect
+
+
+def about_a_new_order(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    return as_new_event_about_a_new_order(example)
 
 
 @pytest.fixture
 def consumer(notify_app: ModuleType, aws: Any) -> Consumer[Any]:
-    # notify keeps no processed-marker (SES is its only effect): the one e-mail proves the event was applied,
-    # since an unusable event is parked in the DLQ without a batch failure.
+    # notify keeps no processed-marker (its effects are an e-mail, a CRM record and a ledger object, each
+    # with its own record): the effect proves the event was applied, since an unusable event is parked in
+    # the DLQ without a batch failure.
     return Consumer(aws, notify_app, markers_in=None)
 
 
 class TestNotifyAsConsumer(ConsumerContractTests):
     SERVICE = SERVICE
     SCENARIOS = {
-        "notify.order-emails:PaymentCaptured.v1": Scenario(to_a_new_customer, confirmation_was_sent),
-        "notify.order-emails:PaymentFailed.v1": Scenario(to_a_new_customer, failure_notice_was_sent),
+        "notify.order-emails:PaymentCaptured.v1": Scenario(
+            to_a_new_customer, email_saying(money("amount"), lambda d: d["lines"][0]["name"])
+        ),
+        "notify.order-emails:PaymentFailed.v1": Scenario(to_a_new_customer, email_saying(lambda d: d["reason"])),
+        "notify.order-emails:ShipmentDispatched.v1": Scenario(
+            to_a_new_customer, email_saying(lambda d: d["tracking_number"], lambda d: d["tracking_url"])
+        ),
+        "notify.order-emails:ShipmentDelivered.v1": Scenario(to_a_new_customer, email_saying(lambda d: d["tracking_number"])),
+        "notify.order-emails:OrderCancelled.v1": Scenario(to_a_new_customer, email_saying(lambda d: d["reason"], money("total"))),
+        "notify.order-emails:PaymentRefunded.v1": Scenario(
+            to_a_new_customer, email_saying(money("amount"), lambda d: d["reason"])
+        ),
+        "notify.crm-sync:PaymentCaptured.v1": Scenario(about_a_new_order, crm_record_says("paid")),
+        "notify.crm-sync:OrderCancelled.v1": Scenario(about_a_new_order, crm_record_says("cancelled")),
+        "notify.crm-sync:PaymentRefunded.v1": Scenario(about_a_new_order, crm_record_says("refunded")),
+        "notify.crm-sync:ShipmentDispatched.v1": Scenario(about_a_new_order, crm_record_says("shipped")),
+        "notify.crm-sync:ShipmentDelivered.v1": Scenario(about_a_new_order, crm_record_says("delivered")),
+        "notify.sales-ledger:PaymentCaptured.v1": Scenario(about_a_new_order, ledger_has_the_event("sale", 2)),
+        "notify.sales-ledger:PaymentRefunded.v1": Scenario(about_a_new_order, ledger_has_the_event("refund", 1)),
     }

@@ -1,98 +1,198 @@
-"""What the shop tells customers, without any I/O: one e-mail per order outcome."""
+"""What the shop tells customers, without any I/O: one e-mail per customer-visible event, rendered from
+templates in the customer's language, as plain text and HTML."""
 
 from __future__ import annotations
 
 import pytest
+from notify_events import cancelled, captured, delivered, dispatched, failed, refunded
 
-from chalicelib.emails import Email, email_for, format_money
-from shop_contracts.events import Money, OrderLine, PaymentCapturedV1, PaymentFailedV1, StockReservedV1
+from chalicelib.emails import (
+    DEFAULT_LOCALE,
+    LOCALES,
+    PARTS,
+    TEMPLATE_FOR,
+    TEMPLATES_DIR,
+    Email,
+    email_for,
+    format_money,
+)
+from shop_contracts import TOPOLOGY
+from shop_contracts.events import Money, StockReservedV1
 
-
-def captured(amount: int, currency: str) -> PaymentCapturedV1:
-    return PaymentCapturedV1(
-        order_id="ord-42",
-        payment_id="ch_1",
-        amount=Money(amount=amount, currency=currency),
-        customer_email="ada@example.com",
-        lines=[
-            OrderLine(
-                sku="BOX", name="Blu-ray box", kind="physical", quantity=2, unit_price=Money(amount=1000, currency=currency)
-            ),
-            OrderLine(
-                sku="FILM", name="Film rental", kind="digital", quantity=1, unit_price=Money(amount=500, currency=currency)
-            ),
-        ],
-        shipping_address="1 Main St",
-    )
-
-
-def failed(amount: int, currency: str, reason: str = "card_declined") -> PaymentFailedV1:
-    return PaymentFailedV1(
-        order_id="ord-43", amount=Money(amount=amount, currency=currency), customer_email="bob@example.com", reason=reason
-    )
+BUILDERS = {
+    "PaymentCaptured": captured,
+    "PaymentFailed": failed,
+    "ShipmentDispatched": dispatched,
+    "ShipmentDelivered": delivered,
+    "OrderCancelled": cancelled,
+    "PaymentRefunded": refunded,
+}
 
 
-# -- PaymentCaptured -------------------------------------------------------------------------------
+# -- every event, every locale, every part -----------------------------------------------------------
 
 
-def test_payment_captured_confirms_the_order_to_the_customer():
-    email = email_for(captured(2500, "USD"))
+def test_every_event_the_subscription_takes_has_a_template_in_both_locales_and_all_parts():
+    handled = {ref.event_type for ref in TOPOLOGY.service("notify").subscription("order-emails").events}
+    assert set(TEMPLATE_FOR) == handled == set(BUILDERS)
+    for name in TEMPLATE_FOR.values():
+        for locale in LOCALES:
+            for part in PARTS:
+                assert (TEMPLATES_DIR / locale / f"{name}.{part}").is_file(), f"{locale}/{name}.{part}"
 
-    assert email.to == "ada@example.com"
-    assert "ord-42" in email.subject
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("event_type", sorted(BUILDERS))
+def test_every_event_renders_in_every_locale(event_type, locale):
+    email = email_for(BUILDERS[event_type]("ord-42", locale=locale).data)
+
+    assert email.locale == locale
+    assert email.to
+    assert "ord-42" in email.subject and "\n" not in email.subject
+    assert "ord-42" in email.text
+    assert "ord-42" in email.html
+    assert email.html.startswith("<!DOCTYPE html>")
+    assert f'<html lang="{locale}">' in email.html
+    assert "<" not in email.text  # the plain part is text, not markup
+
+
+def test_without_a_locale_the_shop_writes_japanese():
+    assert DEFAULT_LOCALE == "ja"
+    email = email_for(captured("ord-42").data)
+    assert email.locale == "ja"
+    assert email.subject == "ご注文を承りました（注文番号 ord-42）"
+
+
+# -- what each e-mail says ------------------------------------------------------------------------------
+
+
+def test_confirmation_in_english_lists_the_lines_and_the_amount():
+    email = email_for(captured("ord-42", locale="en", currency="USD", unit=1000).data)
+
     assert email.subject == "Your order ord-42 is confirmed"
-    assert "25.00 USD" in email.body
-    assert "  2 x Blu-ray box" in email.body
-    assert "  1 x Film rental" in email.body
+    assert "We received your payment of $25.00 for order ord-42." in email.text
+    assert "2 x Blu-ray box  ($10.00 each)" in email.text
+    assert "1 x Film rental  ($5.00 each)" in email.text
+    assert "We will write again when it ships." in email.text
+    assert "<strong>$25.00</strong>" in email.html
 
 
-def test_payment_captured_in_yen_has_no_minor_unit():
-    email = email_for(captured(1500, "JPY"))
+def test_confirmation_in_japanese_writes_yen_without_decimals():
+    email = email_for(captured("ord-42", locale="ja", currency="JPY", unit=1200).data)
 
-    assert "1500 JPY" in email.body
-    assert "15.00" not in email.body
-
-
-# -- PaymentFailed ---------------------------------------------------------------------------------
+    assert "注文番号 ord-42 のお支払い 2,900円 を確認しました。" in email.text
+    assert "Blu-ray box × 2（単価 1,200円）" in email.text
+    assert "<strong>2,900円</strong>" in email.html
 
 
-def test_payment_failed_tells_the_customer_with_the_reason():
-    email = email_for(failed(2500, "USD", reason="insufficient_funds"))
+def test_confirmation_greets_the_parcels_recipient_by_name():
+    assert email_for(captured("ord-1", locale="ja", recipient_name="山田 太郎").data).text.startswith("山田 太郎 様\n")
+    assert email_for(captured("ord-1", locale="en", recipient_name="Ada").data).text.startswith("Dear Ada,\n")
+    assert email_for(captured("ord-1", locale="en").data).text.startswith("Hello,\n\n")
+
+
+def test_payment_failed_names_the_reason():
+    email = email_for(failed("ord-43", locale="en", reason="insufficient_funds").data)
 
     assert email.to == "bob@example.com"
-    assert "ord-43" in email.subject
     assert email.subject == "We could not take payment for order ord-43"
-    assert "insufficient_funds" in email.body
-    assert "not charged" in email.body
+    assert "(reason: insufficient_funds)" in email.text
+    assert "$7.00" in email.text
 
 
-def test_payment_failed_email_is_a_plain_value():
-    assert email_for(failed(1, "USD")) == email_for(failed(1, "USD"))
-    assert isinstance(email_for(failed(1, "USD")), Email)
+def test_shipped_gives_the_carrier_the_tracking_number_and_a_link():
+    url = "https://track.example/4912-3456-7890?lang=ja&x=1"
+    email = email_for(dispatched("ord-44", locale="ja", url=url).data)
+
+    assert email.subject == "ご注文の商品を発送しました（注文番号 ord-44）"
+    assert "お問い合わせ番号: 4912-3456-7890" in email.text
+    assert f"配送状況の確認: {url}" in email.text
+    assert '<a href="https://track.example/4912-3456-7890?lang=ja&amp;x=1">' in email.html
 
 
-# -- money -----------------------------------------------------------------------------------------
+def test_shipped_without_a_tracking_url_has_no_link():
+    email = email_for(dispatched("ord-44", locale="en").data)
+
+    assert "Tracking number: 4912-3456-7890" in email.text
+    assert "Track your parcel" not in email.text
+    assert "<a " not in email.html
+
+
+def test_a_tracking_url_that_is_not_a_web_address_never_becomes_a_link():
+    email = email_for(dispatched("ord-44", locale="en", url="javascript:alert(1)").data)
+
+    assert "javascript:" not in email.html
+    assert "javascript:" not in email.text
+
+
+def test_delivered_thanks_the_customer():
+    email = email_for(delivered("ord-45", locale="en").data)
+
+    assert email.subject == "Your order ord-45 was delivered"
+    assert "yamato delivered your order ord-45 (tracking number 4912-3456-7890)." in email.text
+
+
+def test_cancelled_gives_the_reason_and_the_total_and_announces_the_refund():
+    email = email_for(cancelled("ord-46", locale="en", reason="changed my mind").data)
+
+    assert email.subject == "Your order ord-46 is cancelled"
+    assert "Your order ord-46 (¥1,200) was cancelled as you asked." in email.text
+    assert "Reason: changed my mind" in email.text
+    assert "we will confirm the refund in a separate e-mail" in email.text
+
+
+def test_refunded_in_part_and_in_full():
+    partly = email_for(refunded("ord-47", locale="ja", amount=500, total=500, full=False).data)
+    fully = email_for(refunded("ord-47", locale="en", amount=700, total=1200, full=True).data)
+
+    assert partly.subject == "返金のお知らせ（注文番号 ord-47）"
+    assert "注文番号 ord-47 について 500円 を返金しました。" in partly.text
+    assert "このご注文の返金額の合計: 500円" in partly.text
+    assert "We refunded ¥700 for order ord-47." in fully.text
+    assert "The order is now fully refunded (¥1,200 in all)." in fully.text
+
+
+# -- escaping -------------------------------------------------------------------------------------------
+
+
+def test_markup_in_a_name_or_a_reason_is_escaped_in_html_and_kept_as_text_in_plain_text():
+    script = "<script>alert('x')</script>"
+    confirmation = email_for(captured("ord-48", locale="en", name=script, recipient_name=f"Ada {script}").data)
+    cancellation = email_for(cancelled("ord-48", locale="ja", reason=script).data)
+    refund = email_for(refunded("ord-48", locale="en", reason=script).data)
+
+    for email in (confirmation, cancellation, refund):
+        assert "<script>" not in email.html
+        assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in email.html
+        assert script in email.text
+    assert confirmation.text.startswith(f"Dear Ada {script},")
+
+
+# -- money ----------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency", "text"),
+    ("amount", "currency", "locale", "text"),
     [
-        (2500, "USD", "25.00 USD"),
-        (1500, "JPY", "1500 JPY"),
-        (0, "USD", "0.00 USD"),
-        (5, "EUR", "0.05 EUR"),
-        (99, "GBP", "0.99 GBP"),
-        (100, "USD", "1.00 USD"),
-        (123456789, "USD", "1234567.89 USD"),
-        (1, "JPY", "1 JPY"),
-        (50000, "KRW", "50000 KRW"),
+        (1200, "JPY", "ja", "1,200円"),
+        (1200, "JPY", "en", "¥1,200"),
+        (1, "JPY", "ja", "1円"),
+        (2500, "USD", "en", "$25.00"),
+        (2500, "USD", "ja", "$25.00"),
+        (0, "USD", "en", "$0.00"),
+        (5, "EUR", "en", "€0.05"),
+        (123456789, "EUR", "ja", "€1,234,567.89"),
+        (99, "GBP", "en", "£0.99"),
+        (50000, "KRW", "en", "50,000 KRW"),
+        (1000, "KWD", "en", "1.000 KWD"),
+        (1999, "CHF", "ja", "19.99 CHF"),
     ],
 )
-def test_format_money(amount, currency, text):
-    assert format_money(Money(amount=amount, currency=currency)) == text
+def test_format_money(amount, currency, locale, text):
+    assert format_money(Money(amount=amount, currency=currency), locale) == text
 
 
-# -- anything else ---------------------------------------------------------------------------------
+# -- anything else --------------------------------------------------------------------------------------
 
 
 def test_an_event_without_an_email_raises():
@@ -100,6 +200,6 @@ def test_an_event_without_an_email_raises():
         email_for(StockReservedV1(order_id="ord-1", lines=[]))
 
 
-@pytest.mark.parametrize(("amount", "currency", "text"), [(1000, "KWD", "1.000 KWD"), (5000, "XOF", "5000 XOF")])
-def test_format_money_knows_every_currency_exponent(amount, currency, text):
-    assert format_money(Money(amount=amount, currency=currency)) == text
+def test_an_email_is_a_plain_value():
+    assert email_for(failed("ord-1").data) == email_for(failed("ord-1").data)
+    assert isinstance(email_for(failed("ord-1").data), Email)

@@ -148,6 +148,7 @@ def test_orders_has_consumers_to_satisfy() -> None:
         ("PaymentCaptured", 1),
         ("PaymentFailed", 1),
         ("OrderCancelled", 1),
+        ("PaymentRefunded", 1),
     }
 
 
@@ -168,6 +169,8 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
             "fulfillment.request-shipment relies on PaymentCaptured v1 field data.shipping_address: data.shipping_address is null"
         ],
         "notify.order-emails:PaymentCaptured.v1": [],
+        "notify.crm-sync:PaymentCaptured.v1": [],
+        "notify.sales-ledger:PaymentCaptured.v1": [],
     }
 
 

@@ -1,0 +1,36 @@
+"""notify's rules, plain Python (no AWS SDK, no HTTP client; `make lint` checks this module and
+everything it imports): what each e-mail says, sending each at most once, the CRM's view of an
+order, the sales ledger's lines and days. Each lives in its own module; this one gathers them."""
+
+from chalicelib.crm import Crm, OrderView, OrderViews, merge, sync_order
+from chalicelib.emails import DEFAULT_LOCALE, LOCALES, TEMPLATE_FOR, Email, email_for, format_money
+from chalicelib.ledger import LedgerEntries, LedgerObjects, book, business_day, ledger_lines, object_key, render_day
+from chalicelib.once import Mailer, Outcome, SendKey, SendOutcomeUnknown, SendRecord, SendRecords, send_once
+
+__all__ = [
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "TEMPLATE_FOR",
+    "Crm",
+    "Email",
+    "LedgerEntries",
+    "LedgerObjects",
+    "Mailer",
+    "OrderView",
+    "OrderViews",
+    "Outcome",
+    "SendKey",
+    "SendOutcomeUnknown",
+    "SendRecord",
+    "SendRecords",
+    "book",
+    "business_day",
+    "email_for",
+    "format_money",
+    "ledger_lines",
+    "merge",
+    "object_key",
+    "render_day",
+    "send_once",
+    "sync_order",
+]
