@@ -50,7 +50,9 @@ def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[d
 
 
 def not_produced_yet(producer: Producer) -> list[dict[str, Any]]:
-    pytest.xfail("fulfillment publishes no ShipmentDispatched or ShipmentDelivered on this branch yet (issue 11: the carrier)")
+    pytest.xfail(
+        "fulfillment publishes no ShipmentPacked, ShipmentInstructed, ShipmentDispatched, ShipmentDelivered or ShipmentCancelled on this branch yet (issue 11: the 3PL and the carrier)"
+    )
 
 
 class TestFulfillmentAsProducer(ProducerContractTests):
@@ -62,11 +64,22 @@ class TestFulfillmentAsProducer(ProducerContractTests):
         # notify's declarations, for the carrier's flow to drive when fulfillment publishes these events.
         "the carrier took an instructed shipment's parcel": not_produced_yet,
         "the carrier delivered a dispatched parcel": not_produced_yet,
+        # orders.order-history's declarations, for the 3PL's flow to drive when fulfillment publishes these events.
+        "the warehouse packed a picked shipment for the logistics service": not_produced_yet,
+        "the logistics service accepted a packed shipment's instruction": not_produced_yet,
+        "a requested shipment was cancelled because its order was cancelled": not_produced_yet,
     }
 
 
 def test_fulfillment_has_consumers_to_satisfy() -> None:
-    assert {d.event_type for d in DECLARATIONS} == {"ShipmentRequested", "ShipmentDispatched", "ShipmentDelivered"}
+    assert {d.event_type for d in DECLARATIONS} == {
+        "ShipmentRequested",
+        "ShipmentPacked",
+        "ShipmentInstructed",
+        "ShipmentDispatched",
+        "ShipmentDelivered",
+        "ShipmentCancelled",
+    }
 
 
 def test_the_check_bites_when_fulfillment_stops_setting_a_relied_on_field(
