@@ -51,7 +51,8 @@ def paid_order_with_physical_lines_gets_a_shipment(producer: Producer) -> list[d
 
 def not_produced_yet(producer: Producer) -> list[dict[str, Any]]:
     pytest.xfail(
-        "fulfillment publishes no ShipmentPacked, ShipmentInstructed, ShipmentDispatched, ShipmentDelivered or ShipmentCancelled on this branch yet (issue 11: the 3PL and the carrier)"
+        "fulfillment publishes no ShipmentPacked, ShipmentInstructed, ShipmentDispatched, ShipmentDelivered or "
+        "ShipmentCancelled on this branch yet (issue 11: the 3PL and the carrier)"
     )
 
 
