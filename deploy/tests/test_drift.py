@@ -106,9 +106,9 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
 
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
-    assert kinds.count("AWS::SQS::Queue") == 20
-    assert kinds.count("AWS::Events::Rule") == 22
-    assert kinds.count("AWS::SQS::QueuePolicy") == 10
+    assert kinds.count("AWS::SQS::Queue") == 22
+    assert kinds.count("AWS::Events::Rule") == 30
+    assert kinds.count("AWS::SQS::QueuePolicy") == 11
     # notify's ledger bucket is compared; the platform's artifacts bucket exists on AWS alone.
     assert kinds.count("AWS::S3::Bucket") == 2
 

@@ -66,8 +66,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 10
-    assert len(RULES) == 22
+    assert len(SUBSCRIPTIONS) == 11
+    assert len(RULES) == 30
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -111,7 +111,7 @@ def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> No
     wanted = {NAMING.queue(*key) for key in SUBSCRIPTIONS} | {NAMING.dlq(*key) for key in SUBSCRIPTIONS}
 
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == sorted(wanted)
-    assert len(urls) == 20
+    assert len(urls) == 22
     assert sorted(aws.first.queue_urls) == sorted(SUBSCRIPTIONS) == sorted(aws.first.dlq_urls)
     for service, sub in TOPOLOGY.subscriptions():
         queue = aws.queue_attributes(aws.queue_url(service.name, sub.name))
@@ -170,13 +170,13 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
-    assert sum(c.startswith("created queue ") for c in changes) == 20
-    assert sum(c.startswith("put rule ") for c in changes) == 22
-    assert sum(c.startswith("targeted rule ") for c in changes) == 22
-    assert sum(c.startswith("set policy on ") for c in changes) == 10
+    assert sum(c.startswith("created queue ") for c in changes) == 22
+    assert sum(c.startswith("put rule ") for c in changes) == 30
+    assert sum(c.startswith("targeted rule ") for c in changes) == 30
+    assert sum(c.startswith("set policy on ") for c in changes) == 11
     # notify's ledger bucket: created, then encrypted, closed to the public and versioned.
     assert sum(c.endswith(" bucket shop-t-notify-ledger") or c == "created bucket shop-t-notify-ledger" for c in changes) == 4
-    assert len(changes) == 2 + 5 + 5 + 5 + 20 + 22 + 22 + 10 + 4
+    assert len(changes) == 2 + 5 + 5 + 5 + 22 + 30 + 30 + 11 + 4
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:
