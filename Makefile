@@ -33,7 +33,7 @@ help:
 
 # requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
 # with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
-$(STAMP): requirements/dev.txt requirements/lambda.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml
+$(STAMP): requirements/dev.txt requirements/lambda.txt requirements/orders.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
 		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
 		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }

@@ -12,7 +12,9 @@ Granted, and nothing else:
   events are parked there directly by the subscriber);
 - events:PutEvents on the bus, only with `events:source` = its own source;
 - its own log group (every function of the service logs there); notify alone: SES sending and
-  writing its sales ledger's objects.
+  writing its sales ledger's objects;
+- its own secrets in SSM Parameter Store, read only (notify: the CRM's token; orders: the payment
+  provider's key).
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
 """
@@ -54,7 +56,60 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
-UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"]}
+UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"], "ProbeSources": ["mediaconvert:Probe"]}
+
+
+def vod_statements(naming: Naming) -> list[dict[str, Any]]:
+    """vod's media bucket (presigned uploads are signed with the function's role, so it must hold what
+    the client is allowed to do), its transcode job-events queue, and MediaConvert: probe, create a job
+    and pass it the role MediaConvert reads and writes the bucket with."""
+    bucket = f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media"
+    jobs, jobs_dlq = _arn("sqs", naming.queue("vod", "transcode-jobs")), _arn("sqs", naming.dlq("vod", "transcode-jobs"))
+    return [
+        {
+            "Sid": "MediaBucket",
+            "Effect": "Allow",
+            "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject"],
+            "Resource": f"{bucket}/*",
+        },
+        {"Sid": "ConsumeTranscodeJobEvents", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": [jobs, jobs_dlq]},
+        {"Sid": "ParkInvalidJobEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": [jobs_dlq]},
+        {
+            "Sid": "CreateTranscodeJobs",
+            "Effect": "Allow",
+            "Action": ["mediaconvert:CreateJob", "mediaconvert:TagResource"],
+            "Resource": [_arn("mediaconvert", "queues/*"), _arn("mediaconvert", "jobs/*")],
+        },
+        {"Sid": "ProbeSources", "Effect": "Allow", "Action": UNSCOPED_ALLOWED["ProbeSources"], "Resource": "*"},
+        {
+            "Sid": "PassTheMediaConvertRole",
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
+            "Condition": {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}},
+        },
+    ]
+
+
+def notify_statements(naming: Naming) -> list[dict[str, Any]]:
+    # The sales ledger: notify rewrites each day's object; it never reads, lists or deletes.
+    ledger = f"arn:aws:s3:::{ledger_bucket_name(naming)}/ledger/*"
+    # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
+    parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{naming.stage}/notify/*"
+    return [
+        {"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger},
+        {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters},
+    ]
+
+
+def orders_statements(naming: Naming) -> list[dict[str, Any]]:
+    # The payment provider's secret key, a SecureString under the service's own path (STRIPE_SECRET_KEY_PARAMETER).
+    parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{naming.stage}/orders/*"
+    return [{"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters}]
+
+
+# Statements that name a stage's resources, by service.
+STAGE_ADAPTER_STATEMENTS = {"notify": notify_statements, "orders": orders_statements, "vod": vod_statements}
 
 
 def policy_path(service: str, stage: str) -> Path:
@@ -113,13 +168,8 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
             {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
         ]
     statements += ADAPTER_STATEMENTS.get(service_name, [])
-    if service_name == "notify":
-        # The sales ledger: notify rewrites each day's object; it never reads, lists or deletes.
-        ledger = f"arn:aws:s3:::{ledger_bucket_name(naming)}/ledger/*"
-        statements.append({"Sid": "WriteSalesLedger", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": ledger})
-        # The CRM's API token, a SecureString under the service's own path (SHOP_CRM_API_TOKEN_PARAMETER).
-        parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{stage}/notify/*"
-        statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters})
+    if service_name in STAGE_ADAPTER_STATEMENTS:
+        statements += STAGE_ADAPTER_STATEMENTS[service_name](naming)
     return {"Version": "2012-10-17", "Statement": statements}
 
 

@@ -55,7 +55,10 @@ NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 BUSY_SUFFIX = "_IN_PROGRESS"
 CHALICE_CODE_URI = "./deployment.zip"
 REQUIRED_SETTINGS = {
-    "orders": {"PAYMENT_GATEWAY_URL": "the payment provider's endpoint the orders service charges through"},
+    "orders": {
+        "PAYMENT_GATEWAY_URL": "the payment provider's endpoint the orders service charges through",
+        "STRIPE_SECRET_KEY_PARAMETER": "the SSM SecureString holding the payment provider's secret key",
+    },
     "notify": {
         "SHOP_MAIL_SENDER": "an address or domain verified in SES, the sender of every e-mail",
         "SHOP_CRM_URL": "the CRM's (kintone's) base URL, e.g. https://<subdomain>.cybozu.com",

@@ -235,6 +235,26 @@ def _queue_name_of(event_source: dict[str, Any]) -> str | None:
     return None
 
 
+def _consumed_queue(
+    service_name: str,
+    logical_id: str,
+    queue_name: str | None,
+    by_queue: dict[str, Subscription],
+    own_queues: dict[str, tuple[str, int]],
+    consumed: set[str],
+) -> tuple[str, int]:
+    """The logical id and visibility timeout of the queue a function consumes: a subscription's (noted
+    in `consumed`) or one the service owns besides."""
+    subscription = by_queue.get(queue_name or "")
+    if subscription is not None:
+        consumed.add(subscription.name)
+        return queue_id(subscription), subscription.visibility_timeout_seconds
+    own = own_queues.get(queue_name or "")
+    if own is None:
+        raise ValueError(f"{service_name}: {logical_id} consumes {queue_name!r}, not in the topology")
+    return own
+
+
 def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -> dict[str, Any]:
     """The merge template for one service, given the `sam.json` Chalice generated without it.
 
@@ -252,6 +272,12 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
     }
     config = chalice_config(service_name)
     by_queue = {naming.queue(service.name, s.name): s for s in service.subscriptions}
+    # Queues a service owns beyond its subscriptions (vod's transcode job events): name → (logical id, visibility).
+    own_queues = {
+        str(r["Properties"]["QueueName"]): (logical_id, int(r["Properties"]["VisibilityTimeout"]))
+        for logical_id, r in resources.items()
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"] and r["Properties"]["QueueName"] not in by_queue
+    }
     consumed: set[str] = set()
     has_relay = has_sweeper = False
     for logical_id, resource in chalice_sam.get("Resources", {}).items():
@@ -271,13 +297,10 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":
                 queue_name = _queue_name_of(event)
-                subscription = by_queue.get(queue_name or "")
-                if subscription is None:
-                    raise ValueError(f"{service_name}: {logical_id} consumes {queue_name!r}, not in the topology")
-                consumed.add(subscription.name)
-                timeout = resource["Properties"].get("Timeout", subscription.visibility_timeout_seconds)
-                resources[logical_id]["DependsOn"] = [queue_id(subscription)]
-                resources[logical_id]["Properties"]["Timeout"] = min(timeout, subscription.visibility_timeout_seconds)
+                depends, visibility = _consumed_queue(service_name, logical_id, queue_name, by_queue, own_queues, consumed)
+                timeout = resource["Properties"].get("Timeout", visibility)
+                resources[logical_id]["DependsOn"] = [depends]
+                resources[logical_id]["Properties"]["Timeout"] = min(timeout, visibility)
                 resources[logical_id]["Properties"]["Events"] = {
                     event_id: {"Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}}
                 }

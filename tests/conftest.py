@@ -134,8 +134,9 @@ class Shop:
         return [m for m in self.stack.sent_emails() if address in m["destinations"]["ToAddresses"]]
 
     def charges_for(self, order_id: str) -> list[dict[str, Any]]:
-        response = self.http.request("GET", f"{self.stack.gateway_url}/v1/charges?idempotency_key=order-{order_id}")
-        return list(json.loads(response.data)["data"])
+        """The payments the fake Stripe took for an order (a declined payment intent took nothing)."""
+        response = self.http.request("GET", f"{self.stack.gateway_url}/_fake/payment_intents?idempotency_key=order-{order_id}")
+        return [intent for intent in json.loads(response.data)["data"] if intent["status"] == "succeeded"]
 
     def log(self, name: str) -> str:
         path = self.stack.log_path(name)

@@ -379,3 +379,87 @@ class ShipmentCancelledV1(EventData):
     shipment_id: str
     order_id: str
     lines: list[StockLine]
+
+
+# -- vod: videos and access to them ----------------------------------------------------------------
+
+
+class VideoSource(BaseModel):
+    """Where an uploaded source file is kept."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str
+    key: str
+    size_bytes: int | None = Field(default=None, ge=0)
+
+
+class Rendition(BaseModel):
+    """One rung of a video's HLS ladder."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str = Field(description="e.g. 720p; the short side's pixels.")
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    playlist_key: str = Field(description="S3 key of the rendition's media playlist.")
+
+
+class VideoOutputs(BaseModel):
+    """What a transcode left in the media bucket, as S3 keys (playback signs URLs for them later)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    bucket: str
+    master_playlist_key: str
+    renditions: list[Rendition] = Field(min_length=1)
+    poster_key: str | None = None
+    storyboard_vtt_key: str | None = Field(default=None, description="WebVTT thumbnails track (cues point into the sprite).")
+    storyboard_sprite_key: str | None = None
+    duration_ms: int | None = Field(default=None, ge=0)
+
+
+@REGISTRY.register("VideoUploaded", 1)
+class VideoUploadedV1(EventData):
+    """vod: a video's source file is in the media bucket; transcoding may start."""
+
+    video_id: str
+    source: VideoSource
+    attempt: int = Field(ge=1, description="1 for the upload; grows with every retry staff ask for.")
+    uploaded_by: str | None = Field(default=None, description="The staff member's sub at the shop's issuer.")
+
+
+@REGISTRY.register("VideoReady", 1)
+class VideoReadyV1(EventData):
+    """vod: a video was transcoded; its HLS ladder, poster and storyboard are in the media bucket."""
+
+    video_id: str
+    attempt: int = Field(ge=1)
+    job_id: str
+    outputs: VideoOutputs
+
+
+@REGISTRY.register("VideoFailed", 1)
+class VideoFailedV1(EventData):
+    """vod: a video's transcode failed; staff may retry it."""
+
+    video_id: str
+    attempt: int = Field(ge=1)
+    job_id: str | None = None
+    error_code: str = Field(description="The transcoder's code, e.g. probe_failed or MediaConvert's 1010.")
+    error_message: str = Field(max_length=2000)
+
+
+@REGISTRY.register("EntitlementGranted", 1)
+class EntitlementGrantedV1(EventData):
+    """vod: a customer may watch a video (rental, purchase) or a live show (ticket), bought on an order's line."""
+
+    entitlement_id: str
+    customer_id: str
+    order_id: str
+    sku: str = Sku
+    product_type: Literal["video_rental", "video_purchase", "live_ticket"]
+    video_id: str | None = None
+    live_show_id: str | None = None
+    granted_at: str = Field(description="ISO-8601, UTC.")
+    expires_at: str | None = Field(default=None, description="ISO-8601, UTC; rentals only (the clock starts at purchase).")

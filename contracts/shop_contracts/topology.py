@@ -6,6 +6,8 @@ Read this to follow the order flow (docs/design-rules.md#flow):
                    └▶ notify.order-emails (one e-mail per order outcome)
   OrderPlaced v1+v2 ─▶ fulfillment.delivery-addresses (structured address for the shipment)
   StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
+  vod: upload ─ VideoUploaded ─▶ vod.transcode ─▶ VideoReady / VideoFailed
+       PaymentCaptured ─▶ vod.grant-access ─ EntitlementGranted
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -28,7 +30,20 @@ TOPOLOGY = Topology(
                 Subscription("release-stock", events=(EventRef("PaymentFailed"),)),
             ),
         ),
-        ServiceSpec(name="vod"),
+        ServiceSpec(
+            name="vod",
+            publishes=(
+                EventRef("VideoUploaded"),
+                EventRef("VideoReady"),
+                EventRef("VideoFailed"),
+                EventRef("EntitlementGranted"),
+            ),
+            subscriptions=(
+                # vod hears its own VideoUploaded: the upload's HTTP request never waits for a transcoder.
+                Subscription("transcode", events=(EventRef("VideoUploaded"),)),
+                Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),
+            ),
+        ),
         ServiceSpec(
             name="orders",
             # OrderPlaced v1 stays published until catalog.reserve-stock moves to v2.

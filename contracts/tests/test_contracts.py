@@ -18,6 +18,7 @@ from shop_contracts import REGISTRY, TOPOLOGY, schemas
 from shop_contracts.events import (
     Address,
     DeliveryPreference,
+    EntitlementGrantedV1,
     Money,
     OrderCancelledV1,
     OrderLine,
@@ -29,6 +30,7 @@ from shop_contracts.events import (
     ProductPublishedV1,
     ProductRetiredV1,
     ProductUpdatedV1,
+    Rendition,
     ShipmentCancelledV1,
     ShipmentDeliveredV1,
     ShipmentDispatchedV1,
@@ -42,6 +44,11 @@ from shop_contracts.events import (
     StockReservedV1,
     UnavailableLine,
     VideoAccess,
+    VideoFailedV1,
+    VideoOutputs,
+    VideoReadyV1,
+    VideoSource,
+    VideoUploadedV1,
 )
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, InvalidEvent, field_path, new_event
 
@@ -195,6 +202,37 @@ SAMPLES: dict[tuple[str, int], Callable[[], EventData]] = {
     ),
     ("ShipmentCancelled", 1): lambda: ShipmentCancelledV1(shipment_id="s-1", order_id="o-1", lines=TWO_BOOKS),
 }
+# vod's events.
+_OUTPUTS = VideoOutputs(
+    bucket="media",
+    master_playlist_key="outputs/v-1/a1/master.m3u8",
+    renditions=[Rendition(name="720p", width=1280, height=720, playlist_key="outputs/v-1/a1/720p/index.m3u8")],
+    poster_key="outputs/v-1/a1/poster.jpg",
+    storyboard_vtt_key="outputs/v-1/a1/storyboard.vtt",
+    storyboard_sprite_key="outputs/v-1/a1/storyboard.jpg",
+    duration_ms=2000,
+)
+SAMPLES.update(
+    {
+        ("VideoUploaded", 1): lambda: VideoUploadedV1(
+            video_id="v-1", source=VideoSource(bucket="media", key="sources/v-1/source", size_bytes=10), attempt=1
+        ),
+        ("VideoReady", 1): lambda: VideoReadyV1(video_id="v-1", attempt=1, job_id="v-1-a1", outputs=_OUTPUTS),
+        ("VideoFailed", 1): lambda: VideoFailedV1(
+            video_id="v-1", attempt=1, job_id="v-1-a1", error_code="probe_failed", error_message="no video stream found"
+        ),
+        ("EntitlementGranted", 1): lambda: EntitlementGrantedV1(
+            entitlement_id="ent-1",
+            customer_id="cust-1",
+            order_id="o-1",
+            sku="FILM-1",
+            product_type="video_rental",
+            video_id="v-1",
+            granted_at="2026-11-29T10:00:00+00:00",
+            expires_at="2026-12-01T10:00:00+00:00",
+        ),
+    }
+)
 REGISTERED = [key for key, _ in REGISTRY]
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from shop_contracts import event_catalog
 from shop_contracts.topology import TOPOLOGY
-from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
+from shop_eventing.topology import ServiceSpec, Topology
 
 
 def test_committed_catalog_is_what_the_code_generates():
@@ -36,17 +36,19 @@ def test_every_event_has_a_channel_a_producer_and_its_consumers():
 def test_the_page_lists_producer_consumers_and_fields():
     page = event_catalog.page()
     assert (
-        "| [PaymentCaptured](#paymentcaptured) | orders | v1 | fulfillment.request-shipment (v1), notify.order-emails (v1), "
-        "notify.crm-sync (v1), notify.sales-ledger (v1) |" in page
+        "| [PaymentCaptured](#paymentcaptured) | orders | v1 | vod.grant-access (v1), fulfillment.request-shipment (v1), "
+        "notify.order-emails (v1), notify.crm-sync (v1), notify.sales-ledger (v1) |" in page
     )
     assert "| `order_id` | string | yes |  |" in page
     assert "| `shipping_address` | string or null | no | Free text; None for digital-only orders. |" in page
 
 
 def test_a_topology_change_makes_the_committed_catalog_stale(monkeypatch, tmp_path, capsys):
+    # vod stops granting access: PaymentCaptured loses a consumer.
+    vod = TOPOLOGY.service("vod")
     services = [s for s in TOPOLOGY.services if s.name != "vod"]
-    vod = ServiceSpec(name="vod", subscriptions=(Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),))
-    monkeypatch.setattr(event_catalog, "TOPOLOGY", Topology(services=(*services, vod)))
+    changed = ServiceSpec(name="vod", publishes=vod.publishes, subscriptions=(vod.subscription("transcode"),))
+    monkeypatch.setattr(event_catalog, "TOPOLOGY", Topology(services=(*services, changed)))
     for path in (event_catalog.ASYNCAPI_PATH, event_catalog.PAGE_PATH):
         copy = tmp_path / path.name
         copy.write_text(path.read_text())
@@ -59,7 +61,7 @@ def test_a_topology_change_makes_the_committed_catalog_stale(monkeypatch, tmp_pa
         "event catalog out of date: events.md (run: make schemas)",
     ]
     assert event_catalog.main([]) == 0
-    assert "vod.grant-access.receivePaymentCaptured" in json.loads((tmp_path / "asyncapi.json").read_text())["operations"]
+    assert "vod.grant-access.receivePaymentCaptured" not in json.loads((tmp_path / "asyncapi.json").read_text())["operations"]
     assert event_catalog.main(["--check"]) == 0
 
 

@@ -295,11 +295,12 @@ def test_a_service_missing_a_setting_it_needs_on_aws_is_not_deployed() -> None:
     config = {"stages": {"prod": {"environment_variables": {"SHOP_STAGE": "prod"}}}}
 
     assert deploy.missing_settings("orders", "prod", config) == [
-        "PAYMENT_GATEWAY_URL (the payment provider's endpoint the orders service charges through)"
+        "PAYMENT_GATEWAY_URL (the payment provider's endpoint the orders service charges through)",
+        "STRIPE_SECRET_KEY_PARAMETER (the SSM SecureString holding the payment provider's secret key)",
     ]
     assert deploy.missing_settings("catalog", "prod", config) == []
     assert "stage 'qa'" in deploy.missing_settings("catalog", "qa", config)[0]
-    config["environment_variables"] = {"PAYMENT_GATEWAY_URL": "https://pay.example"}
+    config["environment_variables"] = {"PAYMENT_GATEWAY_URL": "https://pay.example", "STRIPE_SECRET_KEY_PARAMETER": "/k"}
     assert deploy.missing_settings("orders", "prod", config) == []
 
 

@@ -106,11 +106,11 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
 
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
-    assert kinds.count("AWS::SQS::Queue") == 22
-    assert kinds.count("AWS::Events::Rule") == 30
-    assert kinds.count("AWS::SQS::QueuePolicy") == 11
-    # notify's ledger bucket is compared; the platform's artifacts bucket exists on AWS alone.
-    assert kinds.count("AWS::S3::Bucket") == 2
+    assert kinds.count("AWS::SQS::Queue") == 28
+    assert kinds.count("AWS::Events::Rule") == 33
+    assert kinds.count("AWS::SQS::QueuePolicy") == 14
+    # notify's ledger and vod's media buckets are compared; the platform's artifacts bucket exists on AWS alone.
+    assert kinds.count("AWS::S3::Bucket") == 3
 
 
 def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clients) -> None:
@@ -118,8 +118,9 @@ def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clien
 
     differences = drift(aws_templates(naming.stage), aws, naming)
 
-    queues = sorted(naming.queue(service.name, sub.name) for service, sub in TOPOLOGY.subscriptions())
-    assert sorted(d.name for d in differences) == queues
+    queues = [naming.queue(service.name, sub.name) for service, sub in TOPOLOGY.subscriptions()]
+    queues.append(naming.queue("vod", "transcode-jobs"))  # vod's own consumed queue (the transcoder's job events)
+    assert sorted(d.name for d in differences) == sorted(queues)
     assert {(d.property, d.declared, d.live) for d in differences} == {("VisibilityTimeout", 30, 3)}
 
 

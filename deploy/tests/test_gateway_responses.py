@@ -7,7 +7,9 @@ import json
 from gateway_responses import EXTENSION, gateway_responses, rest_api_resources
 from templates import merge_template
 
+from shop_contracts import TOPOLOGY
 from shop_eventing.http import ErrorResponse
+from shop_eventing.topology import Naming
 
 
 def rendered(template: str, message: str = 'Some "quoted" message') -> dict[str, object]:
@@ -41,7 +43,20 @@ def test_the_defaults_keep_api_gateways_status():
 
 def test_the_merge_template_adds_them_to_chalices_rest_api():
     chalice_sam = {"Resources": {"RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": {}}}}}
-    merged = merge_template("vod", "dev", chalice_sam)
+    # Chalice's template has a function per subscription; notify's are the queue handlers below.
+    for subscription in TOPOLOGY.service("notify").subscriptions:
+        chalice_sam["Resources"][f"Handle{subscription.name.title().replace('-', '')}"] = {
+            "Type": "AWS::Serverless::Function",
+            "Properties": {
+                "Events": {
+                    "Queue": {
+                        "Type": "SQS",
+                        "Properties": {"Queue": f"arn:aws:sqs:us-east-1:1:{Naming('dev').queue('notify', subscription.name)}"},
+                    }
+                }
+            },
+        }
+    merged = merge_template("notify", "dev", chalice_sam)
     assert merged["Resources"]["RestAPI"]["Properties"]["DefinitionBody"][EXTENSION] == gateway_responses()
 
 

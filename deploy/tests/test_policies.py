@@ -39,6 +39,17 @@ def own_resource_prefixes(service: str) -> list[str]:
             f"arn:aws:s3:::{naming.prefix}-{STAGE}-notify-ledger/",
             f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/notify/",
         ]
+    if service == "vod":
+        # Its media bucket, its transcoder's job-events queue (+ DLQ), MediaConvert jobs and the role they run as.
+        prefixes += [
+            f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media/",
+            f"arn:aws:sqs:*:*:{naming.queue(service, 'transcode-jobs')}",
+            "arn:aws:mediaconvert:*:*:queues/",
+            "arn:aws:mediaconvert:*:*:jobs/",
+            f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
+        ]
+    if service == "orders":
+        prefixes.append(f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/orders/")
     return prefixes
 
 
@@ -108,6 +119,8 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
+    expected |= {"s3", "mediaconvert", "iam"} if service == "vod" else set()
+    expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     assert services_used == expected
 
 

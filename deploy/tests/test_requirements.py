@@ -76,3 +76,11 @@ def test_a_service_with_signed_in_routes_ships_the_token_verifier(service: str) 
         assert {"pyjwt", "cryptography"} <= set(locked), service
     else:
         assert "cryptography" not in locked, f"{service} verifies no token: requirements/lambda-base.txt will do"
+
+
+@pytest.mark.parametrize("lock", [lock for lock in LOCKS if lock != "dev"])
+def test_a_package_lock_ships_the_versions_the_tests_run_with(lock: str) -> None:
+    """Each lock is resolved on its own: what it pins must be what the venv's dev.txt pins, or a
+    deployment package would ship other versions than the tests ran with."""
+    locked, dev = pins(REQUIREMENTS / f"{lock}.txt"), pins(REQUIREMENTS / "dev.txt")
+    assert {name: dev.get(name) for name in locked} == locked

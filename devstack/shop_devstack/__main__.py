@@ -72,7 +72,7 @@ def _banner(shop: EmbeddedShop) -> None:
         "",
         "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
-        f"  payment gateway       {shop.gateway_url}   (tokens: tok_visa, tok_chargeDeclined, tok_flaky)",
+        f"  payment gateway       {shop.gateway_url}   (fake Stripe: tok_visa, tok_chargeDeclined, tok_flaky, tok_timeoutOnce)",
         f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",
         f"  CRM (kintone fake)    {shop.crm_url}   (GET /k/v1/records.json?app=1 with X-Cybozu-API-Token)",
     ]

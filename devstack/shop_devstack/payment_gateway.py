@@ -1,18 +1,38 @@
-"""A local fake of a Stripe-like card payment gateway, served over HTTP on 127.0.0.1.
+"""A local fake of Stripe: the part of its HTTP API that the orders service's `stripe` library calls.
 
-The embedded stack runs it as its own process (``python -m shop_devstack.payment_gateway``) so the
-services talk to it exactly as they would to a real gateway: over the network, with idempotency
-keys, declines and transient failures. Tests can also start it in-process with
-``PaymentGatewayServer``.
+The embedded stack runs it as its own process (``python -m shop_devstack.payment_gateway``) and points
+the library's API base at it, so the orders service talks to it as it would to Stripe: form-encoded
+requests with a secret key (any ``sk_test_...``), idempotency keys, Stripe's error shapes. Tests
+can also start it in-process with ``PaymentGatewayServer``. Endpoints:
 
-Card tokens decide the outcome:
+* ``POST /v1/payment_intents`` (``confirm=true`` only) and ``GET /v1/payment_intents/{id}``
+* ``POST /v1/refunds`` (``payment_intent`` or ``charge``, optional ``amount``, ``reason``, ``metadata``)
+  and ``GET /v1/refunds/{id}``
+* ``GET /_fake/payment_intents[?idempotency_key=...]`` and ``GET /_fake/refunds``: what was recorded,
+  for tests and drills (each payment intent with its ``idempotency_key`` and ``amount_refunded``; no
+  API key needed)
+* ``GET /health``
 
-* ``tok_visa``               201, a succeeded charge
-* ``tok_chargeDeclined``     402 ``card_declined``
-* ``tok_insufficientFunds``  402 ``insufficient_funds``
-* ``tok_flaky``              503 on the first request for an idempotency key, then like ``tok_visa``
+The card decides the outcome: a ``payment_method`` (Stripe's test ids), or a card token in
+``payment_method_data[card][token]``, as Stripe takes legacy tokens:
 
-Standard library only, so that starting it costs nothing and it can never pull in a service's code.
+* ``pm_card_visa`` / ``tok_visa``: succeeded
+* ``pm_card_chargeDeclined`` / ``tok_chargeDeclined``: 402 ``card_declined`` (decline code
+  ``generic_decline``)
+* ``pm_card_chargeDeclinedInsufficientFunds`` / ``tok_chargeDeclinedInsufficientFunds`` (and the
+  shop's older ``tok_insufficientFunds``): 402 ``card_declined``, decline code ``insufficient_funds``
+* ``pm_card_flaky`` / ``tok_flaky``: 503 to the first POST of each idempotency key, then succeeded
+* ``pm_card_timeoutOnce`` / ``tok_timeoutOnce``: the first POST of each key is done and stored, but
+  answered only once the client has hung up (its read timed out); the retry gets the stored answer
+
+A refund of a payment made with a drill card replays that drill for the refund's own key. Amounts
+above Stripe's 99,999,999 minor units are refused (``amount_too_large``); Stripe's per-currency
+minimum charge is not enforced.
+
+Idempotency as Stripe does it: the first answer to a key is stored (unless the request failed
+validation or the fake answered 5xx) and a request with the same key and the same parameters gets it
+again with ``Idempotent-Replayed: true``; the same key with other parameters or on another endpoint
+is a 400 ``idempotency_error``.
 """
 
 from __future__ import annotations
@@ -23,386 +43,582 @@ import hashlib
 import json
 import logging
 import re
+import secrets
+import select
 import signal
-import sys
+import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any, Final, Self
-from urllib.parse import parse_qs, urlsplit
+
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
 
 from shop_devstack.lifecycle import die_with_parent
 
-__all__ = ["PaymentGatewayServer", "main"]
+__all__ = ["PaymentGatewayServer", "WSGIApp", "main"]
 
 # Named explicitly: under `python -m` __name__ is "__main__", which would split the log config.
 logger = logging.getLogger("shop_devstack.payment_gateway")
 
 JSONObject = dict[str, Any]
 
-# Real gateways refuse oversized bodies; reading an unbounded Content-Length would let one bad
-# client pin a thread and memory.
-MAX_BODY_BYTES: Final = 1 << 20
-# Stripe's limit; a key this long is almost certainly a bug in the caller.
-MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
+# Stripe's requests are small forms; reading an unbounded body would let one bad client pin memory.
+MAX_BODY_BYTES: Final = 64 * 1024
+MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255  # Stripe's limit
+MAX_AMOUNT: Final = 99_999_999  # Stripe's: eight digits in minor units
+API_KEY_PREFIX: Final = "sk_test_"
+MAX_METADATA_KEY, MAX_METADATA_VALUE = 40, 500  # Stripe's limits
+# The timeout drill holds its answer until the client hangs up; a client that waits longer than this
+# gets it anyway (so a forgotten connection does not hold a thread forever).
+HANG_UP_WAIT_LIMIT_SECONDS: Final = 60.0
+REFUND_REASONS: Final = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 
-CHARGES_PATH: Final = "/v1/charges"
-HEALTH_PATH: Final = "/health"
 
-_CURRENCY = re.compile(r"[A-Z]{3}")
-_DECLINES: Final[dict[str, tuple[str, str]]] = {
-    "tok_chargeDeclined": ("card_declined", "Your card was declined."),
-    "tok_insufficientFunds": ("insufficient_funds", "Your card has insufficient funds."),
+@dataclasses.dataclass(frozen=True)
+class _Card:
+    payment_method: str
+    decline: tuple[str, str, str] | None = None  # code, decline_code, message
+    drill: str | None = None  # "flaky" | "timeout"
+
+
+_CARDS: Final = {
+    card.payment_method: card
+    for card in (
+        _Card("pm_card_visa"),
+        _Card("pm_card_chargeDeclined", decline=("card_declined", "generic_decline", "Your card was declined.")),
+        _Card(
+            "pm_card_chargeDeclinedInsufficientFunds",
+            decline=("card_declined", "insufficient_funds", "Your card has insufficient funds."),
+        ),
+        _Card("pm_card_flaky", drill="flaky"),
+        _Card("pm_card_timeoutOnce", drill="timeout"),
+    )
 }
-_APPROVING_TOKENS: Final = frozenset({"tok_visa", "tok_flaky"})
+_TOKENS: Final = {
+    "tok_visa": "pm_card_visa",
+    "tok_chargeDeclined": "pm_card_chargeDeclined",
+    "tok_chargeDeclinedInsufficientFunds": "pm_card_chargeDeclinedInsufficientFunds",
+    "tok_insufficientFunds": "pm_card_chargeDeclinedInsufficientFunds",  # the shop's older name for it
+    "tok_flaky": "pm_card_flaky",
+    "tok_timeoutOnce": "pm_card_timeoutOnce",
+}
+_PAYMENT_INTENT_PARAMS: Final = frozenset(
+    {
+        "amount",
+        "currency",
+        "confirm",
+        "payment_method",
+        "payment_method_data",
+        "payment_method_types",
+        "automatic_payment_methods",
+        "error_on_requires_action",
+        "description",
+        "metadata",
+        "expand",
+    }
+)
+_REFUND_PARAMS: Final = frozenset({"payment_intent", "charge", "amount", "reason", "metadata", "expand"})
+_KEY = re.compile(r"([^\[\]]+)((?:\[[^\[\]]*\])*)")
+_INTEGER = re.compile(r"-?[0-9]{1,20}")
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(12)}"
 
 
 @dataclasses.dataclass(frozen=True)
-class _Response:
+class _Answer:
     status: int
-    # Kept as bytes so an idempotent replay is byte-for-byte what the first caller saw.
-    body: bytes
+    body: JSONObject
     headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class _StoredResponse:
-    fingerprint: str
-    response: _Response
-
-
-def _json_response(status: int, payload: JSONObject, headers: tuple[tuple[str, str], ...] = ()) -> _Response:
-    return _Response(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), headers)
+    # Stripe keeps an idempotent result only once the endpoint ran: not for a request that failed
+    # validation; nor do we for a 5xx drill, whose point is that the retry gets through.
+    store: bool = True
+    hold_until_hang_up: bool = False
 
 
 def _error(
-    status: int,
-    error_type: str,
-    code: str,
-    message: str,
-    param: str | None = None,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> _Response:
-    error: JSONObject = {"type": error_type, "code": code, "message": message}
+    status: int, error_type: str, message: str, *, code: str | None = None, param: str | None = None, store: bool = False
+) -> _Answer:
+    error: JSONObject = {"type": error_type, "message": message}
+    if code is not None:
+        error["code"] = code
     if param is not None:
         error["param"] = param
-    return _json_response(status, {"error": error}, headers)
+    return _Answer(status, {"error": error}, store=store)
 
 
-def _invalid_request(code: str, message: str, param: str | None = None) -> _Response:
-    return _error(HTTPStatus.BAD_REQUEST, "invalid_request_error", code, message, param)
+class _Reject(Exception):
+    """Stops a request with Stripe's answer for it (raised from validation deep in a handler)."""
+
+    def __init__(self, answer: _Answer) -> None:
+        super().__init__(answer.body)
+        self.answer = answer
 
 
-def _reject_constant(name: str) -> Any:
-    # json accepts NaN/Infinity by default; they are not JSON and would make fingerprints odd.
-    raise ValueError(f"{name} is not valid JSON")
+def _invalid(message: str, *, code: str, param: str | None = None) -> _Reject:
+    """A request Stripe refuses before running it (a bad parameter): not stored under its key."""
+    return _Reject(_error(400, "invalid_request_error", message, code=code, param=param))
 
 
-def _parse_body(raw: bytes) -> tuple[JSONObject | None, str]:
-    """Return the body as an object (None if it is not a JSON object) and its fingerprint.
+def _refused(message: str, *, code: str, param: str | None = None) -> _Reject:
+    """A request the endpoint ran and refused (e.g. a refund above what is left): stored like a success."""
+    return _Reject(_error(400, "invalid_request_error", message, code=code, param=param, store=True))
 
-    The fingerprint is taken over canonical JSON so that key order and whitespace do not turn a
-    genuine retry into an "idempotency key reused" error; bodies that are not JSON at all are
-    fingerprinted byte for byte.
-    """
-    try:
-        parsed: Any = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both land here
-        return None, hashlib.sha256(raw).hexdigest()
-    canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    fingerprint = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-    return (parsed if isinstance(parsed, dict) else None), fingerprint
+
+def _missing(kind: str, identifier: object, param: str) -> _Reject:
+    return _Reject(_error(404, "invalid_request_error", f"No such {kind}: '{identifier}'", code="resource_missing", param=param))
+
+
+def _unavailable() -> _Answer:
+    # Stripe-Should-Retry: what Stripe says when a retry with the same key is safe and useful.
+    return dataclasses.replace(
+        _error(503, "api_error", "The fake is unavailable this once: retry with the same idempotency key."),
+        headers=(("Stripe-Should-Retry", "true"),),
+    )
+
+
+def _decode_form(pairs: Iterable[tuple[str, str]]) -> JSONObject:
+    """Stripe's form encoding back into nested objects: ``a[b][c]=1``, and lists as ``a[0]=x``."""
+    root: JSONObject = {}
+    for key, value in pairs:
+        match = _KEY.fullmatch(key)
+        if match is None:
+            raise _invalid(f"Invalid parameter name: {key!r}.", code="parameter_invalid")
+        *parents, leaf = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+        node = root
+        for part in parents:
+            child = node.setdefault(_index(node, part), {})
+            if not isinstance(child, dict):
+                raise _invalid(f"Parameter {key!r} mixes a value and an object.", code="parameter_invalid")
+            node = child
+        if _index(node, leaf) in node:
+            raise _invalid(f"Parameter {key!r} is given more than once.", code="parameter_invalid")
+        node[_index(node, leaf)] = value
+    lists: JSONObject = _lists(root)
+    return lists
+
+
+def _index(node: JSONObject, part: str) -> str:
+    # `a[]=x` appends: the next free position.
+    return part or str(sum(1 for name in node if name.isdigit()))
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    items = {name: _lists(value) for name, value in node.items()}
+    if items and all(name.isdigit() for name in items):
+        return [items[name] for name in sorted(items, key=int)]
+    return items
+
+
+def _integer(params: JSONObject, name: str) -> int | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _INTEGER.fullmatch(value) or int(value) < 1:
+        raise _invalid(f"Invalid positive integer: {value!r}.", code="parameter_invalid_integer", param=name)
+    if int(value) > MAX_AMOUNT:
+        raise _invalid(f"Amount must be no more than {MAX_AMOUNT}.", code="amount_too_large", param=name)
+    return int(value)
+
+
+def _required(params: JSONObject, name: str) -> Any:
+    if params.get(name) is None:
+        raise _invalid(f"Missing required param: {name}.", code="parameter_missing", param=name)
+    return params[name]
+
+
+def _optional_string(params: JSONObject, name: str) -> str | None:
+    value = params.get(name)
+    if value is not None and not isinstance(value, str):
+        raise _invalid(f"Invalid {name}: must be a string.", code="parameter_invalid", param=name)
+    return value
+
+
+def _metadata(params: JSONObject) -> dict[str, str]:
+    value = params.get("metadata", {})
+    if value == "":  # Stripe's way of unsetting: an empty value
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _invalid("Invalid metadata: must be an object of strings.", code="parameter_invalid", param="metadata")
+    for name, text in value.items():
+        if len(name) > MAX_METADATA_KEY or len(text) > MAX_METADATA_VALUE:
+            message = f"Metadata keys can be up to {MAX_METADATA_KEY} characters, values up to {MAX_METADATA_VALUE}."
+            raise _invalid(message, code="parameter_invalid", param=f"metadata[{name}]")
+    return value
+
+
+def _only(params: JSONObject, known: frozenset[str]) -> None:
+    for name in sorted(set(params) - known):
+        raise _invalid(f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
+
+
+@dataclasses.dataclass
+class _Intent:
+    body: JSONObject
+    idempotency_key: str | None
+    card: _Card
+    amount_refunded: int = 0
+
+    @property
+    def refundable(self) -> int:
+        return int(self.body["amount_received"]) - self.amount_refunded
 
 
 @dataclasses.dataclass(frozen=True)
-class _ChargeRequest:
-    amount: int
-    currency: str
-    source: str
-    description: str | None
+class _Stored:
+    fingerprint: str
+    answer: _Answer
 
 
-def _validate(payload: JSONObject) -> _ChargeRequest | _Response:
-    # Unknown fields are ignored rather than refused, so a client that sends extra metadata keeps
-    # working against the fake; they still count towards the idempotency fingerprint.
-    for name in ("amount", "currency", "source"):
-        if payload.get(name) is None:
-            return _invalid_request("parameter_missing", f"Missing required param: {name}.", name)
-
-    amount = payload["amount"]
-    # bool is an int subclass in Python, but `true` is not an amount.
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-        return _invalid_request("parameter_invalid", "Invalid amount: must be a positive integer in minor units.", "amount")
-    currency = payload["currency"]
-    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-        return _invalid_request("parameter_invalid", "Invalid currency: must be a three-letter upper-case ISO code.", "currency")
-    source = payload["source"]
-    if not isinstance(source, str):
-        return _invalid_request("parameter_invalid", "Invalid source: must be a string token.", "source")
-    description = payload.get("description")
-    if description is not None and not isinstance(description, str):
-        return _invalid_request("parameter_invalid", "Invalid description: must be a string.", "description")
-    return _ChargeRequest(amount, currency, source, description)
-
-
-class _Gateway:
-    """The gateway's state and rules, independent of HTTP."""
+class _Provider:
+    """The fake's state and rules, independent of HTTP. One lock around check-run-store: it is what
+    makes concurrent requests with one key run at most once (everything in it is in memory)."""
 
     def __init__(self) -> None:
-        # One lock around check-process-store: it is what guarantees that concurrent requests
-        # with one key create at most one charge. Processing is in-memory, so holding it is cheap.
         self._lock = threading.Lock()
-        self._charges: list[JSONObject] = []
-        self._responses: dict[str, _StoredResponse] = {}
-        self._flaky_keys_failed: set[str] = set()
+        self._intents: dict[str, _Intent] = {}
+        self._charges: dict[str, str] = {}  # charge id -> payment intent id
+        self._refunds: dict[str, JSONObject] = {}
+        self._stored: dict[str, _Stored] = {}
+        self._drilled: set[tuple[str, str]] = set()  # (drill, idempotency key) already played
 
-    def create_charge(self, idempotency_key: str, raw_body: bytes) -> _Response:
-        payload, fingerprint = _parse_body(raw_body)
+    # -- idempotency ------------------------------------------------------------------------------
+    def post(self, key: str | None, endpoint: str, params: JSONObject) -> _Answer:
+        run = {"create_payment_intent": self._create_payment_intent, "create_refund": self._create_refund}[endpoint]
+        fingerprint = hashlib.sha256(json.dumps([endpoint, params], sort_keys=True).encode()).hexdigest()
         with self._lock:
-            stored = self._responses.get(idempotency_key)
+            stored = self._stored.get(key) if key else None
+            if stored is not None and stored.fingerprint != fingerprint:
+                return _error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{key}' if you meant to execute a different request.",
+                )
             if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    return _error(
-                        HTTPStatus.UNPROCESSABLE_ENTITY,
-                        "idempotency_error",
-                        "idempotency_key_reused",
-                        "Keys for idempotent requests can only be used with the same parameters they were first used with.",
-                    )
-                replay = stored.response
-                return dataclasses.replace(replay, headers=(*replay.headers, ("Idempotent-Replayed", "true")))
+                replayed = (*stored.answer.headers, ("Idempotent-Replayed", "true"))
+                return dataclasses.replace(stored.answer, headers=replayed, hold_until_hang_up=False)
+            try:
+                answer = run(key, params)
+            except _Reject as reject:
+                answer = reject.answer
+            if key and answer.store and answer.status < 500:
+                self._stored[key] = _Stored(fingerprint, answer)
+            return answer
 
-            response = self._process(idempotency_key, payload)
-            # A 5xx says "nothing happened, try again": storing it would make the retry fail too.
-            if response.status < HTTPStatus.INTERNAL_SERVER_ERROR:
-                self._responses[idempotency_key] = _StoredResponse(fingerprint, response)
-            return response
+    def _drill(self, card: _Card, key: str | None) -> str | None:
+        """The drill to play for this request: once per idempotency key (every time without one)."""
+        if card.drill is None or (key is not None and (card.drill, key) in self._drilled):
+            return None
+        if key is not None:
+            self._drilled.add((card.drill, key))
+        return card.drill
 
-    def _process(self, idempotency_key: str, payload: JSONObject | None) -> _Response:
-        if payload is None:
-            return _invalid_request("invalid_json", "The request body must be a JSON object.")
-        request = _validate(payload)
-        if isinstance(request, _Response):
-            return request
+    # -- payment intents --------------------------------------------------------------------------
+    def _create_payment_intent(self, key: str | None, params: JSONObject) -> _Answer:
+        _only(params, _PAYMENT_INTENT_PARAMS)
+        _required(params, "amount")
+        amount = _integer(params, "amount")
+        currency = _required(params, "currency")
+        if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+            raise _invalid(f"Invalid currency: {currency!r}.", code="parameter_invalid", param="currency")
+        if params.get("confirm") != "true":
+            raise _invalid("This fake confirms on creation only: send confirm=true.", code="parameter_invalid", param="confirm")
+        card = _card(params)
+        description = _optional_string(params, "description")
+        metadata = _metadata(params)
 
-        decline = _DECLINES.get(request.source)
-        if decline is not None:
-            code, message = decline
-            return _error(HTTPStatus.PAYMENT_REQUIRED, "card_error", code, message)
-        if request.source not in _APPROVING_TOKENS:
-            return _invalid_request("invalid_token", f"No such token: {request.source!r}.", "source")
-        if request.source == "tok_flaky" and idempotency_key not in self._flaky_keys_failed:
-            self._flaky_keys_failed.add(idempotency_key)
-            return _error(
-                HTTPStatus.SERVICE_UNAVAILABLE,
-                "api_error",
-                "service_unavailable",
-                "The payment gateway is temporarily unavailable; retry with the same idempotency key.",
-            )
-
-        charge: JSONObject = {
-            "id": f"ch_{uuid.uuid4().hex}",
-            "object": "charge",
-            "status": "succeeded",
-            "amount": request.amount,
-            "currency": request.currency,
-            "source": request.source,
-            "description": request.description,
-            "idempotency_key": idempotency_key,
+        drill = self._drill(card, key)
+        if drill == "flaky":
+            return _unavailable()
+        intent_id, charge_id = _new_id("pi"), _new_id("ch")
+        body: JSONObject = {
+            "id": intent_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0 if card.decline else amount,
+            "capture_method": "automatic",
+            "client_secret": f"{intent_id}_secret_{secrets.token_hex(8)}",
+            "confirmation_method": "automatic",
             "created": int(time.time()),
+            "currency": currency.lower(),
+            "description": description,
+            "last_payment_error": None,
+            "latest_charge": charge_id,
+            "livemode": False,
+            "metadata": metadata,
+            "payment_method": card.payment_method,
+            "payment_method_types": ["card"],
+            "status": "requires_payment_method" if card.decline else "succeeded",
         }
-        self._charges.append(charge)
-        return _json_response(HTTPStatus.CREATED, charge)
+        self._intents[intent_id] = _Intent(body, key, card)
+        self._charges[charge_id] = intent_id
+        if card.decline is not None:
+            code, decline_code, message = card.decline
+            error: JSONObject = {
+                "type": "card_error",
+                "code": code,
+                "decline_code": decline_code,
+                "message": message,
+                "charge": charge_id,
+                "payment_method": {"id": card.payment_method, "object": "payment_method", "type": "card"},
+            }
+            body["last_payment_error"] = dict(error)
+            return _Answer(402, {"error": error | {"payment_intent": dict(body)}})
+        return _Answer(200, dict(body), hold_until_hang_up=drill == "timeout")
 
-    def list_charges(self, idempotency_key: str | None = None) -> list[JSONObject]:
+    def retrieve(self, kind: str, identifier: str) -> _Answer:
         with self._lock:
-            # Copies, so callers can neither see later mutations nor cause them.
+            if kind == "payment_intent":
+                intent = self._intents.get(identifier)
+                found = None if intent is None else intent.body
+            else:
+                found = self._refunds.get(identifier)
+            if found is None:
+                raise _missing(kind, identifier, "id")
+            return _Answer(200, dict(found))
+
+    def payment_intents(self) -> list[JSONObject]:
+        with self._lock:
+            # Copies, so callers can neither see later changes nor cause them.
             return [
-                dict(charge)
-                for charge in self._charges
-                if idempotency_key is None or charge["idempotency_key"] == idempotency_key
+                dict(i.body) | {"idempotency_key": i.idempotency_key, "amount_refunded": i.amount_refunded}
+                for i in self._intents.values()
             ]
 
+    # -- refunds ------------------------------------------------------------------------------------
+    def _create_refund(self, key: str | None, params: JSONObject) -> _Answer:
+        _only(params, _REFUND_PARAMS)
+        intent = self._refunded_intent(params)
+        amount = _integer(params, "amount")
+        reason = _optional_string(params, "reason")
+        if reason is not None and reason not in REFUND_REASONS:
+            raise _invalid(
+                f"Invalid reason: one of {', '.join(sorted(REFUND_REASONS))}.", code="parameter_invalid", param="reason"
+            )
+        metadata = _metadata(params)
 
-class _ClientGone(Exception):
-    """The client stopped sending mid-request; there is nobody to answer."""
+        charge = intent.body["latest_charge"]
+        if intent.body["status"] != "succeeded":
+            raise _refused(f"PaymentIntent {intent.body['id']} has no successful charge to refund.", code="charge_not_refundable")
+        if intent.refundable == 0:
+            raise _refused(f"Charge {charge} has already been refunded.", code="charge_already_refunded")
+        amount = intent.refundable if amount is None else amount
+        if amount > intent.refundable:
+            raise _refused(
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({intent.refundable}).",
+                code="amount_too_large",
+                param="amount",
+            )
+        drill = self._drill(intent.card, key)
+        if drill == "flaky":
+            return _unavailable()
+        refund: JSONObject = {
+            "id": _new_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge,
+            "created": int(time.time()),
+            "currency": intent.body["currency"],
+            "metadata": metadata,
+            "payment_intent": intent.body["id"],
+            "reason": reason,
+            "status": "succeeded",
+        }
+        intent.amount_refunded += amount
+        self._refunds[refund["id"]] = refund
+        return _Answer(200, dict(refund), hold_until_hang_up=drill == "timeout")
+
+    def _refunded_intent(self, params: JSONObject) -> _Intent:
+        intent_id, charge_id = params.get("payment_intent"), params.get("charge")
+        if intent_id is not None and charge_id is not None:
+            raise _invalid("Give payment_intent or charge, not both.", code="parameter_invalid", param="charge")
+        if charge_id is not None:
+            intent_id = self._charges.get(charge_id) if isinstance(charge_id, str) else None
+            if intent_id is None:
+                raise _missing("charge", charge_id, "charge")
+        _required({"payment_intent": intent_id}, "payment_intent")
+        intent = self._intents.get(intent_id) if isinstance(intent_id, str) else None
+        if intent is None:
+            raise _missing("payment_intent", intent_id, "payment_intent")
+        return intent
+
+    def refunds(self) -> list[JSONObject]:
+        with self._lock:
+            return [dict(refund) for refund in self._refunds.values()]
 
 
-class _GatewayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    # The default backlog of 5 makes bursts of concurrent clients (the stack, load tests) hit
-    # SYN retries that cost a second each.
-    request_queue_size = 64
+def _card(params: JSONObject) -> _Card:
+    """The card a payment intent charges: a payment method id, or a card token in payment_method_data."""
+    payment_method, data = params.get("payment_method"), params.get("payment_method_data")
+    if payment_method is not None and data is not None:
+        raise _invalid("Give payment_method or payment_method_data, not both.", code="parameter_invalid", param="payment_method")
+    if payment_method is not None:
+        card = _CARDS.get(payment_method) if isinstance(payment_method, str) else None
+        if card is None:
+            raise _invalid(f"No such PaymentMethod: '{payment_method}'", code="resource_missing", param="payment_method")
+        return card
+    if data is None:
+        raise _invalid("Missing required param: payment_method.", code="parameter_missing", param="payment_method")
+    card_data = data.get("card") if isinstance(data, dict) else None
+    token = card_data.get("token") if isinstance(card_data, dict) else None
+    if not isinstance(data, dict) or data.get("type") != "card" or not isinstance(token, str):
+        raise _invalid(
+            "payment_method_data must be type=card with card[token].", code="parameter_invalid", param="payment_method_data"
+        )
+    if token not in _TOKENS:
+        raise _invalid(f"No such token: '{token}'", code="resource_missing", param="payment_method_data[card][token]")
+    return _CARDS[_TOKENS[token]]
 
-    def __init__(self, address: tuple[str, int], gateway: _Gateway) -> None:
-        super().__init__(address, _Handler)
-        self.gateway = gateway
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The default prints a traceback to stderr, mostly for clients that hung up early.
-        # socketserver calls this from inside its `except`, so the exception is still current.
-        logger.debug("connection from %s failed", client_address, exc_info=sys.exc_info())
+# -- HTTP ---------------------------------------------------------------------------------------------
+def _json(answer: _Answer, request_id: str) -> Response:
+    response = Response(json.dumps(answer.body, indent=2), status=answer.status, mimetype="application/json")
+    response.headers["Request-Id"] = request_id
+    for name, value in answer.headers:
+        response.headers[name] = value
+    return response
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _GatewayHTTPServer  # narrowed from BaseServer: the handler only ever runs under one
-    server_version = "FakePaymentGateway/1.0"
+class WSGIApp:
+    """The fake as a WSGI application (werkzeug's request, response and routing)."""
+
+    def __init__(self, provider: _Provider | None = None, *, hang_up_wait_limit: float = HANG_UP_WAIT_LIMIT_SECONDS) -> None:
+        self.provider = provider or _Provider()
+        self.stopping = threading.Event()
+        self._hang_up_wait_limit = hang_up_wait_limit
+        self._routes = Map(
+            [
+                Rule("/health", endpoint="health", methods=["GET"]),
+                Rule("/v1/payment_intents", endpoint="create_payment_intent", methods=["POST"]),
+                Rule("/v1/payment_intents/<id>", endpoint="payment_intent", methods=["GET"]),
+                Rule("/v1/refunds", endpoint="create_refund", methods=["POST"]),
+                Rule("/v1/refunds/<id>", endpoint="refund", methods=["GET"]),
+                Rule("/_fake/payment_intents", endpoint="recorded_payment_intents", methods=["GET"]),
+                Rule("/_fake/refunds", endpoint="recorded_refunds", methods=["GET"]),
+            ]
+        )
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        request.max_content_length = MAX_BODY_BYTES
+        request.max_form_memory_size = MAX_BODY_BYTES
+        request_id = _new_id("req")
+        try:
+            answer = self._dispatch(request)
+        except Exception:
+            # Logged here with the traceback; the client only ever gets Stripe's error shape.
+            logger.exception("unhandled error serving %s %s", request.method, request.path)
+            answer = _error(500, "api_error", "An internal error occurred in the fake.")
+        if answer.hold_until_hang_up:
+            self._hold_until_hang_up(environ)
+        return _json(answer, request_id)(environ, start_response)
+
+    def _dispatch(self, request: Request) -> _Answer:
+        try:
+            endpoint, args = self._match(request)
+            if endpoint == "health":
+                return _Answer(200, {"status": "ok"})
+            if endpoint.startswith("recorded_"):
+                records = self.provider.payment_intents() if endpoint == "recorded_payment_intents" else self.provider.refunds()
+                # `?idempotency_key=` (blank included: it matches nothing rather than everything).
+                key = request.args.get("idempotency_key")
+                matching = [r for r in records if key is None or r.get("idempotency_key") == key]
+                return _Answer(200, {"object": "list", "data": matching})
+            _authenticate(request)
+            if endpoint in ("payment_intent", "refund"):
+                return self.provider.retrieve(endpoint, args["id"])
+            return self._post(request, endpoint)
+        except _Reject as reject:
+            return reject.answer
+
+    def _match(self, request: Request) -> tuple[str, Mapping[str, str]]:
+        try:
+            endpoint, args = self._routes.bind_to_environ(request.environ).match()
+        except MethodNotAllowed as error:
+            answer = _error(405, "invalid_request_error", f"{request.method} is not allowed on {request.path}.")
+            raise _Reject(
+                dataclasses.replace(answer, headers=(("Allow", ", ".join(sorted(error.valid_methods or ()))),))
+            ) from None
+        except NotFound:
+            message = f"Unrecognized request URL ({request.method}: {request.path})."
+            raise _Reject(_error(404, "invalid_request_error", message)) from None
+        return str(endpoint), {name: str(value) for name, value in args.items()}
+
+    def _post(self, request: Request, endpoint: str) -> _Answer:
+        key = request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise _invalid(
+                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.", code="idempotency_key_invalid"
+            )
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise _Reject(_error(413, "invalid_request_error", f"The request body must be at most {MAX_BODY_BYTES} bytes."))
+        try:
+            has_body = bool(request.get_data(cache=True))
+            params = _decode_form(request.form.items(multi=True))
+        except HTTPException as error:  # werkzeug's own limits (a chunked body past the size, say)
+            raise _Reject(_error(error.code or 400, "invalid_request_error", error.description or "Bad request.")) from error
+        if has_body and request.mimetype != "application/x-www-form-urlencoded":
+            raise _invalid("Send the parameters form-encoded (application/x-www-form-urlencoded).", code="content_type_invalid")
+        answer = self.provider.post(key, endpoint, params)
+        if key is not None:
+            answer = dataclasses.replace(answer, headers=(*answer.headers, ("Idempotency-Key", key)))
+        return answer
+
+    def _hold_until_hang_up(self, environ: Mapping[str, Any]) -> None:
+        """The timeout drill: the work is done and stored; the answer waits for the client to give up."""
+        connection: socket.socket | None = environ.get("werkzeug.socket")
+        deadline = time.monotonic() + self._hang_up_wait_limit
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            if connection is None:
+                self.stopping.wait(deadline - time.monotonic())
+                return
+            # Readable while we have not answered: the client closed its side (its read timed out).
+            readable, _, _ = select.select([connection], [], [], 0.05)
+            if readable:
+                return
+
+
+def _authenticate(request: Request) -> None:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        message = "You did not provide an API key. Provide it as a bearer token: Authorization: Bearer YOUR_SECRET_KEY."
+        raise _Reject(_error(401, "invalid_request_error", message))
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.startswith(API_KEY_PREFIX):
+        shown = f"{key[:8]}****{key[-4:]}" if len(key) > 12 else "****"
+        raise _Reject(_error(401, "invalid_request_error", f"Invalid API Key provided: {shown}"))
+
+
+class _Handler(WSGIRequestHandler):
     # A client that connects and goes quiet must not hold a thread forever.
     timeout = 30
 
-    # -- routing -------------------------------------------------------------------------------
-    def _dispatch(self) -> None:
-        try:
-            body = self._read_body()
-            response = self._route(body)
-        except _ClientGone:
-            self.close_connection = True
-            return
-        except Exception:
-            # Logged here with the traceback; the client only ever gets a JSON error.
-            logger.exception("unhandled error serving %s %s", self.command, self.path)
-            response = _error(HTTPStatus.INTERNAL_SERVER_ERROR, "api_error", "internal_error", "An internal error occurred.")
-        self._send(response)
-
-    # BaseHTTPRequestHandler calls do_<METHOD>: every method goes through the one router, which answers
-    # a method the path does not allow with a JSON 405.
-    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
-
-    def _route(self, body: bytes | _Response) -> _Response:
-        url = urlsplit(self.path)
-        method = "GET" if self.command == "HEAD" else self.command
-        routes: dict[str, dict[str, Callable[[bytes, str], _Response]]] = {
-            CHARGES_PATH: {"GET": self._list_charges, "POST": self._create_charge},
-            HEALTH_PATH: {"GET": self._health},
-        }
-        methods = routes.get(url.path)
-        if methods is None:
-            return _error(
-                HTTPStatus.NOT_FOUND,
-                "invalid_request_error",
-                "resource_missing",
-                f"Unrecognized request URL ({self.command}: {url.path}).",
-            )
-        handler = methods.get(method)
-        if handler is None:
-            allowed = ", ".join(sorted({*methods, "HEAD"} if "GET" in methods else methods))
-            return _error(
-                HTTPStatus.METHOD_NOT_ALLOWED,
-                "invalid_request_error",
-                "method_not_allowed",
-                f"{self.command} is not allowed on {url.path}.",
-                headers=(("Allow", allowed),),
-            )
-        # A body we refused to read is only an error where a body matters.
-        if isinstance(body, _Response):
-            return body if method == "POST" else handler(b"", url.query)
-        return handler(body, url.query)
-
-    # -- endpoints -----------------------------------------------------------------------------
-    def _health(self, body: bytes, query: str) -> _Response:
-        return _json_response(HTTPStatus.OK, {"status": "ok"})
-
-    def _list_charges(self, body: bytes, query: str) -> _Response:
-        # keep_blank_values: `?idempotency_key=` must match nothing, not silently list everything.
-        keys = parse_qs(query, keep_blank_values=True).get("idempotency_key")
-        charges = self.server.gateway.list_charges(keys[0] if keys else None)
-        return _json_response(HTTPStatus.OK, {"object": "list", "data": charges})
-
-    def _create_charge(self, body: bytes, query: str) -> _Response:
-        key = self.headers.get("Idempotency-Key")
-        if not key:
-            return _invalid_request("idempotency_key_missing", "An Idempotency-Key header is required for POST /v1/charges.")
-        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
-            return _invalid_request(
-                "idempotency_key_invalid",
-                f"Idempotency-Key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
-            )
-        return self.server.gateway.create_charge(key, body)
-
-    # -- plumbing ------------------------------------------------------------------------------
-    def _read_body(self) -> bytes | _Response:
-        """Read the request body, or return the error response explaining why not.
-
-        The body is read even where it is not needed: closing a socket with unread data makes
-        Linux send a reset, and the client may then lose our response.
-        """
-        header = self.headers.get("Content-Length")
-        if header is None:
-            return b""
-        try:
-            length = int(header)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            return _invalid_request("invalid_content_length", "Content-Length must be a non-negative integer.")
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            return _error(
-                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                "invalid_request_error",
-                "request_too_large",
-                f"The request body must be at most {MAX_BODY_BYTES} bytes.",
-            )
-        try:
-            body = self.rfile.read(length)
-        except OSError as exc:  # includes the socket timeout
-            raise _ClientGone from exc
-        if len(body) < length:
-            raise _ClientGone
-        return body
-
-    def _send(self, response: _Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(response.body)))
-            for name, value in response.headers:
-                self.send_header(name, value)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(response.body)
-        except OSError:
-            logger.debug("client went away before the response was sent", exc_info=True)
-            self.close_connection = True
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        # The base class answers malformed requests and unknown methods with an HTML page;
-        # clients of this fake always expect JSON.
-        try:
-            status = HTTPStatus(code)
-        except ValueError:
-            status = HTTPStatus.INTERNAL_SERVER_ERROR
-        error_type = "api_error" if status >= HTTPStatus.INTERNAL_SERVER_ERROR else "invalid_request_error"
-        self.close_connection = True
-        self._send(
-            _error(
-                status,
-                error_type,
-                status.phrase.lower().replace(" ", "_"),
-                message or status.description or status.phrase,
-                headers=(("Connection", "close"),),
-            )
-        )
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s - %s", self.address_string(), format % args)
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        logger.debug("%s %s -> %s", self.command, self.path, code)
 
 
 class PaymentGatewayServer:
-    """The fake gateway on its own HTTP server, served from a daemon thread.
+    """The fake on werkzeug's threaded server, served from a daemon thread.
 
     The socket is bound (and listening) as soon as the object exists, so ``url`` is valid before
     ``start()`` and requests made right after ``start()`` never race the server's start-up.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, hang_up_wait_limit: float = HANG_UP_WAIT_LIMIT_SECONDS) -> None:
         self._host = host
-        self._gateway = _Gateway()
-        self._httpd = _GatewayHTTPServer((host, port), self._gateway)
+        self.app = WSGIApp(hang_up_wait_limit=hang_up_wait_limit)
+        self._httpd: BaseWSGIServer = make_server(host, port, self.app, threaded=True, request_handler=_Handler)
         self._thread: threading.Thread | None = None
         self._stopped = False
         self._lifecycle_lock = threading.Lock()
@@ -434,26 +650,27 @@ class PaymentGatewayServer:
             if self._stopped:
                 return
             self._stopped = True
+            self.app.stopping.set()  # a held answer goes out now
             # shutdown() waits for serve_forever(); without a running loop it would wait forever.
             if self._thread is not None:
                 self._httpd.shutdown()
                 self._thread.join()
             self._httpd.server_close()
 
-    def charges(self) -> list[JSONObject]:
-        """Every succeeded charge in creation order, as copies."""
-        return self._gateway.list_charges()
+    def payment_intents(self, idempotency_key: str | None = None) -> list[JSONObject]:
+        """Every payment intent in creation order (declined ones too), with its idempotency_key and
+        amount_refunded, as copies."""
+        intents = self.app.provider.payment_intents()
+        return [i for i in intents if idempotency_key is None or i["idempotency_key"] == idempotency_key]
+
+    def refunds(self) -> list[JSONObject]:
+        return self.app.provider.refunds()
 
     def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
         self.stop()
 
 
@@ -474,7 +691,7 @@ def _port(value: str) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m shop_devstack.payment_gateway",
-        description="Serve a fake Stripe-like card payment gateway until SIGTERM or Ctrl+C.",
+        description="Serve a fake of Stripe's payment intents and refunds until SIGTERM or Ctrl+C.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=_port, default=0, help="port to bind; 0 picks a free one (default: 0)")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import boto3
+import imageio_ffmpeg
 
 from shop_contracts import TOPOLOGY
 from shop_devstack import crm_kintone
@@ -139,6 +140,9 @@ class EmbeddedShop:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
+                # vod transcodes with the real ffmpeg of the pinned wheel (MediaConvert on AWS).
+                "VOD_TRANSCODER": "ffmpeg",
+                "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe(),
             }
             command = [
                 sys.executable,

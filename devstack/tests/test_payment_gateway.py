@@ -1,4 +1,5 @@
-"""Tests for the fake payment gateway, over real HTTP with urllib only."""
+"""The fake Stripe, driven by the `stripe` library itself (what the orders service uses), and over raw
+HTTP only for what the library never sends (no key, a malformed form, a wrong path)."""
 
 from __future__ import annotations
 
@@ -9,408 +10,472 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import stripe
 
-try:
-    from shop_devstack import payment_gateway
-except ModuleNotFoundError:
-    # Not installed (e.g. a fresh checkout): import it from the source tree next to this folder.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from shop_devstack import payment_gateway
-
-PaymentGatewayServer = payment_gateway.PaymentGatewayServer
+from shop_devstack import payment_gateway
+from shop_devstack.payment_gateway import MAX_BODY_BYTES, PaymentGatewayServer
 
 MODULE_PATH = Path(__file__).resolve().parents[1] / "shop_devstack" / "payment_gateway.py"
-CHARGE_ID = re.compile(r"ch_[0-9a-f]{32}")
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: Any
+API_KEY = "sk_test_devstack"
 
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[PaymentGatewayServer]:
-    server = PaymentGatewayServer(port=0)
-    server.start()
-    yield server
-    server.stop()
+    with PaymentGatewayServer(port=0) as server:
+        yield server
 
 
-def call(
-    gateway: PaymentGatewayServer,
-    method: str,
-    path: str,
-    body: Any = None,
-    *,
-    key: str | None = None,
-    raw: bytes | None = None,
-) -> Reply:
-    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(gateway.url + path, data=data, method=method)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if key is not None:
-        request.add_header("Idempotency-Key", key)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            status, headers, payload = response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, payload = error.code, dict(error.headers), error.read()
-        error.close()
-    assert headers["Content-Type"] == "application/json"
-    return Reply(status, headers, json.loads(payload) if payload else None)
+def client_for(server: PaymentGatewayServer, *, read_timeout: float = 10.0, key: str = API_KEY) -> stripe.StripeClient:
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": server.url},
+        max_network_retries=0,
+        http_client=stripe.RequestsClient(timeout=(3, read_timeout)),
+    )
 
 
-def charge(gateway: PaymentGatewayServer, key: str, **overrides: Any) -> Reply:
-    body = {"amount": 1999, "currency": "EUR", "source": "tok_visa", "description": "VOD rental"}
-    body.update(overrides)
-    return call(gateway, "POST", "/v1/charges", body, key=key)
-
-
-def charges_for(gateway: PaymentGatewayServer, key: str) -> list[dict[str, Any]]:
-    reply = call(gateway, "GET", f"/v1/charges?idempotency_key={key}")
-    assert reply.status == 200
-    data: list[dict[str, Any]] = reply.body["data"]
-    return data
+@pytest.fixture
+def client(gateway: PaymentGatewayServer) -> stripe.StripeClient:
+    return client_for(gateway)
 
 
 def new_key() -> str:
     return f"test-{uuid.uuid4()}"
 
 
-# -- happy path ------------------------------------------------------------------------------------
+def pay(client: stripe.StripeClient, key: str | None, card: str = "pm_card_visa", **params: Any) -> stripe.PaymentIntent:
+    method: dict[str, Any] = (
+        {"payment_method_data": {"type": "card", "card": {"token": card}}}
+        if card.startswith("tok_")
+        else {"payment_method": card}
+    )
+    body = {"amount": 1999, "currency": "eur", "confirm": True, "description": "VOD rental"} | method | params
+    return client.v1.payment_intents.create(params=body, options={"idempotency_key": key} if key else {})  # type: ignore[arg-type]
+
+
+def refund(client: stripe.StripeClient, key: str, **params: Any) -> stripe.Refund:
+    return client.v1.refunds.create(params=params, options={"idempotency_key": key})  # type: ignore[arg-type]
+
+
+def raw(server: PaymentGatewayServer, method: str, path: str, body: bytes | None = None, **headers: str) -> tuple[int, Any]:
+    request = urllib.request.Request(server.url + path, data=body, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def bearer(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}", "Content-Type": "application/x-www-form-urlencoded"}
+
+
+# -- payment intents --------------------------------------------------------------------------------
+
+
 def test_health(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "GET", "/health")
-    assert (reply.status, reply.body) == (200, {"status": "ok"})
+    assert raw(gateway, "GET", "/health") == (200, {"status": "ok"})
 
 
-def test_url_names_the_bound_port(gateway: PaymentGatewayServer) -> None:
-    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", gateway.url)
-    assert not gateway.url.endswith(":0")
-
-
-def test_approved_charge(gateway: PaymentGatewayServer) -> None:
+@pytest.mark.parametrize("card", ["pm_card_visa", "tok_visa"])
+def test_a_good_card_succeeds(client: stripe.StripeClient, gateway: PaymentGatewayServer, card: str) -> None:
     key = new_key()
-    before = int(time.time())
-    reply = charge(gateway, key, amount=499, currency="USD")
 
-    assert reply.status == 201
-    body = reply.body
-    assert CHARGE_ID.fullmatch(body["id"])
-    assert body["object"] == "charge"
-    assert body["status"] == "succeeded"
-    assert (body["amount"], body["currency"], body["source"]) == (499, "USD", "tok_visa")
-    assert body["description"] == "VOD rental"
-    assert body["idempotency_key"] == key
-    assert isinstance(body["created"], int) and body["created"] >= before
-    assert "Idempotent-Replayed" not in reply.headers
-    assert charges_for(gateway, key) == [body]
-    assert body in gateway.charges()
+    intent = pay(client, key, card, metadata={"order_id": "o-1"})
+
+    assert re.fullmatch(r"pi_[0-9a-f]{24}", intent.id)
+    assert (intent.status, intent.amount, intent.amount_received, intent.currency) == ("succeeded", 1999, 1999, "eur")
+    assert (intent.payment_method, intent.metadata.to_dict()) == ("pm_card_visa", {"order_id": "o-1"})
+    assert client.v1.payment_intents.retrieve(intent.id).to_dict() == intent.to_dict()
+    [recorded] = gateway.payment_intents(key)
+    assert (recorded["id"], recorded["amount_refunded"]) == (intent.id, 0)
 
 
-def test_description_is_optional(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "POST", "/v1/charges", {"amount": 1, "currency": "GBP", "source": "tok_visa"}, key=new_key())
-    assert reply.status == 201
-    assert reply.body["description"] is None
-
-
-def test_list_is_in_creation_order(gateway: PaymentGatewayServer) -> None:
-    keys = [new_key() for _ in range(3)]
-    ids = [charge(gateway, key).body["id"] for key in keys]
-    listed = [c["id"] for c in call(gateway, "GET", "/v1/charges").body["data"] if c["idempotency_key"] in keys]
-    assert listed == ids
-
-
-def test_charges_returns_copies(gateway: PaymentGatewayServer) -> None:
-    key = new_key()
-    charge(gateway, key)
-    mine = next(c for c in gateway.charges() if c["idempotency_key"] == key)
-    mine["amount"] = 0
-    assert charges_for(gateway, key)[0]["amount"] == 1999
-
-
-# -- declines and unknown tokens -------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("token", "code", "message"),
+    ("card", "decline_code", "message"),
     [
-        ("tok_chargeDeclined", "card_declined", "Your card was declined."),
+        ("pm_card_chargeDeclined", "generic_decline", "Your card was declined."),
+        ("tok_chargeDeclined", "generic_decline", "Your card was declined."),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds", "Your card has insufficient funds."),
+        ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds", "Your card has insufficient funds."),
         ("tok_insufficientFunds", "insufficient_funds", "Your card has insufficient funds."),
     ],
 )
-def test_decline(gateway: PaymentGatewayServer, token: str, code: str, message: str) -> None:
+def test_a_declined_card_is_stripes_card_error(client: stripe.StripeClient, card: str, decline_code: str, message: str) -> None:
+    with pytest.raises(stripe.CardError) as declined:
+        pay(client, new_key(), card)
+
+    error = declined.value
+    assert (error.http_status, error.code, error.user_message) == (402, "card_declined", message)
+    assert error.error is not None
+    assert (error.error.type, error.error.decline_code) == ("card_error", decline_code)
+    intent = error.error.payment_intent
+    assert intent is not None
+    assert (intent.status, intent.amount_received) == ("requires_payment_method", 0)
+    assert intent.last_payment_error is not None and intent.last_payment_error.decline_code == decline_code
+
+
+def test_a_decline_is_stored_and_replayed(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
     key = new_key()
-    reply = charge(gateway, key, source=token)
-    assert reply.status == 402
-    assert reply.body == {"error": {"type": "card_error", "code": code, "message": message}}
-    assert charges_for(gateway, key) == []
+    errors = []
+    for _ in range(2):
+        with pytest.raises(stripe.CardError) as declined:
+            pay(client, key, "pm_card_chargeDeclined")
+        errors.append(declined.value)
+
+    assert errors[0].json_body == errors[1].json_body
+    assert errors[1].headers.get("Idempotent-Replayed") == "true"
+    assert len(gateway.payment_intents(key)) == 1
 
 
-def test_decline_is_stored_and_replayed(gateway: PaymentGatewayServer) -> None:
+@pytest.mark.parametrize(
+    ("card", "param"), [("pm_card_nope", "payment_method"), ("tok_nope", "payment_method_data[card][token]")]
+)
+def test_an_unknown_card_is_an_invalid_request_naming_it(client: stripe.StripeClient, card: str, param: str) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        pay(client, new_key(), card)
+
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (400, "resource_missing", param)
+
+
+def test_the_same_key_replays_the_same_payment(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
     key = new_key()
-    first = charge(gateway, key, source="tok_chargeDeclined")
-    again = charge(gateway, key, source="tok_chargeDeclined")
-    assert first.status == again.status == 402
-    assert again.body == first.body
-    assert again.headers["Idempotent-Replayed"] == "true"
+
+    first, again = pay(client, key), pay(client, key)
+
+    assert again.to_dict() == first.to_dict()
+    assert first.last_response.headers.get("Idempotent-Replayed") is None
+    assert again.last_response.headers["Idempotent-Replayed"] == "true"
+    assert len(gateway.payment_intents(key)) == 1
 
 
-def test_unknown_token(gateway: PaymentGatewayServer) -> None:
+@pytest.mark.parametrize("change", [{"amount": 2000}, {"description": "another"}, {"currency": "usd"}])
+def test_the_same_key_with_other_parameters_is_an_idempotency_error(
+    client: stripe.StripeClient, gateway: PaymentGatewayServer, change: dict[str, Any]
+) -> None:
     key = new_key()
-    reply = charge(gateway, key, source="tok_nope")
-    assert reply.status == 400
-    assert reply.body["error"]["type"] == "invalid_request_error"
-    assert reply.body["error"]["code"] == "invalid_token"
-    assert reply.body["error"]["param"] == "source"
-    assert charges_for(gateway, key) == []
+    pay(client, key)
+
+    with pytest.raises(stripe.IdempotencyError) as reused:
+        pay(client, key, **change)
+
+    assert reused.value.http_status == 400
+    assert reused.value.error is not None and reused.value.error.type == "idempotency_error"
+    assert len(gateway.payment_intents(key)) == 1
 
 
-# -- transient failure -----------------------------------------------------------------------------
-def test_flaky_fails_once_per_key_then_succeeds(gateway: PaymentGatewayServer) -> None:
+def test_the_same_key_on_another_endpoint_is_an_idempotency_error(client: stripe.StripeClient) -> None:
     key = new_key()
-    first = charge(gateway, key, source="tok_flaky")
-    assert first.status == 503
-    assert first.body["error"]["type"] == "api_error"
-    assert first.body["error"]["code"] == "service_unavailable"
-    assert charges_for(gateway, key) == []
+    intent = pay(client, key)
 
-    retry = charge(gateway, key, source="tok_flaky")
-    assert retry.status == 201
-    assert retry.body["status"] == "succeeded"
-    # The 503 was not stored, so this is a fresh answer, not a replay of it.
-    assert "Idempotent-Replayed" not in retry.headers
-
-    again = charge(gateway, key, source="tok_flaky")
-    assert (again.status, again.body["id"]) == (201, retry.body["id"])
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert [c["id"] for c in charges_for(gateway, key)] == [retry.body["id"]]
+    with pytest.raises(stripe.IdempotencyError):
+        refund(client, key, payment_intent=intent.id)
 
 
-def test_flaky_fails_afresh_for_every_new_key(gateway: PaymentGatewayServer) -> None:
-    assert charge(gateway, new_key(), source="tok_flaky").status == 503
-    assert charge(gateway, new_key(), source="tok_flaky").status == 503
+def test_without_a_key_each_request_is_its_own_payment(client: stripe.StripeClient) -> None:
+    assert pay(client, None).id != pay(client, None).id
 
 
-# -- idempotency -----------------------------------------------------------------------------------
-def test_replay_returns_the_same_charge(gateway: PaymentGatewayServer) -> None:
+def test_the_flaky_card_fails_once_per_key(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
     key = new_key()
-    first = charge(gateway, key)
-    second = charge(gateway, key)
 
-    assert first.status == second.status == 201
-    assert second.body == first.body
-    assert second.headers["Idempotent-Replayed"] == "true"
-    assert "Idempotent-Replayed" not in first.headers
-    assert [c["id"] for c in charges_for(gateway, key)] == [first.body["id"]]
+    with pytest.raises(stripe.APIError) as unavailable:
+        pay(client, key, "tok_flaky")
+    retried = pay(client, key, "tok_flaky")
+    again = pay(client, key, "tok_flaky")
+
+    assert unavailable.value.http_status == 503
+    assert unavailable.value.headers["Stripe-Should-Retry"] == "true"
+    assert retried.status == "succeeded" and again.id == retried.id
+    assert len(gateway.payment_intents(key)) == 1
+    with pytest.raises(stripe.APIError):
+        pay(client, new_key(), "pm_card_flaky")  # a new key meets the outage afresh
 
 
-def test_replay_ignores_key_order_and_whitespace(gateway: PaymentGatewayServer) -> None:
+def test_the_timeout_card_pays_then_answers_after_the_client_gave_up(gateway: PaymentGatewayServer) -> None:
+    impatient = client_for(gateway, read_timeout=0.5)
     key = new_key()
-    first = call(gateway, "POST", "/v1/charges", raw=b'{"amount": 5, "currency": "EUR", "source": "tok_visa"}', key=key)
-    second = call(gateway, "POST", "/v1/charges", raw=b'{"source":"tok_visa","currency":"EUR","amount":5}', key=key)
-    assert first.status == second.status == 201
-    assert second.body["id"] == first.body["id"]
-    assert second.headers["Idempotent-Replayed"] == "true"
+
+    with pytest.raises(stripe.APIConnectionError) as timed_out:
+        pay(impatient, key, "tok_timeoutOnce")
+    # Already paid, though the client could not know: the retry gets that payment, not a second one.
+    [recorded] = gateway.payment_intents(key)
+    retried = pay(impatient, key, "tok_timeoutOnce")
+
+    assert timed_out.value.should_retry
+    assert (retried.id, retried.status) == (recorded["id"], "succeeded")
+    assert retried.last_response.headers["Idempotent-Replayed"] == "true"
+    assert len(gateway.payment_intents(key)) == 1
 
 
-def test_key_reused_with_other_body(gateway: PaymentGatewayServer) -> None:
+@pytest.mark.parametrize(
+    ("params", "code", "param"),
+    [
+        ({"amount": None}, "parameter_missing", "amount"),
+        ({"amount": 0}, "parameter_invalid_integer", "amount"),
+        ({"amount": "12.5"}, "parameter_invalid_integer", "amount"),
+        ({"amount": 100_000_000}, "amount_too_large", "amount"),
+        ({"currency": None}, "parameter_missing", "currency"),
+        ({"currency": "euro"}, "parameter_invalid", "currency"),
+        ({"confirm": False}, "parameter_invalid", "confirm"),
+        ({"payment_method": None}, "parameter_missing", "payment_method"),
+        ({"payment_method_data": {"type": "sepa_debit"}}, "parameter_invalid", "payment_method"),
+        ({"surprise": "yes"}, "parameter_unknown", "surprise"),
+        ({"metadata": {"a": {"b": "c"}}}, "parameter_invalid", "metadata"),
+        ({"metadata": {"reason": "x" * 501}}, "parameter_invalid", "metadata[reason]"),
+    ],
+)
+def test_an_invalid_parameter_is_named_and_not_stored(
+    client: stripe.StripeClient, gateway: PaymentGatewayServer, params: dict[str, Any], code: str, param: str
+) -> None:
     key = new_key()
-    first = charge(gateway, key, amount=1000)
-    reused = charge(gateway, key, amount=2000)
+    body = {"amount": 1999, "currency": "eur", "confirm": True, "payment_method": "pm_card_visa"} | params
+    body = {name: value for name, value in body.items() if value is not None}
 
-    assert reused.status == 422
-    assert reused.body["error"]["code"] == "idempotency_key_reused"
-    assert "Idempotent-Replayed" not in reused.headers
-    assert [c["amount"] for c in charges_for(gateway, key)] == [1000]
-    # The original is still what the key means.
-    assert charge(gateway, key, amount=1000).body["id"] == first.body["id"]
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.payment_intents.create(params=body, options={"idempotency_key": key})  # type: ignore[arg-type]
 
-
-def test_validation_error_is_stored_for_a_valid_key(gateway: PaymentGatewayServer) -> None:
-    key = new_key()
-    first = call(gateway, "POST", "/v1/charges", raw=b"not json", key=key)
-    again = call(gateway, "POST", "/v1/charges", raw=b"not json", key=key)
-    fixed = charge(gateway, key)
-
-    assert (first.status, first.body["error"]["code"]) == (400, "invalid_json")
-    assert (again.status, again.body) == (400, first.body)
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert (fixed.status, fixed.body["error"]["code"]) == (422, "idempotency_key_reused")
-    assert charges_for(gateway, key) == []
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (400, code, param)
+    # Stripe keeps no result for a request that failed validation: the corrected one goes through.
+    assert pay(client, key).status == "succeeded"
 
 
-def _race(count: int, request: Callable[[], Reply]) -> list[Reply]:
-    """Fire `count` requests as close to simultaneously as threads allow."""
-    barrier = threading.Barrier(count)
+def test_a_missing_payment_intent_is_a_404(client: stripe.StripeClient) -> None:
+    with pytest.raises(stripe.InvalidRequestError) as missing:
+        client.v1.payment_intents.retrieve("pi_missing")
 
-    def worker() -> Reply:
-        barrier.wait(timeout=10)
-        return request()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(worker) for _ in range(count)]
-        # result() re-raises a worker's exception here instead of losing it in the thread.
-        return [future.result(timeout=30) for future in futures]
+    assert (missing.value.http_status, missing.value.code) == (404, "resource_missing")
 
 
-def _hold_first_request_until_all_arrive(monkeypatch: pytest.MonkeyPatch, count: int) -> None:
-    """Make the race real instead of hoping the scheduler produces it.
+def test_concurrent_requests_with_one_key_make_one_payment(
+    client: stripe.StripeClient, gateway: PaymentGatewayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight requests with one key, the first held inside the fake's critical section until all eight
+    have arrived: without the lock each would make its own payment."""
+    count, key = 8, new_key()
+    arrived, condition = 0, threading.Condition()
+    decode, card = payment_gateway._decode_form, payment_gateway._card
 
-    In-memory processing is so quick that unsynchronised requests rarely overlap. So the first
-    request to reach validation (inside the gateway's critical section) waits there until all
-    `count` requests have reached the gateway. With the lock, the others queue behind it; without
-    it, all of them would be inside at once and each would create a charge.
-    """
-    arrived = 0
-    condition = threading.Condition()
-    parse_body, validate = payment_gateway._parse_body, payment_gateway._validate
-
-    def counting_parse_body(raw: bytes) -> Any:
+    def counting_decode(pairs: Any) -> Any:  # outside the lock: every request passes here
         nonlocal arrived
         with condition:
             arrived += 1
             condition.notify_all()
-        return parse_body(raw)
+        return decode(pairs)
 
-    def waiting_validate(payload: Any) -> Any:
+    def waiting_card(params: Any) -> Any:  # inside the lock: only the first request gets here first
         with condition:
-            # The timeout only keeps a broken gateway from hanging the suite.
-            condition.wait_for(lambda: arrived >= count, timeout=10)
-        return validate(payload)
+            condition.wait_for(lambda: arrived >= count, timeout=10)  # the timeout only guards the suite
+        return card(params)
 
-    monkeypatch.setattr(payment_gateway, "_parse_body", counting_parse_body)
-    monkeypatch.setattr(payment_gateway, "_validate", waiting_validate)
+    monkeypatch.setattr(payment_gateway, "_decode_form", counting_decode)
+    monkeypatch.setattr(payment_gateway, "_card", waiting_card)
+    barrier = threading.Barrier(count)
 
+    def one() -> stripe.PaymentIntent:
+        barrier.wait(timeout=10)
+        return pay(client_for(gateway), key)
 
-def test_concurrent_requests_with_one_key_create_one_charge(
-    gateway: PaymentGatewayServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = new_key()
-    _hold_first_request_until_all_arrive(monkeypatch, 8)
-    replies = _race(8, lambda: charge(gateway, key, amount=777))
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        intents = [future.result(timeout=30) for future in [pool.submit(one) for _ in range(count)]]
 
-    assert [reply.status for reply in replies] == [201] * 8
-    assert len({reply.body["id"] for reply in replies}) == 1
-    assert sum("Idempotent-Replayed" in reply.headers for reply in replies) == 7
-    assert len(charges_for(gateway, key)) == 1
+    assert len({intent.id for intent in intents}) == 1
+    assert sum(intent.last_response.headers.get("Idempotent-Replayed") == "true" for intent in intents) == count - 1
+    assert len(gateway.payment_intents(key)) == 1
 
 
-def test_concurrent_flaky_requests_create_one_charge(gateway: PaymentGatewayServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = new_key()
-    _hold_first_request_until_all_arrive(monkeypatch, 8)
-    replies = _race(8, lambda: charge(gateway, key, source="tok_flaky"))
-
-    # Exactly one request meets the outage; of the rest, one charges and six replay that charge.
-    assert sorted(reply.status for reply in replies) == [201] * 7 + [503]
-    assert sum("Idempotent-Replayed" in reply.headers for reply in replies) == 6
-    assert len(charges_for(gateway, key)) == 1
+# -- refunds ----------------------------------------------------------------------------------------
 
 
-# -- validation ------------------------------------------------------------------------------------
-def test_missing_idempotency_key(gateway: PaymentGatewayServer) -> None:
-    before = len(gateway.charges())
-    reply = call(gateway, "POST", "/v1/charges", {"amount": 100, "currency": "EUR", "source": "tok_visa"})
-    assert reply.status == 400
-    assert reply.body["error"]["code"] == "idempotency_key_missing"
-    assert len(gateway.charges()) == before
+def test_a_refund_defaults_to_everything_left(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
+    intent = pay(client, new_key(), amount=5000)
 
+    partial = refund(client, new_key(), payment_intent=intent.id, amount=1200, reason="requested_by_customer")
+    rest = refund(client, new_key(), charge=intent.latest_charge, metadata={"why": "cancelled"})
 
-def test_empty_idempotency_key_counts_as_missing(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "POST", "/v1/charges", {"amount": 100, "currency": "EUR", "source": "tok_visa"}, key="")
-    assert (reply.status, reply.body["error"]["code"]) == (400, "idempotency_key_missing")
+    assert (partial.amount, partial.reason, partial.status, partial.payment_intent) == (
+        1200,
+        "requested_by_customer",
+        "succeeded",
+        intent.id,
+    )
+    assert (rest.amount, rest.reason, rest.metadata.to_dict()) == (3800, None, {"why": "cancelled"})
+    assert client.v1.refunds.retrieve(rest.id).to_dict() == rest.to_dict()
+    [recorded] = [i for i in gateway.payment_intents() if i["id"] == intent.id]
+    assert recorded["amount_refunded"] == 5000
+    assert {r["id"] for r in gateway.refunds()} >= {partial.id, rest.id}
 
 
 @pytest.mark.parametrize(
-    "raw",
-    [b"", b"{", b"[1, 2]", b'"a string"', b"null", b'{"amount": NaN}', b"\xff\xfe"],
-    ids=["empty", "truncated", "array", "string", "null", "nan", "not-utf8"],
+    ("first", "then", "code", "param"),
+    [(2000, 1, "charge_already_refunded", None), (500, 1501, "amount_too_large", "amount")],
 )
-def test_invalid_json(gateway: PaymentGatewayServer, raw: bytes) -> None:
-    reply = call(gateway, "POST", "/v1/charges", raw=raw, key=new_key())
-    assert reply.status == 400
-    assert reply.body["error"]["type"] == "invalid_request_error"
-    assert reply.body["error"]["code"] == "invalid_json"
+def test_a_refund_above_what_is_left_is_refused(
+    client: stripe.StripeClient, first: int, then: int, code: str, param: str | None
+) -> None:
+    intent = pay(client, new_key(), amount=2000)
+    refund(client, new_key(), payment_intent=intent.id, amount=first)
+    key = new_key()
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        refund(client, key, payment_intent=intent.id, amount=then)
+    with pytest.raises(stripe.InvalidRequestError) as replayed:
+        refund(client, key, payment_intent=intent.id, amount=then)
+
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (400, code, param)
+    assert replayed.value.headers.get("Idempotent-Replayed") == "true"  # the endpoint ran: its refusal is stored
 
 
-@pytest.mark.parametrize("field", ["amount", "currency", "source"])
-def test_missing_field_is_named(gateway: PaymentGatewayServer, field: str) -> None:
-    body = {"amount": 100, "currency": "EUR", "source": "tok_visa"}
-    del body[field]
-    reply = call(gateway, "POST", "/v1/charges", body, key=new_key())
-    assert reply.status == 400
-    assert reply.body["error"]["code"] == "parameter_missing"
-    assert reply.body["error"]["param"] == field
+def test_a_refund_replays_and_refunds_once(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
+    intent, key = pay(client, new_key()), new_key()
+
+    first, again = (
+        refund(client, key, payment_intent=intent.id, amount=100),
+        refund(client, key, payment_intent=intent.id, amount=100),
+    )
+
+    assert again.id == first.id
+    assert [i["amount_refunded"] for i in gateway.payment_intents() if i["id"] == intent.id] == [100]
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("params", "status", "code", "param"),
     [
-        ("amount", 0),
-        ("amount", -5),
-        ("amount", 10.5),
-        ("amount", "100"),
-        ("amount", True),
-        ("currency", "eur"),
-        ("currency", "EURO"),
-        ("currency", "E1R"),
-        ("currency", 978),
-        ("source", 42),
-        ("source", ["tok_visa"]),
-        ("description", 7),
-        ("description", {"text": "x"}),
+        ({}, 400, "parameter_missing", "payment_intent"),
+        ({"payment_intent": "pi_missing"}, 404, "resource_missing", "payment_intent"),
+        ({"charge": "ch_missing"}, 404, "resource_missing", "charge"),
+        ({"reason": "changed_my_mind"}, 400, "parameter_invalid", "reason"),
+        ({"amount": -5}, 400, "parameter_invalid_integer", "amount"),
     ],
 )
-def test_invalid_field_is_named(gateway: PaymentGatewayServer, field: str, value: Any) -> None:
+def test_an_invalid_refund_is_named(
+    client: stripe.StripeClient, params: dict[str, Any], status: int, code: str, param: str
+) -> None:
+    intent = pay(client, new_key())
+    names_the_payment = not params or "payment_intent" in params or "charge" in params
+    body = params if names_the_payment else {"payment_intent": intent.id} | params
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        refund(client, new_key(), **body)
+
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (status, code, param)
+
+
+def test_a_declined_payment_has_nothing_to_refund(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
     key = new_key()
-    reply = charge(gateway, key, **{field: value})
-    assert reply.status == 400
-    assert reply.body["error"]["code"] == "parameter_invalid"
-    assert reply.body["error"]["param"] == field
-    assert charges_for(gateway, key) == []
+    with pytest.raises(stripe.CardError):
+        pay(client, key, "pm_card_chargeDeclined")
+    [declined] = gateway.payment_intents(key)
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        refund(client, new_key(), payment_intent=declined["id"])
+
+    assert refused.value.code == "charge_not_refundable"
 
 
-# -- routing ---------------------------------------------------------------------------------------
-def test_unknown_path_is_json_404(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "GET", "/v1/refunds")
-    assert reply.status == 404
-    assert reply.body["error"]["code"] == "resource_missing"
+def test_a_refund_of_a_drill_card_plays_the_drill_for_its_own_key(
+    client: stripe.StripeClient, gateway: PaymentGatewayServer
+) -> None:
+    key = new_key()
+    with pytest.raises(stripe.APIError):
+        pay(client, key, "pm_card_flaky")
+    intent, refund_key = pay(client, key, "pm_card_flaky"), new_key()
+
+    with pytest.raises(stripe.APIError):
+        refund(client, refund_key, payment_intent=intent.id)
+    done = refund(client, refund_key, payment_intent=intent.id)
+
+    assert done.amount == 1999
+    assert [i["amount_refunded"] for i in gateway.payment_intents(key)] == [1999]
 
 
-def test_wrong_method_is_json_405(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "DELETE", "/v1/charges")
-    assert reply.status == 405
-    assert reply.body["error"]["code"] == "method_not_allowed"
-    assert reply.headers["Allow"] == "GET, HEAD, POST"
+# -- what the library never sends: raw HTTP ---------------------------------------------------------
 
 
-def test_unsupported_method_is_json_not_html(gateway: PaymentGatewayServer) -> None:
-    reply = call(gateway, "BREW", "/health")
-    assert reply.status == 501
-    assert reply.body["error"]["code"] == "not_implemented"
+def test_no_api_key_is_stripes_401(gateway: PaymentGatewayServer) -> None:
+    status, body = raw(gateway, "POST", "/v1/payment_intents", b"amount=1")
+
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "API key" in body["error"]["message"]
 
 
-def test_list_filter_with_unknown_key_is_empty(gateway: PaymentGatewayServer) -> None:
-    assert charges_for(gateway, new_key()) == []
+def test_a_key_that_is_not_a_test_key_is_refused(gateway: PaymentGatewayServer) -> None:
+    with pytest.raises(stripe.AuthenticationError) as refused:
+        client_for(gateway, key="sk_live_0123456789abcdef").v1.payment_intents.retrieve("pi_x")
+
+    assert refused.value.http_status == 401
+    assert "sk_live_****cdef" in str(refused.value.user_message)  # never the whole key back
 
 
-# -- lifecycle -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b"amount]=1", "application/x-www-form-urlencoded", "parameter_invalid"),
+        (b"amount=1&amount=2", "application/x-www-form-urlencoded", "parameter_invalid"),
+        (b"metadata=x&metadata[a]=b", "application/x-www-form-urlencoded", "parameter_invalid"),
+        (b'{"amount": 1}', "application/json", "content_type_invalid"),
+    ],
+)
+def test_a_malformed_body_is_a_400_naming_the_problem(
+    gateway: PaymentGatewayServer, body: bytes, content_type: str, code: str
+) -> None:
+    status, reply = raw(gateway, "POST", "/v1/payment_intents", body, **bearer() | {"Content-Type": content_type})
+
+    assert (status, reply["error"]["code"]) == (400, code)
+
+
+def test_an_oversized_body_is_a_413(gateway: PaymentGatewayServer) -> None:
+    status, reply = raw(gateway, "POST", "/v1/refunds", b"a=" + b"x" * MAX_BODY_BYTES, **bearer())
+
+    assert status == 413
+    assert str(MAX_BODY_BYTES) in reply["error"]["message"]
+
+
+def test_an_overlong_idempotency_key_is_a_400(gateway: PaymentGatewayServer) -> None:
+    status, reply = raw(gateway, "POST", "/v1/refunds", b"payment_intent=pi_x", **bearer() | {"Idempotency-Key": "k" * 256})
+
+    assert (status, reply["error"]["code"]) == (400, "idempotency_key_invalid")
+
+
+def test_unknown_paths_and_methods_are_json(gateway: PaymentGatewayServer) -> None:
+    assert raw(gateway, "GET", "/v1/charges", **bearer())[0] == 404
+    status, reply = raw(gateway, "DELETE", "/v1/payment_intents", **bearer())
+    assert status == 405
+    assert reply["error"]["type"] == "invalid_request_error"
+
+
+def test_the_records_list_payment_intents_with_their_keys(client: stripe.StripeClient, gateway: PaymentGatewayServer) -> None:
+    key = new_key()
+    intent = pay(client, key)
+
+    status, body = raw(gateway, "GET", "/_fake/payment_intents")
+
+    assert status == 200
+    assert {"id": intent.id, "idempotency_key": key, "amount_refunded": 0}.items() <= next(
+        i for i in body["data"] if i["id"] == intent.id
+    ).items()
+    assert [i["id"] for i in raw(gateway, "GET", f"/_fake/payment_intents?idempotency_key={key}")[1]["data"]] == [intent.id]
+    assert raw(gateway, "GET", "/_fake/payment_intents?idempotency_key=")[1]["data"] == []
+    assert raw(gateway, "GET", "/_fake/refunds")[0] == 200
+
+
+# -- lifecycle ----------------------------------------------------------------------------------------
+
+
 def test_stop_releases_the_server_and_is_idempotent() -> None:
     with PaymentGatewayServer() as server:
         url = server.url
-        with urllib.request.urlopen(url + "/health", timeout=10) as response:
-            assert response.status == 200
+        assert raw(server, "GET", "/health")[0] == 200
     server.stop()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "/health", timeout=10)
@@ -420,6 +485,32 @@ def test_stop_releases_the_server_and_is_idempotent() -> None:
 
 def test_stop_without_start() -> None:
     PaymentGatewayServer().stop()
+
+
+def test_stop_lets_a_held_answer_go() -> None:
+    """A timeout-drill answer still held (its client has not hung up) does not keep stop() waiting."""
+    server = PaymentGatewayServer()
+    server.start()
+    held: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: held.append(pay(client_for(server, read_timeout=60), new_key(), "pm_card_timeoutOnce"))
+    )
+    worker.start()
+    _wait_for(lambda: len(server.payment_intents()) == 1)
+
+    server.stop()
+    worker.join(timeout=30)
+
+    assert [intent.status for intent in held] == ["succeeded"]
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    done = threading.Event()
+    for _ in range(400):  # a guard against hanging the suite, not a timing assertion
+        if condition():
+            return
+        done.wait(0.05)
+    pytest.fail("condition never held")
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signal semantics")

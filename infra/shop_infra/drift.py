@@ -23,7 +23,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shop_eventing.topology import Naming
-from shop_infra.provision import Clients, bucket_encryption, bucket_public_access_block, bucket_versioning
+from shop_infra.provision import Clients, bucket_cors, bucket_encryption, bucket_public_access_block, bucket_versioning
 from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 
 AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::")
@@ -46,7 +46,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "AWS::SQS::Queue": {"VisibilityTimeout": 30, "MessageRetentionPeriod": 345600, "RedrivePolicy": ABSENT},
     "AWS::Events::Rule": {"State": "ENABLED", "Targets": []},
     "AWS::SQS::QueuePolicy": {},
-    "AWS::S3::Bucket": {"BucketEncryption": ABSENT, "PublicAccessBlockConfiguration": ABSENT, "VersioningConfiguration": ABSENT},
+    "AWS::S3::Bucket": {
+        "BucketEncryption": ABSENT,
+        "PublicAccessBlockConfiguration": ABSENT,
+        "VersioningConfiguration": ABSENT,
+        "CorsConfiguration": ABSENT,
+    },
 }
 
 
@@ -185,6 +190,7 @@ class _Reader:
             "BucketEncryption": bucket_encryption(self.s3, name),
             "PublicAccessBlockConfiguration": bucket_public_access_block(self.s3, name),
             "VersioningConfiguration": bucket_versioning(self.s3, name),
+            "CorsConfiguration": bucket_cors(self.s3, name),
         }
 
     def _archive(self, name: str) -> dict[str, Any]:

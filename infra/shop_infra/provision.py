@@ -55,7 +55,9 @@ SUPPORTED: dict[str, frozenset[str]] = {
     "AWS::SQS::Queue": frozenset({"QueueName", "VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy"}),
     "AWS::Events::Rule": frozenset({"Name", "EventBusName", "EventPattern", "State", "Targets"}),
     "AWS::SQS::QueuePolicy": frozenset({"Queues", "PolicyDocument"}),
-    "AWS::S3::Bucket": frozenset({"BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "VersioningConfiguration"}),
+    "AWS::S3::Bucket": frozenset(
+        {"BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "VersioningConfiguration", "CorsConfiguration"}
+    ),
 }
 
 
@@ -392,7 +394,12 @@ class _Applier:
         if wanted_versioning and bucket_versioning(self.s3, name) != wanted_versioning:
             self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=wanted_versioning)
             self.changes.append(f"set versioning on bucket {name}")
-        self._found(logical_id, name, Arn=f"arn:aws:s3:::{name}")
+        wanted_cors = props.get("CorsConfiguration")
+        if wanted_cors and bucket_cors(self.s3, name) != wanted_cors:
+            rules = [{_S3_CORS_NAMES.get(key, key): value for key, value in rule.items()} for rule in wanted_cors["CorsRules"]]
+            self.s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+            self.changes.append(f"set CORS on bucket {name}")
+        self._found(logical_id, name, Arn=f"arn:aws:s3:::{name}", DomainName=f"{name}.s3.amazonaws.com")
 
 
 def bucket_encryption(s3: Any, name: str) -> dict[str, Any] | None:
@@ -409,6 +416,22 @@ def bucket_encryption(s3: Any, name: str) -> dict[str, Any] | None:
             for r in rules
         ]
     }
+
+
+# CloudFormation's CorsRule names two fields otherwise than S3's API.
+_S3_CORS_NAMES = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
+
+
+def bucket_cors(s3: Any, name: str) -> dict[str, Any] | None:
+    """The bucket's CORS rules in the template's shape, None when it has none."""
+    try:
+        rules = s3.get_bucket_cors(Bucket=name)["CORSRules"]
+    except ClientError as error:
+        if _missing(error, "NoSuchCORSConfiguration"):
+            return None
+        raise
+    template_names = {api: template for template, api in _S3_CORS_NAMES.items()}
+    return {"CorsRules": [{template_names.get(key, key): value for key, value in rule.items()} for rule in rules]}
 
 
 def bucket_public_access_block(s3: Any, name: str) -> dict[str, bool] | None:

@@ -298,18 +298,106 @@ def notify_resources(naming: Naming) -> Resources:
     }
 
 
-# Resources a service owns beyond its table and subscriptions, by service.
-SERVICE_EXTRAS = {"notify": notify_resources}
+# -- vod's own resources ---------------------------------------------------------------------------
+
+MEDIA_BUCKET_ID = "MediaBucket"
+JOB_EVENTS_QUEUE_ID = "TranscodeJobsQueue"
+JOB_EVENTS_DLQ_ID = "TranscodeJobsDlq"
+JOB_EVENTS_RULE_ID = "TranscodeJobStateChangeRule"
+JOB_EVENTS_POLICY_ID = "TranscodeJobsQueuePolicy"
+# MediaConvert publishes its job state changes on the account's default bus, not on the shop's.
+DEFAULT_BUS = "default"
+# Browsers PUT sources (and parts) straight to S3 with presigned URLs; the ETag header completes a multipart upload.
+MEDIA_CORS_RULES = [
+    {
+        "AllowedMethods": ["PUT", "GET", "HEAD"],
+        "AllowedOrigins": ["*"],
+        "AllowedHeaders": ["*"],
+        "ExposedHeaders": ["ETag"],
+        "MaxAge": 3600,
+    }
+]
+
+
+def media_bucket_name(naming: Naming) -> str:
+    """vod's app derives the same name (VOD_MEDIA_BUCKET overrides it there)."""
+    return f"{naming.prefix}-{naming.stage}-vod-media"
+
+
+def vod_resources(naming: Naming) -> Resources:
+    """The media bucket (sources, HLS outputs, captions) and the queue the transcoder's job state
+    changes reach vod through: a rule on the default bus for MediaConvert's events of this stage's
+    jobs (userMetadata.shop_stage), which the embedded stack's ffmpeg transcoder emits alike."""
+    queue = naming.queue("vod", "transcode-jobs")
+    return {
+        MEDIA_BUCKET_ID: {
+            "Type": "AWS::S3::Bucket",
+            # Sources and outputs are the shop's catalogue of videos: never dropped with the stack.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {"BucketName": media_bucket_name(naming), "CorsConfiguration": {"CorsRules": MEDIA_CORS_RULES}},
+        },
+        JOB_EVENTS_DLQ_ID: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": naming.dlq("vod", "transcode-jobs"), "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
+        },
+        JOB_EVENTS_QUEUE_ID: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue,
+                "VisibilityTimeout": 30,
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [JOB_EVENTS_DLQ_ID, "Arn"]}, "maxReceiveCount": 5},
+            },
+        },
+        JOB_EVENTS_RULE_ID: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": f"{queue}-state-change",
+                "EventBusName": DEFAULT_BUS,
+                "EventPattern": {
+                    "source": ["aws.mediaconvert"],
+                    "detail-type": ["MediaConvert Job State Change"],
+                    "detail": {"status": ["COMPLETE", "ERROR"], "userMetadata": {"shop_stage": [naming.stage]}},
+                },
+                "State": "ENABLED",
+                "Targets": [{"Id": TARGET_ID, "Arn": {"Fn::GetAtt": [JOB_EVENTS_QUEUE_ID, "Arn"]}}],
+            },
+        },
+        JOB_EVENTS_POLICY_ID: {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": JOB_EVENTS_QUEUE_ID}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": POLICY_SID,
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [JOB_EVENTS_QUEUE_ID, "Arn"]},
+                            "Condition": {"ArnEquals": {"aws:SourceArn": [{"Fn::GetAtt": [JOB_EVENTS_RULE_ID, "Arn"]}]}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+# Resources a service has beyond its table and subscriptions, by service.
+SERVICE_OWN_RESOURCES = {"notify": notify_resources, "vod": vod_resources}
 
 
 def service_resources(topology: Topology, service: ServiceSpec, naming: Naming) -> Resources:
-    """One service's table and, per subscription, its queue, DLQ, rules and queue policy."""
+    """One service's table and, per subscription, its queue, DLQ, rules and queue policy; and what it
+    owns besides (SERVICE_OWN_RESOURCES)."""
     resources: Resources = {TABLE_ID: table_resource(service, naming)}
     for subscription in service.subscriptions:
         resources.update(subscription_resources(topology, service, subscription, naming))
-    extras = SERVICE_EXTRAS.get(service.name)
-    if extras is not None:
-        resources.update(extras(naming))
+    own = SERVICE_OWN_RESOURCES.get(service.name)
+    if own:
+        resources.update(own(naming))
     return resources
 
 

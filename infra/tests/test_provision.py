@@ -26,6 +26,9 @@ RULES = [
     for service, sub in TOPOLOGY.subscriptions()
     for ref in sub.events
 ]
+# vod's own resources beside its subscriptions (shop_infra.resources.vod_resources): the media bucket, and a
+# queue + DLQ fed by one rule on the default bus (the transcoder's job state changes).
+OWN_QUEUES = [NAMING.queue("vod", "transcode-jobs"), NAMING.dlq("vod", "transcode-jobs")]
 
 
 @dataclass
@@ -66,8 +69,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 11
-    assert len(RULES) == 30
+    assert len(SUBSCRIPTIONS) == 13
+    assert len(RULES) == 32
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -108,10 +111,10 @@ def test_creates_one_table_per_service_with_keys_index_stream_ttl_and_pitr(aws: 
 
 def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> None:
     urls = aws.sqs.list_queues(QueueNamePrefix="shop-t-")["QueueUrls"]
-    wanted = {NAMING.queue(*key) for key in SUBSCRIPTIONS} | {NAMING.dlq(*key) for key in SUBSCRIPTIONS}
+    wanted = {NAMING.queue(*key) for key in SUBSCRIPTIONS} | {NAMING.dlq(*key) for key in SUBSCRIPTIONS} | set(OWN_QUEUES)
 
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == sorted(wanted)
-    assert len(urls) == 22
+    assert len(urls) == 28
     assert sorted(aws.first.queue_urls) == sorted(SUBSCRIPTIONS) == sorted(aws.first.dlq_urls)
     for service, sub in TOPOLOGY.subscriptions():
         queue = aws.queue_attributes(aws.queue_url(service.name, sub.name))
@@ -170,13 +173,14 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
-    assert sum(c.startswith("created queue ") for c in changes) == 22
-    assert sum(c.startswith("put rule ") for c in changes) == 30
-    assert sum(c.startswith("targeted rule ") for c in changes) == 30
-    assert sum(c.startswith("set policy on ") for c in changes) == 11
+    assert sum(c.startswith("created queue ") for c in changes) == 28
+    assert sum(c.startswith("put rule ") for c in changes) == 33
+    assert sum(c.startswith("targeted rule ") for c in changes) == 33
+    assert sum(c.startswith("set policy on ") for c in changes) == 14
     # notify's ledger bucket: created, then encrypted, closed to the public and versioned.
     assert sum(c.endswith(" bucket shop-t-notify-ledger") or c == "created bucket shop-t-notify-ledger" for c in changes) == 4
-    assert len(changes) == 2 + 5 + 5 + 5 + 22 + 30 + 30 + 11 + 4
+    assert changes.count("created bucket shop-t-vod-media") == changes.count("set CORS on bucket shop-t-vod-media") == 1
+    assert len(changes) == 2 + 5 + 5 + 5 + 28 + 33 + 33 + 14 + 4 + 2
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:
@@ -296,8 +300,9 @@ def test_the_visibility_timeout_override_applies_to_every_subscription(drifting:
     changes = drifting.again(LocalOverrides(visibility_timeout_seconds=2))
 
     updated = sorted(c for c in changes if c.startswith("updated queue "))
-    assert updated == sorted(f"updated queue {drifting.naming.queue(*key)}: ['VisibilityTimeout']" for key in SUBSCRIPTIONS)
-    assert sorted(set(changes) - set(updated)) == sorted(f"set policy on {drifting.naming.queue(*key)}" for key in SUBSCRIPTIONS)
+    consumed = [drifting.naming.queue(*key) for key in SUBSCRIPTIONS] + [drifting.naming.queue("vod", "transcode-jobs")]
+    assert updated == sorted(f"updated queue {queue}: ['VisibilityTimeout']" for queue in consumed)
+    assert sorted(set(changes) - set(updated)) == sorted(f"set policy on {queue}" for queue in consumed)
     for key in SUBSCRIPTIONS:
         assert drifting.queue_attributes(drifting.queue_url(*key))["VisibilityTimeout"] == "2"
         # The DLQs keep the default.

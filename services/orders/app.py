@@ -23,8 +23,13 @@ from chalicelib.api_models import (
     RefundResponse,
 )
 from chalicelib.domain import CancelledBy, CancelRefused, Order, OrderInvalid, Refund, RefundNotAllowed
-from chalicelib.payments import HttpPaymentGateway, PaymentGatewayUnavailable
-from chalicelib.refunds import RefundGateway, RefundRefused, UntilTheStripeAdapter
+from chalicelib.payments import (
+    PaymentGateway,
+    PaymentGatewayUnavailable,
+    PaymentRequestRejected,
+    RefundRefused,
+    StripePaymentGateway,
+)
 from chalicelib.repository import OrdersRepository, OrdersUnitOfWork
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_eventing.auth import SignIn, current_caller
@@ -51,8 +56,22 @@ serve_openapi(app, title="shop orders API", version="1", description="Checkout, 
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
-gateway = HttpPaymentGateway(os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
-refunds: RefundGateway = UntilTheStripeAdapter()
+# The embedded stack's fake accepts any test key; on AWS the key is a SecureString in SSM.
+LOCAL_STRIPE_KEY = "sk_test_shop_local"
+
+
+def stripe_secret_key() -> str:
+    parameter = os.environ.get("STRIPE_SECRET_KEY_PARAMETER")
+    if not parameter:
+        return os.environ.get("STRIPE_SECRET_KEY", LOCAL_STRIPE_KEY)
+    found = runtime.session.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+    return str(found["Parameter"]["Value"])
+
+
+# PAYMENT_GATEWAY_URL: Stripe's API base (locally the fake's URL; on AWS https://api.stripe.com).
+gateway = StripePaymentGateway(stripe_secret_key, api_base=os.environ.get("PAYMENT_GATEWAY_URL", "http://127.0.0.1:5101"))
+# The refunds go through the same gateway; a name of their own lets tests give them a script.
+refunds: PaymentGateway = gateway
 STAFF = {"staff"}
 
 
@@ -63,6 +82,11 @@ def unit_of_work() -> OrdersUnitOfWork:
 class GatewayUnavailable(ApiError):
     status = 503
     code = "payment_gateway_unavailable"
+
+
+class GatewayRefusedRequest(ApiError):
+    status = 502
+    code = "payment_gateway_refused_request"
 
 
 def order_body(order: Order) -> OrderResponse:
@@ -256,7 +280,7 @@ def staff_get_order(order_id: str) -> Any:
     body=RefundRequest,
     headers=RefundHeaders,
     responses={201: RefundResponse},
-    errors={404, 409, 422, 503},
+    errors={404, 409, 422, 502, 503},
     description="Gives back `amount` of the captured payment and publishes PaymentRefunded. 409 not_captured or "
     "nothing_to_refund; 422 exceeds_refundable (amount), not_a_digital_line (skus), idempotency_key_reused, or "
     "refund_refused (the gateway's code in the message); 503: the gateway did not answer, send the same request again. "
@@ -298,6 +322,10 @@ def refund_order(order_id: str) -> Any:
         ) from None
     except PaymentGatewayUnavailable:
         raise GatewayUnavailable("the payment gateway did not answer; send the same request again") from None
+    except PaymentRequestRejected:
+        # Our request, not the refund, was refused (a setting or a bug): logged, and nothing was refunded.
+        runtime.logger.exception("the payment gateway refused the refund request")
+        raise GatewayRefusedRequest("the payment gateway refused the request; nothing was refunded") from None
     return json_response(refund_body(order, refund), 201, {"Idempotent-Replayed": "true"} if replayed else None)
 
 

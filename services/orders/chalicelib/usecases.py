@@ -27,8 +27,7 @@ from chalicelib.domain import (
     place_order,
     resolve_locale,
 )
-from chalicelib.payments import PaymentGateway
-from chalicelib.refunds import RefundGateway, RefundRefused
+from chalicelib.payments import PaymentGateway, RefundRefused
 from chalicelib.repository import IdempotencyKeyTaken, OrderChangedSinceRead, ProductViewNotNewer
 from shop_contracts.events import (
     Address,
@@ -61,9 +60,9 @@ from shop_eventing.outbox import TransactionalWork
 
 SOURCE = "shop.orders"
 SAVE_ATTEMPTS = 5
-# The shop's language when the customer names none and their browser asks for none we speak: every
-# e-mail the shop sent before locales was English.
-DEFAULT_LOCALE: Locale = "en"
+# The shop's language when the customer names none and their browser asks for none we speak: the shop
+# sells in Japan first (notify reads an event without a locale the same way).
+DEFAULT_LOCALE: Locale = "ja"
 SUPPORTED_LOCALES: tuple[str, ...] = get_args(Locale)
 REASON_MAX_LENGTH = 500
 
@@ -474,7 +473,7 @@ def cancel(
 
 
 def refund_on_cancel(
-    event: DomainEvent, subscriber: str, repository: Orders, new_uow: NewUnitOfWork, gateway: RefundGateway
+    event: DomainEvent, subscriber: str, repository: Orders, new_uow: NewUnitOfWork, gateway: PaymentGateway
 ) -> None:
     """On OrderCancelled: give back everything captured and not yet refunded, through the gateway with a
     key derived from the OrderCancelled's event_id, then publish PaymentRefunded. Nothing captured,
@@ -516,7 +515,7 @@ def refund_by_staff(
     skus: list[str],
     repository: Orders,
     new_uow: NewUnitOfWork,
-    gateway: RefundGateway,
+    gateway: PaymentGateway,
 ) -> tuple[Order, Refund, bool]:
     """A staff member gives back `amount` of an order's captured payment. Returns (order, refund,
     replayed). The same Idempotency-Key with the same request returns the same refund (and finishes it
@@ -548,7 +547,7 @@ def refund_by_staff(
 def _refund(
     repository: Orders,
     new_uow: NewUnitOfWork,
-    gateway: RefundGateway,
+    gateway: PaymentGateway,
     *,
     order_id: str,
     key: str,

@@ -101,26 +101,3 @@ def post_order(client: Any) -> Callable[..., Any]:
         return client.http.post("/orders", body=raw, headers=headers)
 
     return post
-
-
-class RecordingRefunds:
-    """The refund side of the payment gateway port in memory: accepts every refund, once per key."""
-
-    def __init__(self) -> None:
-        self.refunds: dict[str, dict[str, Any]] = {}
-
-    def refund(self, *, idempotency_key: str, payment_id: str, amount: int, reason: str) -> Any:
-        from chalicelib.refunds import RefundOutcome
-
-        asked = {"payment_id": payment_id, "amount": amount, "reason": reason}
-        self.refunds.setdefault(idempotency_key, {"refund_id": f"re_{uuid.uuid4().hex[:12]}", **asked})
-        return RefundOutcome(refund_id=self.refunds[idempotency_key]["refund_id"], amount=amount)
-
-
-@pytest.fixture
-def refund_gateway(orders_app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> RecordingRefunds:
-    """The app's refunds through RecordingRefunds for the test (app.refunds is what its routes and the
-    refund-on-cancel subscriber use)."""
-    fake = RecordingRefunds()
-    monkeypatch.setattr(orders_app, "refunds", fake)
-    return fake

@@ -82,7 +82,6 @@ def producer(
     post_order: Callable[..., Any],
     publish_product: Callable[..., Any],
     client: Any,
-    refund_gateway: Any,
 ) -> OrdersProducer:
     return OrdersProducer(orders_app, aws, post_order, publish_product, client)
 
@@ -163,7 +162,7 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
 
     detail = the_event(an_order_is_paid(producer), "PaymentCaptured", 1)
 
-    # notify reads the same event but not the address: only fulfillment is broken.
+    # notify and vod read the same event but not the address: only fulfillment is broken.
     assert {d.id: check(d, detail) for d in DECLARATIONS if d.event_type == "PaymentCaptured"} == {
         "fulfillment.request-shipment:PaymentCaptured.v1": [
             "fulfillment.request-shipment relies on PaymentCaptured v1 field data.shipping_address: data.shipping_address is null"
@@ -171,6 +170,7 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
         "notify.order-emails:PaymentCaptured.v1": [],
         "notify.crm-sync:PaymentCaptured.v1": [],
         "notify.sales-ledger:PaymentCaptured.v1": [],
+        "vod.grant-access:PaymentCaptured.v1": [],
     }
 
 

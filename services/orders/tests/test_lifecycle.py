@@ -496,11 +496,11 @@ def test_an_empty_delivery_preference_is_none_whatever_the_order_holds():
         (None, "fr-FR,fr;q=0.9,ja;q=0.5,en;q=0.4", "ja"),
         (None, "en;q=0.2, ja;q=0.8", "ja"),
         (None, "ja;q=0, en", "en"),
-        (None, "fr, de", "en"),
-        (None, None, "en"),
-        (None, "", "en"),
+        (None, "fr, de", "ja"),
+        (None, None, "ja"),
+        (None, "", "ja"),
         (None, "ja;q=abc, en;q=0.1", "en"),
     ],
 )
 def test_the_customers_locale(requested, accept_language, locale):
-    assert resolve_locale(requested, accept_language, "en", ("ja", "en")) == locale
+    assert resolve_locale(requested, accept_language, "ja", ("ja", "en")) == locale

@@ -1,10 +1,9 @@
 """The payment step (StockReserved -> charge -> PaymentCaptured/PaymentFailed) and the order history,
-against a real (in-process) moto DynamoDB; the gateway is a recording fake, then the real fake gateway
-over HTTP (`HttpPaymentGateway` against `PaymentGatewayServer`)."""
+against a real (in-process) moto DynamoDB; the gateway is a recording fake, or the app's own Stripe
+adapter against the session's fake Stripe (the adapter alone: test_payments.py)."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,10 +14,9 @@ import pytest
 
 from chalicelib import usecases
 from chalicelib.api_models import LineRequest, PlaceOrderRequest
-from chalicelib.payments import ChargeOutcome, HttpPaymentGateway, PaymentGatewayUnavailable
+from chalicelib.payments import ChargeOutcome, PaymentGatewayUnavailable
 from shop_contracts.events import ShipmentRequestedV1, StockLine, StockRejectedV1, StockReleasedV1, StockReservedV1
 from shop_devstack.dispatcher import LambdaContext
-from shop_devstack.payment_gateway import PaymentGatewayServer
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, EventData, new_event
 from shop_eventing.outbox import AlreadyProcessed
@@ -174,7 +172,7 @@ def test_declined_charge_publishes_payment_failed_with_the_reason(orders):
         "customer_email": "buyer@example.com",
         "reason": "card_declined",
         "customer_id": CUSTOMER_ID,
-        "locale": "en",
+        "locale": "ja",
     }
     assert order.timeline[-1].summary == "payment failed (card_declined)"
 
@@ -280,7 +278,7 @@ def test_an_order_that_moved_under_the_charge_is_read_again_and_saved_once(order
 def test_a_free_order_is_not_reported_as_a_declined_card(orders, aws):
     order_id = orders.place(kind="digital", amount=0, quantity=1)
 
-    orders.charge(stock_reserved(order_id), HttpPaymentGateway(aws.gateway.url))
+    orders.charge(stock_reserved(order_id), orders.app.gateway)
 
     assert orders.order(order_id).status == "PAID"
 
@@ -366,7 +364,7 @@ def test_payment_subscriber_charges_the_real_gateway_once_for_a_duplicated_deliv
 
     assert first == again == {"batchItemFailures": []}
     assert orders.order(order_id).status == "PAID"
-    assert len([c for c in aws.gateway.charges() if c["idempotency_key"] == f"order-{order_id}"]) == 1
+    assert len(aws.gateway.payment_intents(f"order-{order_id}")) == 1
     assert published_types(orders, order_id) == ["OrderPlaced", "PaymentCaptured"]
 
 
@@ -384,111 +382,3 @@ def test_payment_subscriber_reports_a_gateway_outage_as_a_batch_item_failure(ord
     assert retried == {"batchItemFailures": []}
     assert orders.order(flaky.data.order_id).status == "PAID"
     assert orders.order(fine.data.order_id).status == "PAID"
-
-
-# -- HttpPaymentGateway against the fake gateway server --------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def gateway_server():
-    with PaymentGatewayServer(port=0) as server:
-        yield server
-
-
-@pytest.fixture
-def http_gateway(gateway_server) -> HttpPaymentGateway:
-    return HttpPaymentGateway(gateway_server.url + "/")
-
-
-def charge(gateway: HttpPaymentGateway, key: str, token: str, amount: int = 2500) -> ChargeOutcome:
-    return gateway.charge(idempotency_key=key, amount=amount, currency="USD", token=token, description="order test")
-
-
-def charges_for(server: PaymentGatewayServer, key: str) -> list[dict[str, Any]]:
-    return [c for c in server.charges() if c["idempotency_key"] == key]
-
-
-def test_tok_visa_is_approved_with_a_charge_id(http_gateway, gateway_server):
-    key = f"order-{uuid.uuid4()}"
-
-    outcome = charge(http_gateway, key, "tok_visa")
-
-    [recorded] = charges_for(gateway_server, key)
-    assert outcome == ChargeOutcome(approved=True, charge_id=recorded["id"])
-    assert (recorded["amount"], recorded["currency"], recorded["source"], recorded["description"]) == (
-        2500,
-        "USD",
-        "tok_visa",
-        "order test",
-    )
-
-
-@pytest.mark.parametrize(
-    ("token", "code"), [("tok_chargeDeclined", "card_declined"), ("tok_insufficientFunds", "insufficient_funds")]
-)
-def test_declined_cards_are_declines_with_their_code(http_gateway, gateway_server, token, code):
-    key = f"order-{uuid.uuid4()}"
-
-    outcome = charge(http_gateway, key, token)
-
-    assert outcome == ChargeOutcome(approved=False, decline_code=code)
-    assert charges_for(gateway_server, key) == []
-
-
-def test_an_unknown_token_is_a_decline(http_gateway):
-    assert charge(http_gateway, f"order-{uuid.uuid4()}", "tok_nonsense") == ChargeOutcome(
-        approved=False, decline_code="invalid_token"
-    )
-
-
-def test_tok_flaky_is_unavailable_first_then_approved_with_the_same_key(http_gateway, gateway_server):
-    key = f"order-{uuid.uuid4()}"
-
-    with pytest.raises(PaymentGatewayUnavailable):
-        charge(http_gateway, key, "tok_flaky")
-    outcome = charge(http_gateway, key, "tok_flaky")
-
-    [recorded] = charges_for(gateway_server, key)
-    assert outcome == ChargeOutcome(approved=True, charge_id=recorded["id"])
-
-
-def test_the_same_key_twice_is_the_same_charge():
-    with PaymentGatewayServer(port=0) as server:
-        gateway = HttpPaymentGateway(server.url)
-        key = f"order-{uuid.uuid4()}"
-
-        first = charge(gateway, key, "tok_visa")
-        second = charge(gateway, key, "tok_visa")
-
-        assert first.approved and second.approved
-        assert first.charge_id == second.charge_id
-        assert len(server.charges()) == 1
-
-
-def test_the_same_decline_twice_is_the_same_decline(http_gateway, gateway_server):
-    key = f"order-{uuid.uuid4()}"
-
-    outcomes = [charge(http_gateway, key, "tok_chargeDeclined") for _ in range(2)]
-
-    assert outcomes == [ChargeOutcome(approved=False, decline_code="card_declined")] * 2
-
-
-def test_the_same_key_with_another_amount_is_an_error_not_a_decline(http_gateway, gateway_server):
-    key = f"order-{uuid.uuid4()}"
-    charge(http_gateway, key, "tok_visa", amount=2500)
-
-    with pytest.raises(RuntimeError, match="idempotency_key_reused"):
-        charge(http_gateway, key, "tok_visa", amount=9999)
-
-    assert len(charges_for(gateway_server, key)) == 1
-
-
-def test_a_gateway_nobody_answers_at_is_unavailable():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    # Nothing listens on the port any more: the connection is refused.
-    gateway = HttpPaymentGateway(f"http://127.0.0.1:{port}")
-
-    with pytest.raises(PaymentGatewayUnavailable):
-        charge(gateway, "order-nobody", "tok_visa")

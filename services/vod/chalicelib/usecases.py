@@ -1,0 +1,408 @@
+"""vod use cases: a video's way from upload to ready (or failed, and retried), and the access paid
+orders grant. Ports (table, media store, transcoder) come in as arguments."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from chalicelib.domain import (
+    CAPTIONS_MAX_BYTES,
+    PaidLine,
+    StepRefused,
+    VideoState,
+    caption_key,
+    check_step,
+    check_webvtt,
+    job_id,
+    new_video_id,
+    output_prefix,
+    plan_grants,
+    source_key,
+)
+from chalicelib.repository import EntitlementExists, VideoMoved
+from chalicelib.storage import MediaStore
+from chalicelib.transcoder import JobOutcome, JobRefused, TranscodeJob, Transcoder
+from shop_contracts.events import (
+    EntitlementGrantedV1,
+    PaymentCapturedV1,
+    Rendition,
+    VideoFailedV1,
+    VideoOutputs,
+    VideoReadyV1,
+    VideoSource,
+    VideoUploadedV1,
+)
+from shop_eventing.envelope import DomainEvent, EventData, new_event
+from shop_eventing.outbox import TransactionalWork
+
+SOURCE = "shop.vod"
+
+
+class Videos(Protocol):
+    """The vod table as the use cases read it (chalicelib.repository.VodRepository)."""
+
+    def video(self, video_id: str) -> dict[str, Any] | None: ...
+
+    def entitlements(self, customer_id: str, subject: str | None = None) -> list[dict[str, Any]]: ...
+
+
+class VodWork(TransactionalWork, Protocol):
+    def add_video(self, video: dict[str, Any]) -> None: ...
+
+    def move_video(self, video_id: str, *, from_states: Any, attempt: int, changes: dict[str, Any], remove: Any = ()) -> None: ...
+
+    def add_entitlement(self, grant: Any, caused_by: str) -> None: ...
+
+
+NewUnitOfWork = Callable[[], VodWork]
+
+
+class VideoNotFound(Exception):
+    pass
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _event(data: EventData, video_id: str, cause: DomainEvent | None = None) -> DomainEvent:
+    if cause is not None:
+        return cause.caused(data, producer=SOURCE)
+    return new_event(data, producer=SOURCE, correlation_id=video_id)
+
+
+def _video(repository: Videos, video_id: str) -> dict[str, Any]:
+    video = repository.video(video_id)
+    if video is None:
+        raise VideoNotFound(video_id)
+    return video
+
+
+# -- ingest --------------------------------------------------------------------------------------
+
+
+def create_video(title: str, content_type: str, created_by: str, new_uow: NewUnitOfWork, store: MediaStore) -> dict[str, Any]:
+    """A new video waiting for its source; returns it with a presigned PUT for the source."""
+    video_id = new_video_id()
+    now = _now()
+    video: dict[str, Any] = {
+        "video_id": video_id,
+        "title": title,
+        "state": str(VideoState.CREATED),
+        "attempt": 0,
+        "content_type": content_type,
+        "source_key": source_key(video_id),
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+        "captions": {},
+    }
+    uow = new_uow()
+    uow.add_video(video)
+    uow.commit()
+    return {**video, "upload_url": store.presigned_put(source_key(video_id), content_type)}
+
+
+def start_multipart(video_id: str, repository: Videos, store: MediaStore) -> dict[str, Any]:
+    video = _video(repository, video_id)
+    check_step("complete_upload", VideoState(video["state"]))
+    return {"upload_id": store.start_multipart(video["source_key"], video["content_type"])}
+
+
+def presign_parts(
+    video_id: str, upload_id: str, part_numbers: list[int], repository: Videos, store: MediaStore
+) -> dict[str, Any]:
+    video = _video(repository, video_id)
+    check_step("complete_upload", VideoState(video["state"]))
+    return {"parts": [{"part_number": n, "url": store.presigned_part(video["source_key"], upload_id, n)} for n in part_numbers]}
+
+
+def complete_upload(
+    video_id: str,
+    uploaded_by: str,
+    repository: Videos,
+    new_uow: NewUnitOfWork,
+    store: MediaStore,
+    multipart: tuple[str, list[tuple[int, str]]] | None = None,
+) -> dict[str, Any]:
+    """The client says the source is up (after its PUT, or with the parts of a multipart upload).
+    The object must be in the bucket (HEAD); then the video is UPLOADED and VideoUploaded published,
+    once: a repeated call finds the video moved on and changes nothing."""
+    video = _video(repository, video_id)
+    if video["state"] != VideoState.CREATED:
+        return video
+    if multipart is not None:
+        upload_id, parts = multipart
+        store.complete_multipart(video["source_key"], upload_id, parts)
+    stored = store.head(video["source_key"])
+    uow = new_uow()
+    uow.move_video(
+        video_id,
+        from_states={VideoState.CREATED},
+        attempt=0,
+        changes={"state": str(VideoState.UPLOADED), "attempt": 1, "size_bytes": stored.size_bytes, "updated_at": _now()},
+    )
+    uow.add_event(
+        _event(
+            VideoUploadedV1(
+                video_id=video_id,
+                source=VideoSource(bucket=store.bucket, key=stored.key, size_bytes=stored.size_bytes),
+                attempt=1,
+                uploaded_by=uploaded_by,
+            ),
+            video_id,
+        )
+    )
+    with contextlib.suppress(VideoMoved):  # a concurrent call completed it: one VideoUploaded
+        uow.commit()
+    return _video(repository, video_id)
+
+
+def retry(video_id: str, requested_by: str, repository: Videos, new_uow: NewUnitOfWork, bucket: str) -> dict[str, Any]:
+    """Staff retry a failed video: a new attempt, announced like the upload (VideoUploaded)."""
+    video = _video(repository, video_id)
+    check_step("retry", VideoState(video["state"]))
+    attempt = int(video["attempt"]) + 1
+    uow = new_uow()
+    uow.move_video(
+        video_id,
+        from_states={VideoState.FAILED},
+        attempt=int(video["attempt"]),
+        changes={"state": str(VideoState.UPLOADED), "attempt": attempt, "updated_at": _now()},
+        remove=("error", "job_id", "job_started"),
+    )
+    uow.add_event(
+        _event(
+            VideoUploadedV1(
+                video_id=video_id,
+                source=VideoSource(bucket=bucket, key=video["source_key"], size_bytes=video.get("size_bytes")),
+                attempt=attempt,
+                uploaded_by=requested_by,
+            ),
+            video_id,
+        )
+    )
+    try:
+        uow.commit()
+    except VideoMoved:
+        raise StepRefused("retry", VideoState(_video(repository, video_id)["state"])) from None
+    return _video(repository, video_id)
+
+
+def attach_captions(
+    video_id: str, language: str, text: str, repository: Videos, new_uow: NewUnitOfWork, store: MediaStore
+) -> dict[str, Any]:
+    video = _video(repository, video_id)
+    if len(text.encode()) > CAPTIONS_MAX_BYTES:
+        raise ValueError(f"captions are larger than {CAPTIONS_MAX_BYTES} bytes")
+    check_webvtt(text)
+    key = caption_key(video_id, language)
+    store.put_text(key, text, "text/vtt")
+    uow = new_uow()
+    uow.move_video(
+        video_id,
+        from_states=set(VideoState),
+        attempt=int(video["attempt"]),
+        changes={"captions": {**video.get("captions", {}), language: key}, "updated_at": _now()},
+    )
+    try:
+        uow.commit()
+    except VideoMoved:
+        # The video moved on meanwhile (a new attempt): the captions file is stored; record it again.
+        return attach_captions(video_id, language, text, repository, new_uow, store)
+    return _video(repository, video_id)
+
+
+# -- transcoding ---------------------------------------------------------------------------------
+
+
+def start_transcode(
+    event: DomainEvent, subscriber: str, repository: Videos, new_uow: NewUnitOfWork, transcoder: Transcoder, stage: str
+) -> None:
+    """On VideoUploaded: start one transcode job for the attempt.
+
+    The video moves UPLOADED → TRANSCODING under a condition, so of two deliveries only one gets
+    there; the job is then started (its id derives from the attempt, so a start repeated after a crash
+    is the same job) and `job_started` recorded with the processed-marker. A delivery that finds the
+    job started does nothing."""
+    uploaded = event.data
+    assert isinstance(uploaded, VideoUploadedV1)
+    video_id, attempt = uploaded.video_id, uploaded.attempt
+    video = repository.video(video_id)
+    if video is None:
+        raise VideoNotFound(video_id)
+    the_job_id = job_id(video_id, attempt)
+    if video["state"] == VideoState.UPLOADED and int(video["attempt"]) == attempt:
+        uow = new_uow()
+        uow.move_video(
+            video_id,
+            from_states={VideoState.UPLOADED},
+            attempt=attempt,
+            changes={"state": str(VideoState.TRANSCODING), "job_id": the_job_id, "job_started": False, "updated_at": _now()},
+        )
+        with contextlib.suppress(VideoMoved):  # another delivery got there first
+            uow.commit()
+        video = _video(repository, video_id)
+    if not (video["state"] == VideoState.TRANSCODING and int(video["attempt"]) == attempt and not video.get("job_started")):
+        _note_seen(new_uow, subscriber, event)
+        return
+    job = TranscodeJob(
+        video_id=video_id,
+        attempt=attempt,
+        job_id=the_job_id,
+        bucket=uploaded.source.bucket,
+        source_key=uploaded.source.key,
+        output_prefix=output_prefix(video_id, attempt),
+        stage=stage,
+    )
+    uow = new_uow()
+    uow.mark_processed(subscriber, event)
+    try:
+        transcoder.start(job)
+    except JobRefused as refused:
+        _fail(uow, video_id, attempt, the_job_id, refused.code, refused.message, cause=event)
+    else:
+        uow.move_video(
+            video_id, from_states={VideoState.TRANSCODING}, attempt=attempt, changes={"job_started": True, "updated_at": _now()}
+        )
+    try:
+        uow.commit()
+    except VideoMoved:
+        _note_seen(new_uow, subscriber, event)
+
+
+def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOfWork) -> str:
+    """A job's final state: the video becomes READY (VideoReady) or FAILED (VideoFailed) if it is still
+    transcoding that attempt; a repeated or stale state change changes nothing. Returns what happened."""
+    video = repository.video(outcome.video_id)
+    if video is None:
+        return "unknown video"
+    if video["state"] != VideoState.TRANSCODING or int(video["attempt"]) != outcome.attempt:
+        return f"ignored: the video is {video['state']} at attempt {video['attempt']}"
+    uow = new_uow()
+    if outcome.status == "COMPLETE":
+        assert outcome.bucket and outcome.master_playlist_key
+        outputs = VideoOutputs(
+            bucket=outcome.bucket,
+            master_playlist_key=outcome.master_playlist_key,
+            renditions=[
+                Rendition(name=f"{min(r.width, r.height)}p", width=r.width, height=r.height, playlist_key=r.playlist_key)
+                for r in outcome.renditions
+            ],
+            poster_key=outcome.poster_key,
+            storyboard_sprite_key=outcome.storyboard_sprite_key,
+            storyboard_vtt_key=outcome.storyboard_vtt_key,
+            duration_ms=outcome.duration_ms,
+        )
+        uow.move_video(
+            outcome.video_id,
+            from_states={VideoState.TRANSCODING},
+            attempt=outcome.attempt,
+            changes={"state": str(VideoState.READY), "outputs": outputs.model_dump(mode="json"), "updated_at": _now()},
+        )
+        uow.add_event(
+            _event(
+                VideoReadyV1(video_id=outcome.video_id, attempt=outcome.attempt, job_id=outcome.job_id, outputs=outputs),
+                outcome.video_id,
+            )
+        )
+    else:
+        _fail(
+            uow,
+            outcome.video_id,
+            outcome.attempt,
+            outcome.job_id,
+            outcome.error_code or "unknown",
+            outcome.error_message or "the transcoder gave no message",
+        )
+    try:
+        uow.commit()
+    except VideoMoved:
+        return "ignored: the video moved meanwhile"
+    return outcome.status
+
+
+def _fail(
+    uow: VodWork, video_id: str, attempt: int, the_job_id: str | None, code: str, message: str, cause: DomainEvent | None = None
+) -> None:
+    uow.move_video(
+        video_id,
+        from_states={VideoState.TRANSCODING},
+        attempt=attempt,
+        changes={
+            "state": str(VideoState.FAILED),
+            "error": {"code": code, "message": message[:2000], "attempt": attempt},
+            "updated_at": _now(),
+        },
+    )
+    uow.add_event(
+        _event(
+            VideoFailedV1(video_id=video_id, attempt=attempt, job_id=the_job_id, error_code=code, error_message=message[:2000]),
+            video_id,
+            cause,
+        )
+    )
+
+
+# -- access --------------------------------------------------------------------------------------
+
+
+def grant_access(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) -> None:
+    """On PaymentCaptured: one entitlement per line that sells a video or a live show
+    (EntitlementGranted each); an order without such lines only marks the event processed."""
+    paid = event.data
+    assert isinstance(paid, PaymentCapturedV1)
+    lines = [
+        PaidLine(
+            sku=line.sku,
+            product_type=line.access.product_type if line.access else None,
+            video_id=line.access.video_id if line.access else None,
+            live_show_id=line.access.live_show_id if line.access else None,
+            rental_hours=line.access.rental_hours if line.access else None,
+        )
+        for line in paid.lines
+    ]
+    grants = plan_grants(paid.order_id, paid.customer_id, lines, event.metadata.occurred_at)
+    uow = new_uow()
+    uow.mark_processed(subscriber, event)
+    for grant in grants:
+        uow.add_entitlement(grant, caused_by=event.event_id)
+        uow.add_event(
+            event.caused(
+                EntitlementGrantedV1(
+                    entitlement_id=grant.entitlement_id,
+                    customer_id=grant.customer_id,
+                    order_id=grant.order_id,
+                    sku=grant.sku,
+                    product_type=grant.product_type,  # type: ignore[arg-type]  # checked by plan_grants
+                    video_id=grant.video_id,
+                    live_show_id=grant.live_show_id,
+                    granted_at=grant.granted_at.isoformat(),
+                    expires_at=grant.expires_at.isoformat() if grant.expires_at else None,
+                ),
+                producer=SOURCE,
+            )
+        )
+    try:
+        uow.commit()
+    except EntitlementExists:
+        _note_seen(new_uow, subscriber, event)
+
+
+def my_entitlements(customer_id: str, repository: Videos, now: datetime) -> list[dict[str, Any]]:
+    """A customer's entitlements, each with whether it is active now (rentals expire)."""
+    found = []
+    for item in repository.entitlements(customer_id):
+        expires = item.get("expires_at_iso")
+        active = item.get("status") == "ACTIVE" and (expires is None or now < datetime.fromisoformat(expires))
+        found.append({**{k: v for k, v in item.items() if k != "expires_at_iso"}, "expires_at": expires, "active": active})
+    return sorted(found, key=lambda item: (item["granted_at"], item["entitlement_id"]), reverse=True)
+
+
+def _note_seen(new_uow: NewUnitOfWork, subscriber: str, event: DomainEvent) -> None:
+    seen = new_uow()
+    seen.mark_processed(subscriber, event)
+    seen.commit()

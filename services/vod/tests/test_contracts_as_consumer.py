@@ -1,0 +1,74 @@
+"""vod's consumer contracts, consumer side: every example it declares (consumer-contracts/) goes
+through the Lambda function the app registers for that subscription and has its effect. Why: see
+shop_devstack.contract_testing."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from chalicelib.domain import new_video_id, source_key
+from shop_devstack.contract_testing import Consumer, ConsumerContractTests, Scenario, as_new_event, as_new_event_about_a_new_order
+
+SERVICE = "vod"
+
+
+def an_uploaded_video(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's event about a video of its own, stored as UPLOADED (its source never arrives: the
+    job it starts reports a failure later, which this test does not wait for)."""
+    from chalicelib.repository import VodUnitOfWork
+
+    video_id = new_video_id()
+    uow = VodUnitOfWork(aws.dynamodb, aws.table, "shop.vod")
+    now = example["metadata"]["occurred_at"]
+    uow.add_video(
+        {
+            "video_id": video_id,
+            "title": "contract",
+            "state": "UPLOADED",
+            "attempt": 1,
+            "content_type": "video/mp4",
+            "source_key": source_key(video_id),
+            "created_by": "sam",
+            "created_at": now,
+            "updated_at": now,
+            "captions": {},
+        }
+    )
+    uow.commit()
+    source = {**example["data"]["source"], "key": source_key(video_id)}
+    return as_new_event(example, video_id, video_id=video_id, source=source)
+
+
+def transcoding_started(aws: Any, detail: dict[str, Any]) -> None:
+    video = aws.item(f"VIDEO#{detail['data']['video_id']}", "VIDEO")
+    assert video is not None
+    assert (video["state"], video["attempt"], video["job_started"]) == ("TRANSCODING", 1, True)
+    assert video["job_id"] == f"{detail['data']['video_id']}-a1"
+
+
+def access_was_granted(aws: Any, detail: dict[str, Any]) -> None:
+    order_id = detail["data"]["order_id"]
+    granted = [
+        item["detail"]["data"] for item in aws.outbox(correlation_id=order_id) if item["event_type"] == "EntitlementGranted"
+    ]
+    with_access = [line for line in detail["data"]["lines"] if line.get("access")]
+    assert sorted(g["sku"] for g in granted) == sorted(line["sku"] for line in with_access)
+    assert {g["customer_id"] for g in granted} == {detail["data"]["customer_id"]}
+
+
+@pytest.fixture
+def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
+    return Consumer(aws, vod_app, markers_in=aws)
+
+
+class TestVodAsConsumer(ConsumerContractTests):
+    SERVICE = SERVICE
+    SCENARIOS = {
+        "vod.transcode:VideoUploaded.v1": Scenario(an_uploaded_video, transcoding_started),
+        "vod.grant-access:PaymentCaptured.v1": Scenario(
+            lambda aws, example: as_new_event_about_a_new_order(example), access_was_granted
+        ),
+    }

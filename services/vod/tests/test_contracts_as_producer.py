@@ -1,0 +1,55 @@
+"""vod's consumer contracts, producer side: for every consumer's declaration about an event vod
+publishes, vod's real code is driven into the declared provider state and the event it writes to its
+outbox must give that consumer every field it relies on (shop_devstack.contract_testing says how)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
+
+SERVICE = "vod"
+DECLARATIONS = declarations_produced_by(SERVICE)
+
+
+@dataclass
+class VodProducer(Producer):
+    client: Any = None
+
+
+@pytest.fixture
+def producer(vod_app: ModuleType, aws: Any, client: Any) -> VodProducer:
+    return VodProducer(vod_app, aws, client)
+
+
+def staff_complete_an_upload(producer: VodProducer) -> list[dict[str, Any]]:
+    created = json.loads(
+        producer.client.http.post(
+            "/videos", headers={"Content-Type": "application/json"}, body=json.dumps({"title": "Contract"})
+        ).body
+    )
+    request = urllib.request.Request(
+        created["upload_url"], data=b"any bytes", method="PUT", headers={"Content-Type": "video/mp4"}
+    )
+    with urllib.request.urlopen(request):
+        pass
+    response = producer.client.http.post(
+        f"/videos/{created['video_id']}/upload/complete", headers={"Content-Type": "application/json"}, body="{}"
+    )
+    assert response.status_code == 200, response.body
+    return producer.events_about(created["video_id"])
+
+
+class TestVodAsProducer(ProducerContractTests):
+    SERVICE = SERVICE
+    PROVIDER_STATES = {"staff completed the upload of a video's source": staff_complete_an_upload}
+
+
+def test_vod_has_consumers_to_satisfy() -> None:
+    assert {d.event_type for d in DECLARATIONS} == {"VideoUploaded"}
