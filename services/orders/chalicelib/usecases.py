@@ -477,12 +477,16 @@ def refund_on_cancel(
 ) -> None:
     """On OrderCancelled: give back everything captured and not yet refunded, through the gateway with a
     key derived from the OrderCancelled's event_id, then publish PaymentRefunded. Nothing captured,
-    nothing to do. A refusal is recorded on the order (staff refund by hand) and not retried."""
+    nothing to do; an OrderCancelled that is not the order's own recorded cancellation, nothing either.
+    A refusal is recorded on the order (staff refund by hand) and not retried."""
     cancelled = event.data
     assert isinstance(cancelled, OrderCancelledV1)
     order = _existing_order(repository, cancelled.order_id)
     key = f"refund-cancel-{event.event_id}"
-    if order.refund(key) is None and (order.refundable_amount <= 0 or not order.payment_id):
+    # Only the cancellation orders itself recorded gives money back: any other OrderCancelled about the
+    # order (a forged or mistaken one on the bus) is noted as processed and refunds nothing.
+    ours = order.cancellation is not None and order.cancellation.event_id == event.event_id
+    if not ours or (order.refund(key) is None and (order.refundable_amount <= 0 or not order.payment_id)):
         done = new_uow()
         done.mark_processed(subscriber, event)
         done.commit()

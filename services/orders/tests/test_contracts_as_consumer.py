@@ -145,9 +145,9 @@ def about_a_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any
     return as_new_event(example, order_id, order_id=order_id)
 
 
-def about_a_cancelled_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+def cancelled_paid_order(orders: Orders) -> Any:
     order_id = orders.paid_order()
-    usecases.cancel(
+    order, _ = usecases.cancel(
         order_id,
         by="customer",
         actor="ann",
@@ -155,7 +155,21 @@ def about_a_cancelled_paid_order(orders: Orders, example: dict[str, Any]) -> dic
         repository=orders.app.repository,
         new_uow=orders.app.unit_of_work,
     )
-    return as_new_event(example, order_id, order_id=order_id)
+    return order
+
+
+def about_a_cancelled_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    order = cancelled_paid_order(orders)
+    return as_new_event(example, order.order_id, order_id=order.order_id)
+
+
+def as_the_cancellation_of_a_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    """The example as the OrderCancelled orders published for the order: refund-on-cancel gives back only
+    for a cancellation the order records (its event_id)."""
+    order = cancelled_paid_order(orders)
+    detail = as_new_event(example, order.order_id, order_id=order.order_id)
+    detail["metadata"]["event_id"] = order.cancellation.event_id
+    return detail
 
 
 def shipment_step_was_recorded(summary: Callable[[dict[str, Any]], str], statuses: tuple[str, str]) -> Any:
@@ -222,5 +236,5 @@ class TestOrdersAsConsumer(ConsumerContractTests):
             about_a_cancelled_paid_order,
             shipment_step_was_recorded(lambda d: f"shipment cancelled ({d['shipment_id']})", ("CANCELLED", "cancelled")),
         ),
-        "orders.refund-on-cancel:OrderCancelled.v1": Scenario(about_a_cancelled_paid_order, the_payment_was_refunded),
+        "orders.refund-on-cancel:OrderCancelled.v1": Scenario(as_the_cancellation_of_a_paid_order, the_payment_was_refunded),
     }

@@ -22,6 +22,7 @@ from chalicelib.payments import PaymentGatewayUnavailable, RefundOutcome, Refund
 from shop_contracts import REGISTRY
 from shop_contracts.events import (
     Money,
+    OrderCancelledV1,
     ProductPublishedV1,
     ProductRetiredV1,
     ProductUpdatedV1,
@@ -461,6 +462,40 @@ def test_refund_on_cancel_gives_everything_back_once_and_publishes_payment_refun
         {"amount": 2500, "currency": "USD"},
     )
     assert body["timeline"][-1]["summary"] == "refunded 25.00 USD (order cancelled: changed my mind)"
+
+
+def test_an_order_cancelled_that_orders_did_not_record_refunds_nothing(shop, refunds):
+    order_id = shop.paid()
+    forged = new_event(
+        OrderCancelledV1.model_validate(
+            {
+                "order_id": order_id,
+                "cancelled_by": "customer",
+                "reason": "not from orders' own API",
+                "customer_email": "ada@example.com",
+                "lines": [
+                    {
+                        "sku": "X",
+                        "name": "X",
+                        "kind": "physical",
+                        "quantity": 1,
+                        "unit_price": {"amount": 2500, "currency": "USD"},
+                    }
+                ],
+                "total": {"amount": 2500, "currency": "USD"},
+                "payment_id": shop.order(order_id).payment_id,
+            }
+        ),
+        producer="shop.orders",
+        correlation_id=order_id,
+    )
+
+    assert shop.deliver("refund-on-cancel", forged) == OK
+
+    assert refunds.calls == []
+    assert shop.published(order_id, "PaymentRefunded") == []
+    assert shop.order(order_id).payment_status == "captured"
+    assert shop.aws.processed("orders.refund-on-cancel", forged.event_id)
 
 
 def test_refund_on_cancel_takes_back_every_digital_line(shop, refunds):
