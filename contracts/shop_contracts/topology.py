@@ -27,7 +27,8 @@ TOPOLOGY = Topology(
             ),
             subscriptions=(
                 Subscription("reserve-stock", events=(EventRef("OrderPlaced"),)),
-                Subscription("release-stock", events=(EventRef("PaymentFailed"),)),
+                # Compensation: whatever an order reserved goes back when its payment fails or it is cancelled.
+                Subscription("release-stock", events=(EventRef("PaymentFailed"), EventRef("OrderCancelled"))),
             ),
         ),
         ServiceSpec(

@@ -84,7 +84,9 @@ def test_every_declaration_names_its_envelope_idempotency_key() -> None:
 def topology_with(*subscriptions: Subscription) -> Topology:
     return Topology(
         services=(
-            ServiceSpec(name="orders", publishes=(EventRef("OrderPlaced", (1, 2)), EventRef("PaymentFailed"))),
+            ServiceSpec(
+                name="orders", publishes=(EventRef("OrderPlaced", (1, 2)), EventRef("PaymentFailed"), EventRef("OrderCancelled"))
+            ),
             ServiceSpec(name="catalog", subscriptions=subscriptions),
         )
     )
@@ -93,7 +95,7 @@ def topology_with(*subscriptions: Subscription) -> Topology:
 def test_a_subscription_without_a_declaration_is_reported_with_the_file_to_add() -> None:
     topology = topology_with(
         Subscription("reserve-stock", events=(EventRef("OrderPlaced"),)),
-        Subscription("release-stock", events=(EventRef("PaymentFailed"),)),
+        Subscription("release-stock", events=(EventRef("PaymentFailed"), EventRef("OrderCancelled"))),
         Subscription("audit", events=(EventRef("OrderPlaced", (1, 2)),)),
     )
 
@@ -111,6 +113,8 @@ def test_a_declaration_the_topology_does_not_subscribe_to_is_orphaned() -> None:
     assert cc.coverage_problems(cc.consumed_by(DECLARATIONS, "catalog"), topology) == [
         "catalog.reserve-stock consumes OrderPlaced v2 but declares nothing about it: add "
         "services/catalog/consumer-contracts/reserve-stock.OrderPlaced.v2.json",
+        "services/catalog/consumer-contracts/release-stock.OrderCancelled.v1.json is orphaned: "
+        "the topology does not subscribe catalog.release-stock to OrderCancelled v1",
         "services/catalog/consumer-contracts/release-stock.PaymentFailed.v1.json is orphaned: "
         "the topology does not subscribe catalog.release-stock to PaymentFailed v1",
         "services/catalog/consumer-contracts/reserve-stock.OrderPlaced.v1.json is orphaned: "
@@ -129,10 +133,10 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "ShipmentCancelled",
     }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "orders", TOPOLOGY)} == {
+        "OrderCancelled",
         "OrderPlaced",
         "PaymentCaptured",
         "PaymentFailed",
-        "OrderCancelled",
         "PaymentRefunded",
     }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {"VideoUploaded"}

@@ -107,7 +107,7 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
     assert kinds.count("AWS::SQS::Queue") == 28
-    assert kinds.count("AWS::Events::Rule") == 33
+    assert kinds.count("AWS::Events::Rule") == 34
     assert kinds.count("AWS::SQS::QueuePolicy") == 14
     # notify's ledger and vod's media buckets are compared; the platform's artifacts bucket exists on AWS alone.
     assert kinds.count("AWS::S3::Bucket") == 3

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import templates
 from policies import SERVICES
-from templates import merge_template, platform_template
+from templates import merge_template, platform_template, protected_operations
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
@@ -94,11 +94,20 @@ def with_rest_api(sam: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer() -> None:
     paths = {"/products/{sku}": {"get": {}, "put": {}}, "/health": {"get": {}}, "/openapi.json": {"get": {}}}
-    merged = merge_template("catalog", "dev", with_rest_api(catalog_sam(), paths))["Resources"]
+    # The staff's routes (/staff/products...), as Chalice lists them.
+    staff = {
+        path: {method: {} for method in methods}
+        for path, methods in protected_operations("catalog").items()
+        if path.startswith("/staff/")
+    }
+    merged = merge_template("catalog", "dev", with_rest_api(catalog_sam(), paths | staff))["Resources"]
 
     body = merged["RestAPI"]["Properties"]["DefinitionBody"]
-    # Only PUT (staff) is protected in catalog's OpenAPI document; reading stays public.
-    assert body["paths"] == {"/products/{sku}": {"put": {"security": [{"ShopUserPool": ["shop-api/shop"]}]}}}
+    # Only the staff's routes are protected in catalog's OpenAPI document; reading stays public.
+    security = {"security": [{"ShopUserPool": ["shop-api/shop"]}]}
+    assert body["paths"] == {"/products/{sku}": {"put": security}} | {
+        path: dict.fromkeys(ms, security) for path, ms in staff.items()
+    }
     authorizer = body["securityDefinitions"]["ShopUserPool"]["x-amazon-apigateway-authorizer"]
     assert authorizer == {"type": "cognito_user_pools", "providerARNs": [{"Fn::ImportValue": "shop-dev-user-pool-arn"}]}
     assert merged["APIHandler"]["Properties"]["Environment"]["Variables"] == {

@@ -22,6 +22,8 @@ DEMO_PRODUCTS: list[dict[str, Any]] = [
         "name": "Rent 'Nightfall' for 48 hours",
         "kind": "digital",
         "price": {"amount": 399, "currency": "USD"},
+        "product_type": "video_rental",
+        "access": {"video_id": "nightfall", "rental_hours": 48},
     },
 ]
 

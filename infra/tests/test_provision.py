@@ -70,7 +70,7 @@ def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
     assert len(SUBSCRIPTIONS) == 13
-    assert len(RULES) == 32
+    assert len(RULES) == 33
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -174,13 +174,13 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
     assert sum(c.startswith("created queue ") for c in changes) == 28
-    assert sum(c.startswith("put rule ") for c in changes) == 33
-    assert sum(c.startswith("targeted rule ") for c in changes) == 33
+    assert sum(c.startswith("put rule ") for c in changes) == 34
+    assert sum(c.startswith("targeted rule ") for c in changes) == 34
     assert sum(c.startswith("set policy on ") for c in changes) == 14
     # notify's ledger bucket: created, then encrypted, closed to the public and versioned.
     assert sum(c.endswith(" bucket shop-t-notify-ledger") or c == "created bucket shop-t-notify-ledger" for c in changes) == 4
     assert changes.count("created bucket shop-t-vod-media") == changes.count("set CORS on bucket shop-t-vod-media") == 1
-    assert len(changes) == 2 + 5 + 5 + 5 + 28 + 33 + 33 + 14 + 4 + 2
+    assert len(changes) == 2 + 5 + 5 + 5 + 28 + 34 + 34 + 14 + 4 + 2
 
 
 def test_a_second_run_changes_nothing_and_finds_the_same_resources(aws: Aws) -> None:

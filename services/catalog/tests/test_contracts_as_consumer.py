@@ -102,6 +102,45 @@ def stock_was_released(catalog: Catalog, detail: dict[str, Any]) -> None:
     assert released["metadata"]["causation_id"] == detail["metadata"]["event_id"]
 
 
+def cancelled_order_whose_stock_was_reserved(catalog: Catalog, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's order, its lines made products of the shop (a live ticket with seats for one), reserved."""
+    detail = as_new_event_about_a_new_order(example)
+    order_id = detail["data"]["order_id"]
+    price = Money(amount=2500, currency="EUR")
+    lines = []
+    for line in detail["data"]["lines"]:
+        ticket = (line.get("access") or {}).get("product_type") == "live_ticket"
+        body: dict[str, Any] = {"name": line["name"], "kind": line["kind"], "price": price.model_dump()}
+        body |= {"stock": line["quantity"] + SPARE_UNITS}
+        if ticket:
+            body |= {"product_type": "live_ticket", "access": {"live_show_id": line["access"]["live_show_id"]}}
+        line["sku"] = catalog.new_sku()
+        assert catalog.put_product(line["sku"], body).status_code == 201
+        lines.append(
+            OrderLine(sku=line["sku"], name=line["name"], kind=line["kind"], quantity=line["quantity"], unit_price=price)
+        )
+    placed = OrderPlacedV1(
+        order_id=order_id,
+        customer_email="ann@example.com",
+        lines=lines,
+        total=Money(amount=sum(line.quantity for line in lines) * price.amount, currency="EUR"),
+        shipping_address="1 Main St",
+    )
+    reserving = eventbridge_body(new_event(placed, producer="shop.orders", correlation_id=order_id))
+    assert deliver_to_subscription(catalog.app, SERVICE, "reserve-stock", reserving) == {"batchItemFailures": []}
+    assert [catalog.stock(line.sku) for line in lines] == [SPARE_UNITS] * len(lines)
+    return detail
+
+
+def stock_was_released_for_the_cancellation(catalog: Catalog, detail: dict[str, Any]) -> None:
+    [released] = catalog.published(detail["data"]["order_id"], "StockReleased")
+    assert released["data"]["reason"] == "order_cancelled"
+    assert sorted(line["sku"] for line in released["data"]["lines"]) == sorted(line["sku"] for line in detail["data"]["lines"])
+    for line in detail["data"]["lines"]:
+        assert catalog.stock(line["sku"]) == line["quantity"] + SPARE_UNITS
+    assert released["metadata"]["causation_id"] == detail["metadata"]["event_id"]
+
+
 @pytest.fixture
 def consumer(catalog: Catalog) -> Consumer[Catalog]:
     return Consumer(catalog, catalog.app, markers_in=catalog.aws)
@@ -112,4 +151,7 @@ class TestCatalogAsConsumer(ConsumerContractTests):
     SCENARIOS = {
         "catalog.reserve-stock:OrderPlaced.v1": Scenario(order_for_products_in_stock, stock_was_reserved),
         "catalog.release-stock:PaymentFailed.v1": Scenario(failed_payment_for_a_reserved_order, stock_was_released),
+        "catalog.release-stock:OrderCancelled.v1": Scenario(
+            cancelled_order_whose_stock_was_reserved, stock_was_released_for_the_cancellation
+        ),
     }

@@ -8,6 +8,7 @@ names a provider state catalog does not know yet (shop_devstack.contract_testing
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,8 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.consumer_contracts import check, the_event
-from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
+from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
+from shop_contracts.events import Money, OrderCancelledV1, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import EventData, new_event
@@ -32,6 +33,7 @@ PRICE = Money(amount=2500, currency="EUR")
 class CatalogProducer(Producer):
     put_product: Callable[..., Any]
     new_sku: Callable[[], str]
+    client: Any
 
     def product(self, *, kind: str = "physical", stock: int | None = None) -> str:
         sku = self.new_sku()
@@ -41,14 +43,24 @@ class CatalogProducer(Producer):
         assert self.put_product(sku, body).status_code == 201
         return sku
 
+    def staff(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        raw = "" if body is None else json.dumps(body)
+        response = self.client.http.request(
+            method, path, headers={"Content-Type": "application/json", **(headers or {})}, body=raw
+        )
+        assert response.status_code in (200, 201), response.body
+        return json.loads(response.body)
+
     def deliver(self, subscription: str, data: EventData, order_id: str) -> None:
         event = new_event(data, producer="shop.orders", correlation_id=order_id)
         assert deliver_to_subscription(self.app, SERVICE, subscription, eventbridge_body(event)) == {"batchItemFailures": []}
 
 
 @pytest.fixture
-def producer(catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str]) -> CatalogProducer:
-    return CatalogProducer(catalog_app, aws, put_product, new_sku)
+def producer(
+    catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str], client: Any
+) -> CatalogProducer:
+    return CatalogProducer(catalog_app, aws, put_product, new_sku, client)
 
 
 def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlacedV1:
@@ -93,8 +105,45 @@ def a_reservation_is_released_after_a_declined_payment(producer: CatalogProducer
     return producer.events_about(order_id)
 
 
-def not_produced_yet(producer: Any) -> list[dict[str, Any]]:
-    pytest.xfail("catalog publishes no ProductUpdated or ProductRetired on this branch yet (issue 11: a product's life)")
+def a_published_products_price_is_changed(producer: CatalogProducer) -> list[dict[str, Any]]:
+    sku = producer.new_sku()
+    body = {"sku": sku, "name": "Rent: A film", "product_type": "video_rental", "price": PRICE.model_dump()}
+    producer.staff("POST", "/staff/products", body | {"access": {"video_id": "film-42", "rental_hours": 48}})
+    producer.staff("POST", f"/staff/products/{sku}/publish")
+    producer.staff("PATCH", f"/staff/products/{sku}", {"price": {"amount": 299, "currency": "EUR"}}, {"If-Match": '"2"'})
+    return producer.events_about(f"product:{sku}")
+
+
+def a_published_product_is_retired(producer: CatalogProducer) -> list[dict[str, Any]]:
+    sku = producer.product(stock=3)
+    producer.staff("POST", f"/staff/products/{sku}/retire")
+    return producer.events_about(f"product:{sku}")
+
+
+def a_live_tickets_capacity_is_changed(producer: CatalogProducer) -> list[dict[str, Any]]:
+    sku = producer.new_sku()
+    body = {"sku": sku, "name": "Live in Tokyo", "product_type": "live_ticket", "price": PRICE.model_dump(), "stock": 100}
+    producer.staff("POST", "/staff/products", body | {"access": {"live_show_id": "show-tokyo"}})
+    producer.staff("POST", f"/staff/products/{sku}/publish")
+    path = f"/staff/products/{sku}/stock-adjustments"
+    producer.staff("POST", path, {"delta": 50, "reason": "capacity_changed", "note": "a bigger hall"}, {"Idempotency-Key": sku})
+    return producer.events_about(f"product:{sku}")
+
+
+def a_reservation_is_released_after_a_cancellation(producer: CatalogProducer) -> list[dict[str, Any]]:
+    order_id = reserve_an_order(producer, in_stock=5, ordered=2)
+    placed = order_placed(order_id, [("ANY-1", "physical", 2)])
+    cancelled = OrderCancelledV1(
+        order_id=order_id,
+        cancelled_by="customer",
+        reason="changed my mind",
+        customer_email=placed.customer_email,
+        lines=placed.lines,
+        total=placed.total,
+        payment_id="pay-1",
+    )
+    producer.deliver("release-stock", cancelled, order_id)
+    return producer.events_about(order_id)
 
 
 class TestCatalogAsProducer(ProducerContractTests):
@@ -106,21 +155,55 @@ class TestCatalogAsProducer(ProducerContractTests):
         "an order's physical lines were reserved": an_order_is_reserved,
         "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
         "an order's reservation was released after its payment was declined": a_reservation_is_released_after_a_declined_payment,
-        # orders.product-view's declarations, for the product's life to drive when catalog publishes these events.
-        "a staff member changed a published product's price": not_produced_yet,
-        "a staff member retired a published product": not_produced_yet,
+        "a staff member changed a published product's price": a_published_products_price_is_changed,
+        "a staff member retired a published product": a_published_product_is_retired,
+        "a staff member changed a live ticket's capacity": a_live_tickets_capacity_is_changed,
+        "an order's reservation was released after it was cancelled": a_reservation_is_released_after_a_cancellation,
     }
+
+
+@pytest.mark.parametrize("state", sorted(TestCatalogAsProducer.PROVIDER_STATES))
+def test_every_event_catalog_publishes_passes_its_committed_schema(producer: CatalogProducer, state: str) -> None:
+    """Whether or not a consumer declares it yet: each event in each situation matches its committed schema."""
+    details = TestCatalogAsProducer.PROVIDER_STATES[state](producer)
+
+    assert details
+    for detail in details:
+        metadata = detail["metadata"]
+        assert schema_errors(committed_schema(metadata["event_type"], metadata["schema_version"]), detail) == [], metadata
+
+
+def test_each_product_event_and_stock_adjusted_is_produced_whole(producer: CatalogProducer) -> None:
+    """The product events carry the whole public state (type and access included); StockAdjusted says who and why."""
+    changed = a_published_products_price_is_changed(producer)
+    capacity = a_live_tickets_capacity_is_changed(producer)
+    retired = a_published_product_is_retired(producer)
+    cancelled = a_reservation_is_released_after_a_cancellation(producer)
+
+    updated = the_event(changed, "ProductUpdated", 1)["data"]
+    assert (updated["product_type"], updated["access"]["video_id"], updated["access"]["rental_hours"], updated["revision"]) == (
+        "video_rental",
+        "film-42",
+        48,
+        3,
+    )
+    published = the_event(capacity, "ProductPublished", 1)["data"]
+    assert (published["product_type"], published["access"]["live_show_id"]) == ("live_ticket", "show-tokyo")
+    adjusted = the_event(capacity, "StockAdjusted", 1)["data"]
+    assert (adjusted["delta"], adjusted["on_hand"], adjusted["reason"], adjusted["note"]) == (
+        50,
+        150,
+        "capacity_changed",
+        "a bigger hall",
+    )
+    assert adjusted["adjusted_by"]
+    assert the_event(retired, "ProductRetired", 1)["data"]["revision"] == 2
+    assert the_event(cancelled, "StockReleased", 1)["data"]["reason"] == "order_cancelled"
 
 
 def test_catalog_has_consumers_to_satisfy() -> None:
-    assert {d.event_type for d in DECLARATIONS} == {
-        "ProductPublished",
-        "ProductUpdated",
-        "ProductRetired",
-        "StockReserved",
-        "StockRejected",
-        "StockReleased",
-    }
+    # At least these: other consumers may declare more (orders' product view: ProductUpdated, ProductRetired).
+    assert {d.event_type for d in DECLARATIONS} >= {"ProductPublished", "StockReserved", "StockRejected", "StockReleased"}
 
 
 def test_the_check_bites_when_catalog_stops_setting_a_relied_on_field(

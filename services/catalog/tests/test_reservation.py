@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from chalicelib.api_models import ProductInput
-from shop_contracts.events import Money, OrderLine, OrderPlacedV1, PaymentFailedV1
+from chalicelib.domain import Access
+from shop_contracts.events import Money, OrderCancelledV1, OrderLine, OrderPlacedV1, PaymentFailedV1
 from shop_devstack.dispatcher import LambdaContext
 from shop_devstack.testing import eventbridge_body, lambda_sqs_event, subscription_queue_arn
 from shop_eventing.envelope import DomainEvent, new_event
@@ -36,14 +36,29 @@ class Catalog:
 
     def product(self, *, kind: str = "physical", stock: int | None = 10, amount: int = 1200) -> str:
         sku = f"SKU-{uuid.uuid4().hex[:12].upper()}"
-        command = ProductInput(
-            name=f"Product {sku}",
-            kind=kind,
-            price=Money(amount=amount, currency="USD"),
-            stock=stock if kind == "physical" else None,
+        command = usecases.PutProduct(
+            name=f"Product {sku}", kind=kind, price_amount=amount, currency="USD", stock=stock if kind == "physical" else None
         )
         usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
         return sku
+
+    def ticket(self, seats: int) -> str:
+        """A live ticket on sale with `seats` seats (its stock)."""
+        sku = f"LIVE-{uuid.uuid4().hex[:12].upper()}"
+        command = usecases.PutProduct(
+            name=f"Live {sku}",
+            kind="digital",
+            price_amount=3000,
+            currency="USD",
+            stock=seats,
+            product_type="live_ticket",
+            access=Access(live_show_id="show-1"),
+        )
+        usecases.upsert_product(sku, command, self.app.repository, self.app.unit_of_work)
+        return sku
+
+    def retire(self, sku: str) -> None:
+        usecases.retire_product(sku, None, self.app.repository, self.app.unit_of_work)
 
     def stock(self, sku: str) -> int | None:
         product = self.app.repository.product(sku)
@@ -60,7 +75,7 @@ class Catalog:
         match = {"correlation_id": order_id} | ({"event_type": event_type} if event_type else {})
         return self.aws.outbox(**match)
 
-    def reservation(self, order_id: str) -> dict[str, Any] | None:
+    def reservation(self, order_id: str) -> Any:
         return self.app.repository.reservation(order_id)
 
     def processed(self, subscriber: str, event: DomainEvent) -> bool:
@@ -98,8 +113,23 @@ def payment_failed(order_id: str) -> DomainEvent:
     return new_event(data, producer="shop.orders", correlation_id=order_id)
 
 
+def order_cancelled(placed: DomainEvent) -> DomainEvent:
+    """The customer cancelled the order `placed` placed (its lines as they were ordered)."""
+    assert isinstance(placed.data, OrderPlacedV1)
+    order = placed.data
+    data = OrderCancelledV1(
+        order_id=order.order_id,
+        cancelled_by="customer",
+        reason="changed my mind",
+        customer_email=order.customer_email,
+        lines=order.lines,
+        total=order.total,
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order.order_id)
+
+
 def order_id_of(event: DomainEvent) -> str:
-    assert isinstance(event.data, OrderPlacedV1 | PaymentFailedV1)
+    assert isinstance(event.data, OrderPlacedV1 | PaymentFailedV1 | OrderCancelledV1)
     return event.data.order_id
 
 
@@ -125,7 +155,7 @@ def test_reservation_takes_the_stock_and_publishes_stock_reserved(catalog):
     )
     reservation = catalog.reservation(order_id)
     assert reservation is not None
-    assert (reservation["status"], reservation["lines"]) == ("RESERVED", [{"sku": sku, "quantity": 2}])
+    assert (reservation.status, reservation.lines) == ("RESERVED", {sku: 2})
     assert catalog.processed(RESERVE, placed)
 
 
@@ -200,7 +230,7 @@ def test_a_second_order_placed_for_the_same_order_changes_nothing(catalog):
 
     assert catalog.stock(sku) == 3
     assert [e["event_type"] for e in catalog.events(order_id)] == ["StockReserved"]
-    assert catalog.reservation(order_id)["status"] == "RESERVED"
+    assert catalog.reservation(order_id).status == "RESERVED"
     # ...but it is remembered as seen, so its own redelivery is a plain duplicate.
     assert catalog.processed(RESERVE, second)
     with pytest.raises(AlreadyProcessed):
@@ -223,7 +253,7 @@ def test_out_of_stock_publishes_stock_rejected_and_leaves_stock_alone(catalog):
         "unavailable": [{"sku": short, "requested": 3, "available": 1}],
     }
     assert rejected["detail"]["metadata"]["causation_id"] == placed.event_id
-    assert catalog.reservation(order_id)["status"] == "REJECTED"
+    assert catalog.reservation(order_id).status == "REJECTED"
 
 
 def test_zero_stock_is_rejected_with_zero_available(catalog):
@@ -292,7 +322,7 @@ def test_never_oversell_under_concurrent_reservations(catalog):
     outcomes = [[e["event_type"] for e in catalog.events(order_id_of(event))] for event in orders]
     assert sorted(outcomes) == [["StockRejected"]] * 5 + [["StockReserved"]] * 5
     assert catalog.stock(sku) == 0
-    statuses = sorted(catalog.reservation(order_id_of(event))["status"] for event in orders)
+    statuses = sorted(catalog.reservation(order_id_of(event)).status for event in orders)
     assert statuses == ["REJECTED"] * 5 + ["RESERVED"] * 5
     for event in orders:
         [outcome] = catalog.events(order_id_of(event))
@@ -371,9 +401,13 @@ def test_payment_failed_returns_the_reserved_stock_once(catalog):
     catalog.release(failed)
 
     assert catalog.stock(sku) == 5
-    assert catalog.reservation(order_id)["status"] == "RELEASED"
+    assert catalog.reservation(order_id).status == "RELEASED"
     [released] = catalog.events(order_id, "StockReleased")
-    assert released["detail"]["data"] == {"order_id": order_id, "lines": [{"sku": sku, "quantity": 2}], "reason": None}
+    assert released["detail"]["data"] == {
+        "order_id": order_id,
+        "lines": [{"sku": sku, "quantity": 2}],
+        "reason": "payment_failed",
+    }
     assert released["detail"]["metadata"]["causation_id"] == failed.event_id
 
     with pytest.raises(AlreadyProcessed):
@@ -407,7 +441,7 @@ def test_payment_failed_for_a_rejected_order_releases_nothing(catalog):
     catalog.release(payment_failed(order_id))
 
     assert catalog.stock(sku) == 1
-    assert catalog.reservation(order_id)["status"] == "REJECTED"
+    assert catalog.reservation(order_id).status == "REJECTED"
     assert [e["event_type"] for e in catalog.events(order_id)] == ["StockRejected"]
 
 
@@ -488,13 +522,17 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
     untouched = CatalogRepository(catalog.app.runtime.dynamodb, catalog.app.runtime.table_name)
     real_product = repository.product
 
+    landed: list[bool] = []
+
     def read_then_reservation_lands(wanted: str) -> Any:
         found = real_product(wanted)
-        usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.unit_of_work)
+        if not landed:  # right after the edit's first read
+            usecases.reserve_stock(placed, RESERVE, untouched, catalog.app.unit_of_work)
+            landed.append(True)
         return found
 
     monkeypatch.setattr(repository, "product", read_then_reservation_lands)
-    price_only = ProductInput(name=f"Product {sku}", kind="physical", price=Money(amount=999, currency="USD"))
+    price_only = usecases.PutProduct(name=f"Product {sku}", kind="physical", price_amount=999, currency="USD", stock=None)
     # Refusing the edit (ConcurrentUpdate, a 409) is a correct answer too: the staff member retries.
     with contextlib.suppress(usecases.ConcurrentUpdate):
         usecases.upsert_product(sku, price_only, repository, catalog.app.unit_of_work)
@@ -502,3 +540,208 @@ def test_a_price_edit_racing_a_reservation_does_not_put_reserved_stock_back(cata
 
     assert [e["event_type"] for e in catalog.events(order_id_of(placed))] == ["StockReserved"]
     assert catalog.stock(sku) == 3
+
+
+# -- live tickets and products off sale ------------------------------------------------------------
+
+
+def test_live_ticket_seats_are_reserved_until_the_show_is_sold_out(catalog):
+    show = catalog.ticket(seats=2)
+    first, second = order_placed([(show, "digital", 1)]), order_placed([(show, "digital", 1)])
+    third = order_placed([(show, "digital", 1)])
+
+    for placed in (first, second, third):
+        catalog.reserve(placed)
+
+    assert catalog.stock(show) == 0
+    [reserved] = catalog.events(order_id_of(first), "StockReserved")
+    assert reserved["detail"]["data"]["lines"] == [{"sku": show, "quantity": 1}]
+    [rejected] = catalog.events(order_id_of(third))
+    assert rejected["event_type"] == "StockRejected"
+    assert rejected["detail"]["data"] == {
+        "order_id": order_id_of(third),
+        "reason": "out_of_stock",
+        "unavailable": [{"sku": show, "requested": 1, "available": 0}],
+    }
+
+
+def test_a_retired_product_is_rejected_as_unknown_product(catalog):
+    retired, fine = catalog.product(stock=5), catalog.product(stock=5)
+    catalog.retire(retired)
+    placed = order_placed([(retired, "physical", 1), (fine, "physical", 1)])
+
+    catalog.reserve(placed)
+
+    [rejected] = catalog.events(order_id_of(placed))
+    assert rejected["detail"]["data"]["reason"] == "unknown_product"
+    assert rejected["detail"]["data"]["unavailable"] == [{"sku": retired, "requested": 1, "available": 0}]
+    assert (catalog.stock(retired), catalog.stock(fine)) == (5, 5)
+
+
+def test_a_retirement_between_the_read_and_the_write_is_not_sold(catalog, monkeypatch):
+    """The stock write's condition sees the product went off sale; the reservation decides again."""
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 1)])
+    repository = catalog.app.repository
+    real_products = repository.products
+    reads: list[int] = []
+
+    def read_then_retired(skus: list[str]) -> Any:
+        found = real_products(skus)
+        if not reads:
+            catalog.retire(sku)
+        reads.append(1)
+        return found
+
+    monkeypatch.setattr(repository, "products", read_then_retired)
+    catalog.reserve(placed)
+    monkeypatch.undo()
+
+    assert len(reads) == 2
+    assert catalog.stock(sku) == 5
+    assert [e["event_type"] for e in catalog.events(order_id_of(placed))] == ["StockRejected"]
+
+
+# -- cancellation: the stock side ------------------------------------------------------------------
+
+
+def test_a_cancelled_order_gives_back_everything_it_reserved_once(catalog):
+    box, show, film = catalog.product(stock=5), catalog.ticket(seats=10), catalog.product(kind="digital")
+    placed = order_placed([(box, "physical", 2), (show, "digital", 3), (film, "digital", 1)])
+    order_id = order_id_of(placed)
+    catalog.reserve(placed)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+
+    assert (catalog.stock(box), catalog.stock(show)) == (5, 10)
+    assert catalog.reservation(order_id).status == "RELEASED"
+    [released] = catalog.events(order_id, "StockReleased")
+    assert released["detail"]["data"] == {
+        "order_id": order_id,
+        "lines": sorted([{"sku": box, "quantity": 2}, {"sku": show, "quantity": 3}], key=lambda line: line["sku"]),
+        "reason": "order_cancelled",
+    }
+    assert released["detail"]["metadata"]["causation_id"] == cancelled.event_id
+    with pytest.raises(AlreadyProcessed):
+        catalog.release(cancelled)
+    assert (catalog.stock(box), catalog.stock(show)) == (5, 10)
+    assert len(catalog.events(order_id, "StockReleased")) == 1
+
+
+def test_another_cancellation_of_the_same_order_releases_nothing_more(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 2)])
+    catalog.reserve(placed)
+    catalog.release(order_cancelled(placed))
+    second = order_cancelled(placed)
+
+    catalog.release(second)
+
+    assert catalog.stock(sku) == 5
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == 1
+    assert catalog.processed(RELEASE, second)
+
+
+@pytest.mark.parametrize("before", ["payment_failed", "rejected"])
+def test_a_cancellation_after_nothing_stayed_reserved_releases_nothing(catalog, before):
+    sku = catalog.product(stock=1 if before == "rejected" else 5)
+    placed = order_placed([(sku, "physical", 2)])
+    catalog.reserve(placed)
+    if before == "payment_failed":
+        catalog.release(payment_failed(order_id_of(placed)))
+    stock = catalog.stock(sku)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+
+    assert catalog.stock(sku) == stock
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == (1 if before == "payment_failed" else 0)
+    assert catalog.processed(RELEASE, cancelled)
+
+
+def test_a_cancellation_before_the_order_placed_leaves_a_tombstone_and_nothing_is_reserved(catalog):
+    """OrderPlaced's delivery was delayed: the cancellation comes first. The late OrderPlaced must not
+    take stock for an order that no longer exists (nobody would ever give it back)."""
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 2)])
+    order_id = order_id_of(placed)
+    cancelled = order_cancelled(placed)
+
+    catalog.release(cancelled)
+    assert catalog.reservation(order_id).status == "CANCELLED"
+    assert catalog.processed(RELEASE, cancelled)
+    catalog.reserve(placed)
+
+    assert catalog.stock(sku) == 5
+    assert catalog.events(order_id) == []
+    assert catalog.reservation(order_id).status == "CANCELLED"
+    assert catalog.processed(RESERVE, placed)
+    # Both redelivered: still nothing.
+    with pytest.raises(AlreadyProcessed):
+        catalog.release(cancelled)
+    with pytest.raises(AlreadyProcessed):
+        catalog.reserve(placed)
+    assert catalog.stock(sku) == 5
+
+
+def test_a_payment_failure_with_no_reservation_leaves_no_tombstone(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 1)])
+
+    catalog.release(payment_failed(order_id_of(placed)))
+    catalog.reserve(placed)
+
+    assert catalog.stock(sku) == 4
+    assert catalog.reservation(order_id_of(placed)).status == "RESERVED"
+
+
+def test_a_cancellation_racing_its_order_placed_never_leaves_stock_taken(catalog):
+    """Both at once, repeatedly: whichever commits first, the stock ends where it started."""
+    sku = catalog.product(stock=50)
+    for _ in range(10):
+        placed = order_placed([(sku, "physical", 1)])
+        cancelled = order_cancelled(placed)
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def consume(handle: Any, event: DomainEvent, start: threading.Barrier, errors: list[BaseException]) -> None:
+            start.wait()
+            try:
+                for _ in range(5):  # SQS redelivers what gave up on contention
+                    try:
+                        handle(event)
+                        return
+                    except usecases.ConcurrentUpdate:
+                        continue
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=consume, args=(catalog.reserve, placed, start, errors)),
+            threading.Thread(target=consume, args=(catalog.release, cancelled, start, errors)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+
+        assert errors == []
+        assert catalog.stock(sku) == 50
+        assert catalog.reservation(order_id_of(placed)).status in ("CANCELLED", "RELEASED")
+
+
+def test_release_subscriber_handles_a_duplicated_cancellation_once(catalog):
+    sku = catalog.product(stock=5)
+    placed = order_placed([(sku, "physical", 3)])
+    catalog.reserve(placed)
+    cancelled = order_cancelled(placed)
+    batch = lambda_sqs_event(
+        eventbridge_body(cancelled), eventbridge_body(cancelled), queue_arn=subscription_queue_arn("catalog", "release-stock")
+    )
+
+    result = catalog.app.release_subscriber.handle(batch, lambda_context())
+
+    assert result == {"batchItemFailures": []}
+    assert catalog.stock(sku) == 5
+    assert len(catalog.events(order_id_of(placed), "StockReleased")) == 1
