@@ -402,7 +402,11 @@ def update_product_view(event: DomainEvent, subscriber: str, new_uow: NewUnitOfW
                 currency=product.price.currency,
                 revision=product.revision,
                 product_type=product.product_type or ("physical_good" if product.kind == "physical" else None),
-                access=product.access.model_dump() if product.access else None,
+                # An access naming neither a video nor a show (catalog's legacy digital products) gives
+                # nothing: carried on, vod could only fail on it.
+                access=product.access.model_dump()
+                if product.access and (product.access.video_id or product.access.live_show_id)
+                else None,
             )
         )
     uow.mark_processed(subscriber, event)
