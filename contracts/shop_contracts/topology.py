@@ -59,13 +59,27 @@ TOPOLOGY = Topology(
                 EventRef("PaymentRefunded"),
             ),
             subscriptions=(
-                Subscription("product-view", events=(EventRef("ProductPublished"),)),
+                Subscription(
+                    "product-view", events=(EventRef("ProductPublished"), EventRef("ProductUpdated"), EventRef("ProductRetired"))
+                ),
                 # One queue for the payment step alone: a slow gateway must not hold up order history.
                 Subscription("charge-payment", events=(EventRef("StockReserved"),), batch_size=5),
                 Subscription(
                     "order-history",
-                    events=(EventRef("StockRejected"), EventRef("StockReleased"), EventRef("ShipmentRequested")),
+                    events=(
+                        EventRef("StockRejected"),
+                        EventRef("StockReleased"),
+                        EventRef("ShipmentRequested"),
+                        EventRef("ShipmentPacked"),
+                        EventRef("ShipmentInstructed"),
+                        EventRef("ShipmentDispatched"),
+                        EventRef("ShipmentDelivered"),
+                        EventRef("ShipmentCancelled"),
+                    ),
                 ),
+                # Orders compensates its own part of a cancellation (the money) as every other service
+                # does: from the event, on its own queue, so a slow gateway holds up nothing else.
+                Subscription("refund-on-cancel", events=(EventRef("OrderCancelled"),), batch_size=5),
             ),
         ),
         ServiceSpec(

@@ -126,9 +126,11 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
     assert {d.consumer for d in cc.consumed_by(DECLARATIONS, "notify")} == {"notify"}
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "fulfillment", TOPOLOGY)} == {
         "ShipmentRequested",
+        "ShipmentPacked",
+        "ShipmentInstructed",
         "ShipmentDispatched",
         "ShipmentDelivered",
-        "ShipmentPacked",
+        "ShipmentCancelled",
     }
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "orders", TOPOLOGY)} == {
         "OrderCancelled",

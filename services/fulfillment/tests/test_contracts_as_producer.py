@@ -157,8 +157,10 @@ def test_fulfillment_has_consumers_to_satisfy() -> None:
     assert {d.event_type for d in DECLARATIONS} == {
         "ShipmentRequested",
         "ShipmentPacked",
+        "ShipmentInstructed",
         "ShipmentDispatched",
         "ShipmentDelivered",
+        "ShipmentCancelled",
     }
 
 

@@ -8,11 +8,21 @@ MAX_LINES * MAX_QUANTITY * 10**12 = 5 * 10**15.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shop_contracts.events import ADDRESS_LINE_MAX_LENGTH, SKU_MAX_LENGTH, SKU_PATTERN, Address, ProductKind
+from shop_contracts.events import (
+    ADDRESS_LINE_MAX_LENGTH,
+    SKU_MAX_LENGTH,
+    SKU_PATTERN,
+    Address,
+    DeliveryPreference,
+    DeliveryTimeSlot,
+    Locale,
+    ProductKind,
+    VideoAccess,
+)
 from shop_eventing.http import NO_CONTROL_CHARACTERS, Text
 
 MAX_QUANTITY = 100
@@ -23,6 +33,9 @@ MAX_LINES = 50
 _ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f()<>,;:\\\"\[\]]+"
 EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
 LEGACY_ADDRESS_MAX_LENGTH = 2 * ADDRESS_LINE_MAX_LENGTH
+REASON_MAX_LENGTH = 500
+SkuText = Annotated[str, Field(min_length=1, max_length=SKU_MAX_LENGTH, pattern=SKU_PATTERN)]
+MAX_AMOUNT = 10**12 * MAX_QUANTITY * MAX_LINES  # an order's largest possible total
 
 
 class LineRequest(BaseModel):
@@ -43,6 +56,21 @@ class AddressRequest(Address):
     city: Text | None = Field(default=None, max_length=100)
     postal_code: Text | None = Field(default=None, max_length=20)
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2.")
+    region: Text | None = Field(default=None, max_length=100, description="Prefecture (Japan), state or province.")
+    phone: str | None = Field(
+        default=None, max_length=30, pattern=r"^\+?[0-9][0-9 ()-]*$", description="For the carrier; Japanese 3PLs require one."
+    )
+
+
+class DeliveryRequest(DeliveryPreference):
+    """When the customer wants the parcel: a date (YYYY-MM-DD, not in the past) and/or a time slot."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, title="DeliveryPreference")
+
+    date: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD; null: the first possible day."
+    )
+    time_slot: DeliveryTimeSlot | None = Field(default=None, description="am (before noon) or a two-hour slot; null: any time.")
 
 
 def _also_one_line_of_text(schema: dict[str, Any]) -> None:
@@ -62,6 +90,12 @@ class PlaceOrderRequest(BaseModel):
         description="Required when an order holds physical goods. One line of text is read as the address's first lines.",
         json_schema_extra=_also_one_line_of_text,
     )
+    locale: Locale | None = Field(
+        default=None,
+        description="The customer's language for everything the shop tells them; absent: the best of Accept-Language "
+        "the shop speaks (ja, en), else English.",
+    )
+    delivery: DeliveryRequest | None = Field(default=None, description="Only for orders with physical products.")
 
     @field_validator("shipping_address", mode="before")
     @classmethod
@@ -88,6 +122,34 @@ class PlaceOrderHeaders(BaseModel):
 
 class OrderPath(BaseModel):
     order_id: Text = Field(min_length=1, max_length=128)
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    reason: Text = Field(min_length=1, max_length=REASON_MAX_LENGTH, description="Why; told to the customer and to staff.")
+
+
+class RefundRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Minor units of the order's currency; at most what is left to refund.")
+    reason: Text = Field(min_length=1, max_length=REASON_MAX_LENGTH)
+    skus: list[SkuText] = Field(
+        default_factory=list,
+        max_length=MAX_LINES,
+        description="Digital lines whose access this refund takes back; empty: an amount alone.",
+    )
+
+
+class RefundHeaders(BaseModel):
+    idempotency_key: str = Field(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Unique per refund: the same key with the same body returns the same refund and never refunds twice.",
+    )
 
 
 MAX_PAGE = 100
@@ -127,13 +189,30 @@ class OrderLineResponse(BaseModel):
     kind: ProductKind
     quantity: int
     unit_price: int = Field(description="In the order's currency's minor units.")
+    access: VideoAccess | None = Field(default=None, description="What a digital line gives access to.")
 
 
 class TimelineEntryResponse(BaseModel):
     event_id: str
-    event_type: str
+    event_type: str = Field(description="The event (OrderPlaced, ShipmentDispatched, ...); RefundRefused notes a refused refund.")
     occurred_at: str = Field(description="ISO-8601, UTC.")
     summary: str
+
+
+class Tracking(BaseModel):
+    carrier: str | None = None
+    tracking_number: str
+    tracking_url: str | None = None
+
+
+class CancellationResponse(BaseModel):
+    cancelled_by: Literal["customer", "staff"]
+    reason: str
+
+
+class DeliveryResponse(BaseModel):
+    date: str | None = None
+    time_slot: DeliveryTimeSlot | None = None
 
 
 class DeliveryAddress(BaseModel):
@@ -143,19 +222,42 @@ class DeliveryAddress(BaseModel):
     city: str | None = None
     postal_code: str | None = None
     country: str | None = None
+    region: str | None = None
+    phone: str | None = None
 
 
 class OrderResponse(BaseModel):
     order_id: str
-    status: str = Field(description="PENDING, STOCK_RESERVED, SHIPMENT_REQUESTED, REJECTED, PAYMENT_FAILED, ...")
+    status: str = Field(
+        description="Overall: PENDING, STOCK_RESERVED, PAID, SHIPMENT_REQUESTED, SHIPMENT_PACKED, SHIPMENT_INSTRUCTED, "
+        "SHIPPED, DELIVERED, or the ends REJECTED, PAYMENT_FAILED, CANCELLED."
+    )
+    payment_status: Literal["pending", "captured", "partially_refunded", "refunded", "failed", "voided"]
+    fulfillment_status: Literal["not_fulfilled", "instructed", "shipped", "delivered", "cancelled"]
     customer_email: str
     lines: list[OrderLineResponse]
     total: Price
+    refunded: Price = Field(description="Everything given back so far.")
     shipping_address: str | None = Field(description="The address as one line of text.")
     delivery_address: DeliveryAddress | None
+    delivery: DeliveryResponse | None = Field(description="The delivery date and time slot asked for; null: any.")
+    locale: Locale | None
     payment_id: str | None
+    tracking: Tracking | None = Field(description="Once the carrier has the parcel.")
+    cancellation: CancellationResponse | None
     created_at: str
-    timeline: list[TimelineEntryResponse]
+    timeline: list[TimelineEntryResponse] = Field(description="Every step, oldest first.")
+
+
+class RefundResponse(BaseModel):
+    refund_id: str
+    order_id: str
+    amount: Price
+    reason: str
+    skus: list[str]
+    refunded_total: Price
+    fully_refunded: bool
+    payment_status: Literal["pending", "captured", "partially_refunded", "refunded", "failed", "voided"]
 
 
 class OrderList(BaseModel):

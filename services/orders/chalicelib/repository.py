@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from chalicelib.domain import Line, Order, ProductView, TimelineEntry
+from chalicelib.domain import Cancellation, Line, Order, ProductView, Refund, TimelineEntry
 from shop_eventing.outbox import ITEM_TYPE, UnitOfWork, WriteConflict, from_dynamodb, to_dynamodb
 
 
@@ -50,6 +50,14 @@ def order_item(order: Order) -> dict[str, Any]:
         "payment_id": order.payment_id,
         # Stored for queries; always recomputed from the timeline.
         "status": order.status,
+        "payment_status": order.payment_status,
+        "fulfillment_status": order.fulfillment_status,
+        "locale": order.locale,
+        "delivery": order.delivery,
+        "charge_started": order.charge_started,
+        "cancellation": asdict(order.cancellation) if order.cancellation else None,
+        "refunds": [asdict(refund) for refund in order.refunds],
+        "shipment": order.shipment,
         "version": order.version + 1,
         "customer_id": order.customer_id,
         # A customer's orders, newest first (GET /orders): keyed by the sub, which never changes,
@@ -76,6 +84,12 @@ def order_from_item(item: dict[str, Any]) -> Order:
         payment_id=item.get("payment_id"),
         version=int(item["version"]),
         customer_id=item.get("customer_id"),
+        locale=item.get("locale"),
+        delivery=item.get("delivery"),
+        charge_started=bool(item.get("charge_started", False)),
+        cancellation=Cancellation(**item["cancellation"]) if item.get("cancellation") else None,
+        refunds=[Refund(**refund) for refund in item.get("refunds", [])],
+        shipment=dict(item.get("shipment") or {}),
     )
 
 
@@ -99,18 +113,26 @@ class OrdersUnitOfWork(UnitOfWork):
         )
 
     def save_product_view(self, view: ProductView) -> None:
+        # The storefront's list is the sparse index gsi1: a retired product leaves it.
+        listed = {} if view.retired else {"gsi1pk": "PRODUCT_VIEW", "gsi1sk": view.sku}
         self.put(
-            {
-                **product_view_key(view.sku),
-                ITEM_TYPE: "product_view",
-                **asdict(view),
-                "gsi1pk": "PRODUCT_VIEW",
-                "gsi1sk": view.sku,
-            },
+            {**product_view_key(view.sku), ITEM_TYPE: "product_view", **asdict(view), **listed},
             # Deliveries may come out of order: never let an older revision overwrite a newer one.
             condition="attribute_not_exists(pk) OR revision < :revision",
             conflict=ProductViewNotNewer,
             values={":revision": view.revision},
+        )
+
+    def retire_product_view(self, sku: str, revision: int) -> None:
+        """Mark the view retired at `revision`, keeping what it knew; a retirement arriving before the
+        product's first publication leaves a tombstone that the older publication cannot overwrite."""
+        self.update(
+            product_view_key(sku),
+            "SET #type = :type, sku = :sku, revision = :revision, retired = :retired REMOVE gsi1pk, gsi1sk",
+            condition="attribute_not_exists(pk) OR revision < :revision",
+            conflict=ProductViewNotNewer,
+            names={"#type": ITEM_TYPE},
+            values={":type": "product_view", ":sku": sku, ":revision": revision, ":retired": True},
         )
 
 
@@ -172,11 +194,15 @@ class OrdersRepository:
 
 
 def _view(item: dict[str, Any]) -> ProductView:
+    # A tombstone (retired before orders saw it published) has no name, kind or price: it is never sold.
     return ProductView(
         sku=item["sku"],
-        name=item["name"],
-        kind=item["kind"],
-        price_amount=int(item["price_amount"]),
-        currency=item["currency"],
+        name=item.get("name", ""),
+        kind=item.get("kind", "physical"),
+        price_amount=int(item.get("price_amount", 0)),
+        currency=item.get("currency", ""),
         revision=int(item["revision"]),
+        product_type=item.get("product_type"),
+        access=item.get("access"),
+        retired=bool(item.get("retired", False)),
     )

@@ -112,9 +112,11 @@ def test_place_order_is_201_pending_with_a_location(publish_product, post_order,
     assert order["shipping_address"] == ADDRESS
     assert order["payment_id"] is None
     assert order["lines"] == [
-        {"sku": box, "name": f"Product {box}", "kind": "physical", "quantity": 2, "unit_price": 2500},
-        {"sku": film, "name": f"Product {film}", "kind": "digital", "quantity": 1, "unit_price": 399},
+        {"sku": box, "name": f"Product {box}", "kind": "physical", "quantity": 2, "unit_price": 2500, "access": None},
+        {"sku": film, "name": f"Product {film}", "kind": "digital", "quantity": 1, "unit_price": 399, "access": None},
     ]
+    assert (order["payment_status"], order["fulfillment_status"], order["locale"]) == ("pending", "not_fulfilled", "ja")
+    assert (order["refunded"], order["tracking"], order["cancellation"]) == ({"amount": 0, "currency": "USD"}, None, None)
     assert order["total"] == {"amount": 2 * 2500 + 399, "currency": "USD"}
     assert [entry["event_type"] for entry in order["timeline"]] == ["OrderPlaced"]
     assert "payment_token" not in order
@@ -155,7 +157,8 @@ def test_place_order_publishes_one_order_placed(publish_product, post_order, aws
         "shipping_address": ADDRESS,
         # Whose order: the signed-in customer's sub (the client fixture signs in as ada).
         "customer_id": DEMO_USERS["ada"].sub,
-        "locale": None,
+        # Neither the body nor Accept-Language named one: the shop's default.
+        "locale": "ja",
     }
     metadata = placed["detail"]["metadata"]
     assert (metadata["producer"], metadata["correlation_id"], metadata["causation_id"]) == (

@@ -14,12 +14,16 @@ from typing import Any
 
 import pytest
 
+from chalicelib import usecases
+from shop_contracts.events import StockLine, StockReservedV1
 from shop_devstack.contract_testing import (
     Consumer,
     ConsumerContractTests,
     Scenario,
     as_new_event,
 )
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_eventing.envelope import new_event
 
 SERVICE = "orders"
 
@@ -50,6 +54,15 @@ class Orders:
         assert order is not None
         return order
 
+    def paid_order(self) -> str:
+        """placed_order, its stock reserved and its payment captured through the charge-payment subscription."""
+        order_id = self.placed_order()
+        reserved = StockReservedV1(order_id=order_id, lines=[StockLine(sku=self.order(order_id).lines[0].sku, quantity=2)])
+        event = new_event(reserved, producer="shop.catalog", correlation_id=order_id)
+        assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
+        assert self.order(order_id).status == "PAID"
+        return order_id
+
 
 @pytest.fixture
 def orders(orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]) -> Orders:
@@ -64,6 +77,25 @@ def about_a_placed_order(orders: Orders, example: dict[str, Any]) -> dict[str, A
 def about_a_new_product(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
     sku = f"SKU-{uuid.uuid4().hex[:12].upper()}"
     return as_new_event(example, f"product:{sku}", sku=sku)
+
+
+def about_a_published_product(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    """The product published at a revision below the example's, so the example is the newer one."""
+    sku = orders.publish_product(revision=1).data.sku
+    return as_new_event(example, f"product:{sku}", sku=sku)
+
+
+def product_view_was_updated(orders: Orders, detail: dict[str, Any]) -> None:
+    product_view_was_kept(orders, detail)
+    view = orders.app.repository.product_views([detail["data"]["sku"]])[detail["data"]["sku"]]
+    assert (view.product_type, view.retired) == (detail["data"]["product_type"], False)
+
+
+def product_was_retired(orders: Orders, detail: dict[str, Any]) -> None:
+    sku = detail["data"]["sku"]
+    view = orders.app.repository.product_views([sku])[sku]
+    assert (view.retired, view.revision) == (True, detail["data"]["revision"])
+    assert sku not in {v.sku for v in orders.app.repository.all_product_views()}
 
 
 def product_view_was_kept(orders: Orders, detail: dict[str, Any]) -> None:
@@ -108,6 +140,68 @@ def shipment_was_recorded(orders: Orders, detail: dict[str, Any]) -> None:
     assert order.status == "SHIPMENT_REQUESTED"
 
 
+def about_a_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    order_id = orders.paid_order()
+    return as_new_event(example, order_id, order_id=order_id)
+
+
+def cancelled_paid_order(orders: Orders) -> Any:
+    order_id = orders.paid_order()
+    order, _ = usecases.cancel(
+        order_id,
+        by="customer",
+        actor="ann",
+        reason="ordered the wrong size",
+        repository=orders.app.repository,
+        new_uow=orders.app.unit_of_work,
+    )
+    return order
+
+
+def about_a_cancelled_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    order = cancelled_paid_order(orders)
+    return as_new_event(example, order.order_id, order_id=order.order_id)
+
+
+def as_the_cancellation_of_a_paid_order(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    """The example as the OrderCancelled orders published for the order: refund-on-cancel gives back only
+    for a cancellation the order records (its event_id)."""
+    order = cancelled_paid_order(orders)
+    detail = as_new_event(example, order.order_id, order_id=order.order_id)
+    detail["metadata"]["event_id"] = order.cancellation.event_id
+    return detail
+
+
+def shipment_step_was_recorded(summary: Callable[[dict[str, Any]], str], statuses: tuple[str, str]) -> Any:
+    def effect(orders: Orders, detail: dict[str, Any]) -> None:
+        order = on_the_timeline(orders, detail, summary(detail["data"]))
+        assert (order.status, order.fulfillment_status) == statuses
+
+    return effect
+
+
+def tracking_was_kept(orders: Orders, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    order = on_the_timeline(orders, detail, f"dispatched with {data['carrier']}, tracking number {data['tracking_number']}")
+    assert (order.status, order.fulfillment_status) == ("SHIPPED", "shipped")
+    assert order.tracking == {
+        "carrier": data["carrier"],
+        "tracking_number": data["tracking_number"],
+        "tracking_url": data["tracking_url"],
+    }
+
+
+def the_payment_was_refunded(orders: Orders, detail: dict[str, Any]) -> None:
+    order = orders.order(detail["data"]["order_id"])
+    assert (order.status, order.payment_status, order.refunded_amount) == ("CANCELLED", "refunded", order.total)
+    [refunded] = orders.aws.outbox(correlation_id=order.order_id, event_type="PaymentRefunded")
+    assert refunded["detail"]["metadata"]["causation_id"] == detail["metadata"]["event_id"]
+    assert refunded["detail"]["data"]["initiated_by"] == "customer_cancellation"
+    # The session's fake Stripe gave it back, once.
+    given_back = [r for r in orders.aws.gateway.refunds() if r["payment_intent"] == order.payment_id]
+    assert [r["amount"] for r in given_back] == [order.total]
+
+
 @pytest.fixture
 def consumer(orders: Orders) -> Consumer[Orders]:
     return Consumer(orders, orders.app, markers_in=orders.aws)
@@ -121,4 +215,26 @@ class TestOrdersAsConsumer(ConsumerContractTests):
         "orders.order-history:StockRejected.v1": Scenario(about_a_placed_order, rejection_was_recorded),
         "orders.order-history:StockReleased.v1": Scenario(about_a_placed_order, release_was_recorded),
         "orders.order-history:ShipmentRequested.v1": Scenario(about_a_placed_order, shipment_was_recorded),
+        "orders.product-view:ProductUpdated.v1": Scenario(about_a_published_product, product_view_was_updated),
+        "orders.product-view:ProductRetired.v1": Scenario(about_a_published_product, product_was_retired),
+        "orders.order-history:ShipmentPacked.v1": Scenario(
+            about_a_paid_order,
+            shipment_step_was_recorded(lambda d: f"packed ({d['shipment_id']})", ("SHIPMENT_PACKED", "not_fulfilled")),
+        ),
+        "orders.order-history:ShipmentInstructed.v1": Scenario(
+            about_a_paid_order,
+            shipment_step_was_recorded(
+                lambda d: f"handed to the logistics service ({d['carrier']}, {d['logistics_shipment_id']})",
+                ("SHIPMENT_INSTRUCTED", "instructed"),
+            ),
+        ),
+        "orders.order-history:ShipmentDispatched.v1": Scenario(about_a_paid_order, tracking_was_kept),
+        "orders.order-history:ShipmentDelivered.v1": Scenario(
+            about_a_paid_order, shipment_step_was_recorded(lambda d: f"delivered by {d['carrier']}", ("DELIVERED", "delivered"))
+        ),
+        "orders.order-history:ShipmentCancelled.v1": Scenario(
+            about_a_cancelled_paid_order,
+            shipment_step_was_recorded(lambda d: f"shipment cancelled ({d['shipment_id']})", ("CANCELLED", "cancelled")),
+        ),
+        "orders.refund-on-cancel:OrderCancelled.v1": Scenario(as_the_cancellation_of_a_paid_order, the_payment_was_refunded),
     }

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.consumer_contracts import check, the_event
+from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
 from shop_contracts.events import PaymentCapturedV1, StockLine, StockReservedV1
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
-from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body
 from shop_eventing.envelope import new_event
 
 SERVICE = "orders"
@@ -40,6 +40,7 @@ PHYSICAL_UNITS = 2
 class OrdersProducer(Producer):
     post_order: Callable[..., Any]
     publish_product: Callable[..., Any]
+    client: Any
 
     def place_order(self, payment_token: str) -> tuple[str, str]:
         """POST /orders for a physical and a digital product, to ADDRESS; returns (order id, physical sku)."""
@@ -64,12 +65,25 @@ class OrdersProducer(Producer):
         assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
         return order_id
 
+    def cancel(self, order_id: str) -> None:
+        """The customer who placed it cancels it through the API."""
+        response = self.client.http.post(
+            f"/orders/{order_id}/cancel",
+            body=json.dumps({"reason": "changed my mind"}),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 200, response.body
+
 
 @pytest.fixture
 def producer(
-    orders_app: ModuleType, aws: Any, post_order: Callable[..., Any], publish_product: Callable[..., Any]
+    orders_app: ModuleType,
+    aws: Any,
+    post_order: Callable[..., Any],
+    publish_product: Callable[..., Any],
+    client: Any,
 ) -> OrdersProducer:
-    return OrdersProducer(orders_app, aws, post_order, publish_product)
+    return OrdersProducer(orders_app, aws, post_order, publish_product, client)
 
 
 def an_order_is_placed(producer: OrdersProducer) -> list[dict[str, Any]]:
@@ -85,11 +99,23 @@ def an_order_is_declined(producer: OrdersProducer) -> list[dict[str, Any]]:
     return producer.events_about(producer.reserve_and_charge("tok_chargeDeclined"))
 
 
+def a_paid_order_is_cancelled_by_its_customer(producer: OrdersProducer) -> list[dict[str, Any]]:
+    order_id = producer.reserve_and_charge("tok_visa")
+    producer.cancel(order_id)
+    return producer.events_about(order_id)
+
+
+def a_cancelled_paid_order_is_refunded(producer: OrdersProducer) -> list[dict[str, Any]]:
+    """The cancel's own OrderCancelled handed to orders' refund-on-cancel subscription."""
+    order_id = producer.reserve_and_charge("tok_visa")
+    producer.cancel(order_id)
+    cancelled = the_event(producer.events_about(order_id), "OrderCancelled", 1)
+    body = raw_eventbridge_body(cancelled, detail_type="OrderCancelled", source="shop.orders")
+    assert deliver_to_subscription(producer.app, SERVICE, "refund-on-cancel", body) == {"batchItemFailures": []}
+    return producer.events_about(order_id)
+
+
 PAID = "a physical order whose stock was reserved and whose payment was captured"
-
-
-def not_produced_yet(producer: OrdersProducer) -> list[dict[str, Any]]:
-    pytest.xfail("orders publishes no OrderCancelled or PaymentRefunded on this branch yet (issue 11: order cancellation)")
 
 
 class TestOrdersAsProducer(ProducerContractTests):
@@ -100,18 +126,22 @@ class TestOrdersAsProducer(ProducerContractTests):
         "a customer placed an order for a physical and a digital product, shipped to a structured address": an_order_is_placed,
         PAID: an_order_is_paid,
         "an order whose stock was reserved and whose payment was declined": an_order_is_declined,
-        # notify's declarations, for the order lifecycle to drive when it publishes these events.
-        "a customer cancelled a paid order before its shipment was handed to the logistics service": not_produced_yet,
-        "a customer cancelled a paid order and its payment was refunded in full": not_produced_yet,
-        # fulfillment.cancel-shipment's declaration, likewise.
-        "a customer cancelled a paid order with physical lines before its shipment was handed to the logistics service": (
-            not_produced_yet
+        "a customer cancelled a paid order before its shipment was handed to the logistics service": (
+            a_paid_order_is_cancelled_by_its_customer
         ),
+        # catalog.release-stock's name for it (its stock was reserved, as a paid order's is).
+        "a customer cancelled an order whose stock was reserved": a_paid_order_is_cancelled_by_its_customer,
+        # The order placed by place_order has a physical line.
+        "a customer cancelled a paid order with physical lines before its shipment was handed to the logistics service": (
+            a_paid_order_is_cancelled_by_its_customer
+        ),
+        "a customer cancelled a paid order and its payment was refunded in full": a_cancelled_paid_order_is_refunded,
     }
 
 
 def test_orders_has_consumers_to_satisfy() -> None:
-    assert {(d.event_type, d.schema_version) for d in DECLARATIONS} == {
+    # At least these (other services declare more as they start consuming orders' events).
+    assert {(d.event_type, d.schema_version) for d in DECLARATIONS} >= {
         ("OrderPlaced", 1),
         ("OrderPlaced", 2),
         ("PaymentCaptured", 1),
@@ -164,3 +194,27 @@ def test_the_check_bites_when_orders_loses_part_of_the_structured_address(
             "data.shipping_address.postal_code is null"
         ]
     }
+
+
+@pytest.mark.parametrize("state", sorted(TestOrdersAsProducer.PROVIDER_STATES))
+def test_every_event_orders_publishes_in_each_state_passes_its_committed_schema(producer: OrdersProducer, state: str) -> None:
+    """Whether or not a consumer declares it yet: each state's events match their committed schemas."""
+    details = TestOrdersAsProducer.PROVIDER_STATES[state](producer)
+
+    assert details
+    for detail in details:
+        metadata = detail["metadata"]
+        assert schema_errors(committed_schema(metadata["event_type"], metadata["schema_version"]), detail) == [], metadata
+
+
+def test_a_refunded_cancellation_publishes_what_the_refund_s_consumers_read(producer: OrdersProducer) -> None:
+    detail = the_event(a_cancelled_paid_order_is_refunded(producer), "PaymentRefunded", 1)
+
+    data = detail["data"]
+    assert (data["fully_refunded"], data["initiated_by"], data["amount"], data["refunded_total"]) == (
+        True,
+        "customer_cancellation",
+        {"amount": 2 * 2500 + 399, "currency": "EUR"},
+        {"amount": 2 * 2500 + 399, "currency": "EUR"},
+    )
+    assert data["skus"] and data["refund_id"] and data["reason"].startswith("order cancelled: ")

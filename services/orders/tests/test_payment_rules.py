@@ -132,7 +132,8 @@ def test_an_approved_charge_publishes_payment_captured_with_the_charge_id():
     assert (captured.data.payment_id, captured.data.amount.amount) == ("ch_approved", 2500)
     assert captured.metadata.causation_id == reserved.event_id
     saved = table.orders[order.order_id]
-    assert (saved.status, saved.payment_id, saved.version) == ("PAID", "ch_approved", 2)
+    # Saved twice: the charge claimed before the gateway was asked (see usecases.charge_payment), then its outcome.
+    assert (saved.status, saved.payment_id, saved.version, saved.charge_started) == ("PAID", "ch_approved", 3, False)
     assert [entry.summary for entry in saved.timeline] == ["OrderPlaced", "stock reserved", "payment captured (ch_approved)"]
     assert (CHARGE, reserved.event_id) in table.processed
 
@@ -193,14 +194,16 @@ def test_the_same_event_again_is_already_processed_and_charges_nothing_more():
     assert table.orders == before
 
 
-def test_an_order_saved_meanwhile_is_read_again_and_charged_under_the_same_key():
+def test_an_order_saved_meanwhile_is_read_again_before_the_gateway_is_asked():
     table, gateway = InMemoryOrders(), ScriptedGateway()
     order = placed_order(table)
     read = table.order
+    raced: list[str] = []
 
     def read_then_someone_saves(order_id: str) -> Order | None:
         found = read(order_id)
-        if len(gateway.calls) == 0:
+        if not raced:
+            raced.append(order_id)
             # Another handler (e.g. the order history) saves the order right after our first read.
             table.orders[order_id] = copy.replace(table.orders[order_id], version=table.orders[order_id].version + 1)
         return found
@@ -208,9 +211,30 @@ def test_an_order_saved_meanwhile_is_read_again_and_charged_under_the_same_key()
     table.order = read_then_someone_saves  # type: ignore[method-assign]
     charge(table, stock_reserved(order.order_id), gateway)
 
+    # The claim's conditional write failed, so the gateway was asked only after the second read.
+    assert [call["idempotency_key"] for call in gateway.calls] == [f"order-{order.order_id}"]
+    assert [event.event_type for event in table.outbox] == ["PaymentCaptured"]
+    assert table.orders[order.order_id].version == 4
+
+
+def test_an_order_saved_after_the_gateway_answered_is_read_again_and_charged_under_the_same_key():
+    table = InMemoryOrders()
+    order = placed_order(table)
+
+    class SavingWhileCharging(ScriptedGateway):
+        def charge(self, **request: Any) -> ChargeOutcome:
+            if not self.calls:
+                # Another handler saves the order while the gateway is being asked.
+                stored = table.orders[order.order_id]
+                table.orders[order.order_id] = copy.replace(stored, version=stored.version + 1)
+            return super().charge(**request)
+
+    gateway = SavingWhileCharging()
+    charge(table, stock_reserved(order.order_id), gateway)
+
+    # The same key again: the gateway answers with the first outcome, nothing is charged twice.
     assert [call["idempotency_key"] for call in gateway.calls] == [f"order-{order.order_id}"] * 2
     assert [event.event_type for event in table.outbox] == ["PaymentCaptured"]
-    assert table.orders[order.order_id].version == 3
 
 
 def test_an_order_that_never_stops_changing_gives_up_without_publishing():
