@@ -24,21 +24,19 @@ import argparse
 import json
 import logging
 import re
-import signal
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from shop_devstack.fake_server import FakeServer, serve_until_stopped
 from shop_devstack.lifecycle import die_with_parent
 
 __all__ = ["APP_FIELDS", "DEFAULT_APP_ID", "DEFAULT_TOKEN", "FakeCrm", "FakeCrmServer", "main"]
@@ -309,40 +307,12 @@ class _Api:
         return _json(200, self.crm.put_record(body))
 
 
-class FakeCrmServer:
-    """The fake CRM on werkzeug's threaded server, served from a daemon thread; bound at construction."""
+class FakeCrmServer(FakeServer):
+    """The fake CRM on werkzeug's threaded server (shop_devstack.fake_server)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, crm: FakeCrm | None = None) -> None:
         self.crm = crm or FakeCrm()
-        self._host = host
-        self._server: BaseWSGIServer = make_server(host, port, _Api(self.crm), threaded=True)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._host}:{self._server.server_port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-
-class _StopRequested(Exception):
-    pass
+        super().__init__("crm-kintone", _Api(self.crm), host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -357,19 +327,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = FakeCrmServer(args.host, args.port, FakeCrm(app_id=args.app, token=args.token))
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise _StopRequested
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        server.start()
-        print(f"crm listening on {server.url}", flush=True)
-        threading.Event().wait()
-    except (KeyboardInterrupt, _StopRequested):
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.stop()
+    serve_until_stopped(server)
 
 
 if __name__ == "__main__":

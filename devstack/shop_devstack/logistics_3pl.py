@@ -41,7 +41,6 @@ import hmac
 import json
 import logging
 import os
-import signal
 import threading
 import time
 import urllib.error
@@ -51,14 +50,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
+from shop_devstack.fake_server import FakeServer, serve_until_stopped
 from shop_devstack.lifecycle import die_with_parent
 
 __all__ = ["LogisticsServer", "main", "sign"]
@@ -432,7 +430,7 @@ def _validated(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class LogisticsServer:
+class LogisticsServer(FakeServer):
     """The fake 3PL on werkzeug's threaded server, served from a daemon thread; `url` is valid at once."""
 
     def __init__(
@@ -446,34 +444,7 @@ class LogisticsServer:
         rate_window: float = 10.0,
     ) -> None:
         self.logistics = Logistics3pl(token, webhook_secret, rate_limit=rate_limit, rate_window=rate_window)
-        self._server: BaseWSGIServer = make_server(host, port, self.logistics, threaded=True)
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.port}"
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-
-class _StopRequested(Exception):
-    """Raised from the SIGTERM handler to unwind the main thread's wait."""
+        super().__init__("logistics-3pl", self.logistics, host, port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -497,19 +468,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rate_window=args.rate_window,
     )
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise _StopRequested
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        server.start()
-        print(f"logistics-3pl listening on {server.url}", flush=True)
-        threading.Event().wait()
-    except (KeyboardInterrupt, _StopRequested):
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        server.stop()
+    serve_until_stopped(server)
 
 
 if __name__ == "__main__":

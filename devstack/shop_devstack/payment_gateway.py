@@ -45,19 +45,18 @@ import logging
 import re
 import secrets
 import select
-import signal
 import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from types import FrameType, TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from shop_devstack.fake_server import FakeServer, serve_until_stopped
 from shop_devstack.lifecycle import die_with_parent
 
 __all__ = ["PaymentGatewayServer", "WSGIApp", "main"]
@@ -608,54 +607,15 @@ class _Handler(WSGIRequestHandler):
         logger.debug("%s %s -> %s", self.command, self.path, code)
 
 
-class PaymentGatewayServer:
-    """The fake on werkzeug's threaded server, served from a daemon thread.
-
-    The socket is bound (and listening) as soon as the object exists, so ``url`` is valid before
-    ``start()`` and requests made right after ``start()`` never race the server's start-up.
-    """
+class PaymentGatewayServer(FakeServer):
+    """The fake Stripe on werkzeug's threaded server (shop_devstack.fake_server)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, hang_up_wait_limit: float = HANG_UP_WAIT_LIMIT_SECONDS) -> None:
-        self._host = host
         self.app = WSGIApp(hang_up_wait_limit=hang_up_wait_limit)
-        self._httpd: BaseWSGIServer = make_server(host, port, self.app, threaded=True, request_handler=_Handler)
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-        self._lifecycle_lock = threading.Lock()
+        super().__init__("payment-gateway", self.app, host, port, request_handler=_Handler)
 
-    @property
-    def url(self) -> str:
-        # A wildcard bind address is not something a client can connect to.
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host  # noqa: S104
-        return f"http://{host}:{self._httpd.server_port}"
-
-    def start(self) -> None:
-        with self._lifecycle_lock:
-            if self._stopped:
-                raise RuntimeError("a stopped PaymentGatewayServer cannot be restarted; create a new one")
-            if self._thread is not None:
-                raise RuntimeError("PaymentGatewayServer is already running")
-            # A short poll interval keeps stop() (and so every test teardown) quick.
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"payment-gateway:{self._httpd.server_port}",
-                daemon=True,
-            )
-            self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving and release the port. Safe to call more than once, or before start()."""
-        with self._lifecycle_lock:
-            if self._stopped:
-                return
-            self._stopped = True
-            self.app.stopping.set()  # a held answer goes out now
-            # shutdown() waits for serve_forever(); without a running loop it would wait forever.
-            if self._thread is not None:
-                self._httpd.shutdown()
-                self._thread.join()
-            self._httpd.server_close()
+    def _before_stop(self) -> None:
+        self.app.stopping.set()  # a held answer goes out now
 
     def payment_intents(self, idempotency_key: str | None = None) -> list[JSONObject]:
         """Every payment intent in creation order (declined ones too), with its idempotency_key and
@@ -665,17 +625,6 @@ class PaymentGatewayServer:
 
     def refunds(self) -> list[JSONObject]:
         return self.app.provider.refunds()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None) -> None:
-        self.stop()
-
-
-class _StopRequested(Exception):
-    """Raised from the SIGTERM handler to unwind the main thread's wait."""
 
 
 def _port(value: str) -> int:
@@ -704,22 +653,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except OSError as exc:
         parser.exit(1, f"payment-gateway: cannot listen on {args.host}:{args.port}: {exc}\n")
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        # Raising (rather than setting an Event) is what reliably interrupts the blocking wait
-        # below, and cannot deadlock on a lock the interrupted code already holds.
-        raise _StopRequested
-
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        server.start()
-        print(f"payment-gateway listening on {server.url}", flush=True)
-        threading.Event().wait()
-    except (KeyboardInterrupt, _StopRequested):
-        pass
-    finally:
-        # Back to the previous handler first, so a second SIGTERM during shutdown still works.
-        signal.signal(signal.SIGTERM, previous)
-        server.stop()
+    serve_until_stopped(server)
     logger.info("payment-gateway stopped")
 
 
