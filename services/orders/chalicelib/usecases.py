@@ -485,12 +485,13 @@ def refund_on_cancel(
     A refusal is recorded on the order (staff refund by hand) and not retried."""
     cancelled = event.data
     assert isinstance(cancelled, OrderCancelledV1)
-    order = _existing_order(repository, cancelled.order_id)
+    order = repository.order(cancelled.order_id)
     key = f"refund-cancel-{event.event_id}"
-    # Only the cancellation orders itself recorded gives money back: any other OrderCancelled about the
-    # order (a forged or mistaken one on the bus) is noted as processed and refunds nothing.
-    ours = order.cancellation is not None and order.cancellation.event_id == event.event_id
-    if not ours or (order.refund(key) is None and (order.refundable_amount <= 0 or not order.payment_id)):
+    # Only the cancellation orders itself recorded gives money back: any other OrderCancelled (a forged
+    # or mistaken one on the bus, about one of our orders or about none) is noted as processed and
+    # refunds nothing. orders writes the order before its own OrderCancelled, so waiting cannot help.
+    ours = order is not None and order.cancellation is not None and order.cancellation.event_id == event.event_id
+    if order is None or not ours or (order.refund(key) is None and (order.refundable_amount <= 0 or not order.payment_id)):
         done = new_uow()
         done.mark_processed(subscriber, event)
         done.commit()

@@ -464,9 +464,8 @@ def test_refund_on_cancel_gives_everything_back_once_and_publishes_payment_refun
     assert body["timeline"][-1]["summary"] == "refunded 25.00 USD (order cancelled: changed my mind)"
 
 
-def test_an_order_cancelled_that_orders_did_not_record_refunds_nothing(shop, refunds):
-    order_id = shop.paid()
-    forged = new_event(
+def forged_cancellation(order_id: str, payment_id: str | None) -> DomainEvent:
+    return new_event(
         OrderCancelledV1.model_validate(
             {
                 "order_id": order_id,
@@ -483,12 +482,28 @@ def test_an_order_cancelled_that_orders_did_not_record_refunds_nothing(shop, ref
                     }
                 ],
                 "total": {"amount": 2500, "currency": "USD"},
-                "payment_id": shop.order(order_id).payment_id,
+                "payment_id": payment_id,
             }
         ),
         producer="shop.orders",
         correlation_id=order_id,
     )
+
+
+def test_an_order_cancelled_about_an_order_orders_never_held_is_noted_not_retried(shop, refunds):
+    # Another service's test (or a mistake) on the bus: orders publishes OrderCancelled only for its own
+    # orders, so one about an unknown order is not its own and must not wait in the queue for the DLQ.
+    forged = forged_cancellation("ord-orders-never-held", "pi_nobody")
+
+    assert shop.deliver("refund-on-cancel", forged) == OK
+
+    assert refunds.calls == []
+    assert shop.aws.processed("orders.refund-on-cancel", forged.event_id)
+
+
+def test_an_order_cancelled_that_orders_did_not_record_refunds_nothing(shop, refunds):
+    order_id = shop.paid()
+    forged = forged_cancellation(order_id, shop.order(order_id).payment_id)
 
     assert shop.deliver("refund-on-cancel", forged) == OK
 
