@@ -468,3 +468,18 @@ class EntitlementGrantedV1(EventData):
     live_show_id: str | None = None
     granted_at: str = Field(description="ISO-8601, UTC.")
     expires_at: str | None = Field(default=None, description="ISO-8601, UTC; rentals only (the clock starts at purchase).")
+
+
+@REGISTRY.register("EntitlementRevoked", 1)
+class EntitlementRevokedV1(EventData):
+    """vod: an entitlement no longer opens its video or live show: its order was cancelled or its line refunded."""
+
+    entitlement_id: str
+    customer_id: str
+    order_id: str
+    sku: str = Sku
+    product_type: Literal["video_rental", "video_purchase", "live_ticket"]
+    video_id: str | None = None
+    live_show_id: str | None = None
+    reason: Literal["order_cancelled", "refunded"]
+    revoked_at: str = Field(description="ISO-8601, UTC.")

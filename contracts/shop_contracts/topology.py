@@ -11,6 +11,7 @@ Read this to follow the order flow (docs/design-rules.md#flow):
   StockRejected ─▶ orders.order-history;   PaymentFailed ─▶ catalog.release-stock, notify.order-emails
   vod: upload ─ VideoUploaded ─▶ vod.transcode ─▶ VideoReady / VideoFailed
        PaymentCaptured ─▶ vod.grant-access ─ EntitlementGranted
+       OrderCancelled / PaymentRefunded ─▶ vod.revoke-access ─ EntitlementRevoked
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -41,11 +42,14 @@ TOPOLOGY = Topology(
                 EventRef("VideoReady"),
                 EventRef("VideoFailed"),
                 EventRef("EntitlementGranted"),
+                EventRef("EntitlementRevoked"),
             ),
             subscriptions=(
                 # vod hears its own VideoUploaded: the upload's HTTP request never waits for a transcoder.
                 Subscription("transcode", events=(EventRef("VideoUploaded"),)),
                 Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),
+                # Takes back what grant-access gave; its tombstones make a late grant grant nothing.
+                Subscription("revoke-access", events=(EventRef("OrderCancelled"), EventRef("PaymentRefunded"))),
             ),
         ),
         ServiceSpec(

@@ -19,6 +19,7 @@ from shop_contracts.events import (
     Address,
     DeliveryPreference,
     EntitlementGrantedV1,
+    EntitlementRevokedV1,
     Money,
     OrderCancelledV1,
     OrderLine,
@@ -230,6 +231,16 @@ SAMPLES.update(
             video_id="v-1",
             granted_at="2026-11-29T10:00:00+00:00",
             expires_at="2026-12-01T10:00:00+00:00",
+        ),
+        ("EntitlementRevoked", 1): lambda: EntitlementRevokedV1(
+            entitlement_id="ent-1",
+            customer_id="cust-1",
+            order_id="o-1",
+            sku="FILM-1",
+            product_type="video_rental",
+            video_id="v-1",
+            reason="order_cancelled",
+            revoked_at="2026-11-29T11:00:00+00:00",
         ),
     }
 )

@@ -2,7 +2,8 @@
 
 Staff create a video and upload its source through a presigned S3 PUT (or multipart), then say it is
 complete; VideoUploaded starts one transcode job (ffmpeg locally, MediaConvert on AWS), whose state
-change makes the video READY or FAILED. PaymentCaptured grants the access a paid line sells.
+change makes the video READY or FAILED. PaymentCaptured grants the access a paid line sells;
+OrderCancelled and PaymentRefunded revoke it.
 """
 
 from __future__ import annotations
@@ -285,7 +286,11 @@ def _start_transcode(event: DomainEvent, subscriber: str) -> None:
 
 
 def _grant_access(event: DomainEvent, subscriber: str) -> None:
-    usecases.grant_access(event, subscriber, unit_of_work)
+    usecases.grant_access(event, subscriber, repository, unit_of_work)
+
+
+def _revoke_access(event: DomainEvent, subscriber: str) -> None:
+    usecases.revoke_access(event, subscriber, repository, unit_of_work)
 
 
 # Every effect but the job's start is in the transaction that writes the processed-marker; the start
@@ -295,6 +300,10 @@ access_subscriber = runtime.subscriber("grant-access", {"PaymentCaptured": _gran
 
 start_transcode = runtime.consume(app, "start_transcode", transcode_subscriber)
 grant_access = runtime.consume(app, "grant_access", access_subscriber)
+revoke_subscriber = runtime.subscriber(
+    "revoke-access", {"OrderCancelled": _revoke_access, "PaymentRefunded": _revoke_access}, deduplicated_by_marker=True
+)
+revoke_access = runtime.consume(app, "revoke_access", revoke_subscriber)
 
 job_events = JobEvents(
     stage=runtime.naming.stage,

@@ -282,3 +282,49 @@ def plan_grants(order_id: str, customer_id: str | None, lines: list[PaidLine], p
 
 def is_active(expires_at: datetime | None, now: datetime) -> bool:
     return expires_at is None or now < expires_at
+
+
+# -- revoking ------------------------------------------------------------------------------------
+
+# An order line's access, as vod keeps it per (order, sku): GRANTED by grant-access, REVOKED by
+# revoke-access. A REVOKED line that was never GRANTED is a tombstone: a late grant skips it.
+LINE_GRANTED = "GRANTED"
+LINE_REVOKED = "REVOKED"
+
+
+@dataclass(frozen=True)
+class RevokePlan:
+    """What one OrderCancelled / PaymentRefunded takes back.
+
+    `revoke`: the skus whose GRANTED access ends now (EntitlementRevoked each); `tombstone`: skus not
+    granted yet, marked so their grant never happens; `whole_order`: the order itself is marked, so no
+    line of it is granted any more (a cancellation, a full refund)."""
+
+    revoke: tuple[str, ...]
+    tombstone: tuple[str, ...]
+    whole_order: bool
+
+
+def revoke_scope(*, cancelled: bool, fully_refunded: bool, skus: list[str]) -> frozenset[str] | None:
+    """The skus an event takes back; None for all of the order's (a cancellation or a full refund)."""
+    if cancelled or fully_refunded:
+        return None
+    return frozenset(skus)
+
+
+def plan_revoke(scope: frozenset[str] | None, lines: dict[str, str]) -> RevokePlan:
+    """`lines`: the order's known lines, sku -> LINE_GRANTED or LINE_REVOKED. Revokes each GRANTED
+    line in scope; a line in scope that vod has not seen is tombstoned; a REVOKED one is left as it is
+    (a second cancellation or refund revokes nothing twice)."""
+    wanted = set(lines) if scope is None else set(scope)
+    revoke = tuple(sorted(sku for sku in wanted if lines.get(sku) == LINE_GRANTED))
+    tombstone = () if scope is None else tuple(sorted(sku for sku in wanted if sku not in lines))
+    return RevokePlan(revoke=revoke, tombstone=tombstone, whole_order=scope is None)
+
+
+def still_grantable(grants: list[Grant], *, order_revoked: bool, lines: dict[str, str]) -> list[Grant]:
+    """The grants a payment may still make: none on a revoked order, none for a line vod knows already
+    (granted before, or tombstoned by a revoke that came first)."""
+    if order_revoked:
+        return []
+    return [grant for grant in grants if grant.sku not in lines]

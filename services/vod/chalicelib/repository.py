@@ -3,6 +3,9 @@
 VIDEO#<video_id> / VIDEO                          a video, its state, its outputs (gsi1: VIDEOS by creation)
 CUSTOMER#<customer_id> / ENT#VIDEO#<id>#<ent_id>   an entitlement, queried by (customer, video)
 CUSTOMER#<customer_id> / ENT#LIVE#<id>#<ent_id>    ... or by (customer, live show)
+ORDER#<order_id> / ACCESS                          the order's grant version; `revoked_all` once cancelled or fully refunded
+ORDER#<order_id> / LINE#<sku>                      a line's access: GRANTED (with its entitlement's key) or REVOKED
+                                                   (a tombstone when it was never granted)
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from chalicelib.domain import Grant, VideoState
+from chalicelib.domain import LINE_GRANTED, LINE_REVOKED, Grant, VideoState
 from shop_eventing.outbox import ITEM_TYPE, UnitOfWork, WriteConflict, from_dynamodb, to_dynamodb
 
 VIDEOS_INDEX = "gsi1"
@@ -27,6 +30,18 @@ class VideoMoved(WriteConflict):
 
 class EntitlementExists(WriteConflict):
     """The order line's entitlement was granted already."""
+
+
+class OrderAccessMoved(WriteConflict):
+    """The order's access changed since it was read (a grant or a revoke committed in between): read again."""
+
+
+def order_access_key(order_id: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": "ACCESS"}
+
+
+def order_line_key(order_id: str, sku: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": f"LINE#{sku}"}
 
 
 def video_key(video_id: str) -> dict[str, str]:
@@ -82,6 +97,25 @@ class VodRepository:
         ):
             items += [_public(from_dynamodb(item)) for item in page["Items"]]
         return items
+
+    def order_access(self, order_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """The order's ACCESS item (None before its first grant or revoke) and its lines by sku."""
+        access: dict[str, Any] | None = None
+        lines: dict[str, dict[str, Any]] = {}
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :order",
+            ExpressionAttributeValues=to_dynamodb({":order": f"ORDER#{order_id}"}),
+            ConsistentRead=True,
+        ):
+            for raw in page["Items"]:
+                item = from_dynamodb(raw)
+                if item["sk"] == "ACCESS":
+                    access = item
+                elif item["sk"].startswith("LINE#"):
+                    lines[item["sku"]] = item
+        return access, lines
 
 
 class VodUnitOfWork(UnitOfWork):
@@ -157,4 +191,88 @@ class VodUnitOfWork(UnitOfWork):
             },
             condition="attribute_not_exists(pk)",
             conflict=EntitlementExists,
+        )
+
+    def claim_order_for_grants(self, order_id: str) -> None:
+        """Bumps the order's version, unless the order was revoked as a whole (OrderAccessMoved)."""
+        self.update(
+            order_access_key(order_id),
+            "SET #version = if_not_exists(#version, :zero) + :one",
+            condition="attribute_not_exists(revoked_all)",
+            conflict=OrderAccessMoved,
+            names={"#version": "version"},
+            values={":zero": 0, ":one": 1},
+        )
+
+    def add_granted_line(self, grant: Grant) -> None:
+        """The line's access, pointing at its entitlement; OrderAccessMoved if the line is known already."""
+        self.put(
+            {
+                **order_line_key(grant.order_id, grant.sku),
+                ITEM_TYPE: "order_line_access",
+                "order_id": grant.order_id,
+                "sku": grant.sku,
+                "state": LINE_GRANTED,
+                "entitlement_pk": entitlement_key(grant)["pk"],
+                "entitlement_sk": entitlement_key(grant)["sk"],
+                "entitlement_id": grant.entitlement_id,
+                "customer_id": grant.customer_id,
+                "product_type": grant.product_type,
+                "video_id": grant.video_id,
+                "live_show_id": grant.live_show_id,
+            },
+            condition="attribute_not_exists(pk)",
+            conflict=OrderAccessMoved,
+        )
+
+    def revoke_whole_order(self, order_id: str, *, seen_version: int | None, revoked_at: str, caused_by: str) -> None:
+        """Marks the order revoked; OrderAccessMoved if a grant committed since `seen_version` was read."""
+        values: dict[str, Any] = {":true": True, ":at": revoked_at, ":cause": caused_by}
+        if seen_version is None:
+            condition = "attribute_not_exists(pk)"
+        else:
+            condition = "#version = :seen"
+            values[":seen"] = seen_version
+        self.update(
+            order_access_key(order_id),
+            "SET revoked_all = :true, revoked_at = :at, revoked_by_event = :cause",
+            condition=condition,
+            conflict=OrderAccessMoved,
+            names={"#version": "version"} if seen_version is not None else None,
+            values=values,
+        )
+
+    def revoke_line(self, order_id: str, sku: str, entitlement: Mapping[str, str], *, revoked_at: str, caused_by: str) -> None:
+        """A GRANTED line and its entitlement become REVOKED (OrderAccessMoved if the line moved meanwhile)."""
+        self.update(
+            order_line_key(order_id, sku),
+            "SET #state = :revoked, revoked_at = :at, revoked_by_event = :cause",
+            condition="#state = :granted",
+            conflict=OrderAccessMoved,
+            names={"#state": "state"},
+            values={":revoked": LINE_REVOKED, ":granted": LINE_GRANTED, ":at": revoked_at, ":cause": caused_by},
+        )
+        self.update(
+            entitlement,
+            "SET #status = :revoked, revoked_at = :at, revoked_by_event = :cause",
+            condition="attribute_exists(pk)",
+            conflict=OrderAccessMoved,
+            names={"#status": "status"},
+            values={":revoked": "REVOKED", ":at": revoked_at, ":cause": caused_by},
+        )
+
+    def tombstone_line(self, order_id: str, sku: str, *, revoked_at: str, caused_by: str) -> None:
+        """A line revoked before it was granted: its grant, when it comes, grants nothing."""
+        self.put(
+            {
+                **order_line_key(order_id, sku),
+                ITEM_TYPE: "order_line_access",
+                "order_id": order_id,
+                "sku": sku,
+                "state": LINE_REVOKED,
+                "revoked_at": revoked_at,
+                "revoked_by_event": caused_by,
+            },
+            condition="attribute_not_exists(pk)",
+            conflict=OrderAccessMoved,
         )

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from chalicelib.domain import (
     CAPTIONS_MAX_BYTES,
+    LINE_GRANTED,
     PaidLine,
     StepRefused,
     VideoState,
@@ -20,14 +21,20 @@ from chalicelib.domain import (
     new_video_id,
     output_prefix,
     plan_grants,
+    plan_revoke,
+    revoke_scope,
     source_key,
+    still_grantable,
 )
-from chalicelib.repository import EntitlementExists, VideoMoved
+from chalicelib.repository import EntitlementExists, OrderAccessMoved, VideoMoved
 from chalicelib.storage import MediaStore
 from chalicelib.transcoder import JobOutcome, JobRefused, TranscodeJob, Transcoder
 from shop_contracts.events import (
     EntitlementGrantedV1,
+    EntitlementRevokedV1,
+    OrderCancelledV1,
     PaymentCapturedV1,
+    PaymentRefundedV1,
     Rendition,
     VideoFailedV1,
     VideoOutputs,
@@ -48,6 +55,8 @@ class Videos(Protocol):
 
     def entitlements(self, customer_id: str, subject: str | None = None) -> list[dict[str, Any]]: ...
 
+    def order_access(self, order_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]: ...
+
 
 class VodWork(TransactionalWork, Protocol):
     def add_video(self, video: dict[str, Any]) -> None: ...
@@ -55,6 +64,16 @@ class VodWork(TransactionalWork, Protocol):
     def move_video(self, video_id: str, *, from_states: Any, attempt: int, changes: dict[str, Any], remove: Any = ()) -> None: ...
 
     def add_entitlement(self, grant: Any, caused_by: str) -> None: ...
+
+    def claim_order_for_grants(self, order_id: str) -> None: ...
+
+    def add_granted_line(self, grant: Any) -> None: ...
+
+    def revoke_whole_order(self, order_id: str, *, seen_version: int | None, revoked_at: str, caused_by: str) -> None: ...
+
+    def revoke_line(self, order_id: str, sku: str, entitlement: dict[str, str], *, revoked_at: str, caused_by: str) -> None: ...
+
+    def tombstone_line(self, order_id: str, sku: str, *, revoked_at: str, caused_by: str) -> None: ...
 
 
 NewUnitOfWork = Callable[[], VodWork]
@@ -350,9 +369,17 @@ def _fail(
 # -- access --------------------------------------------------------------------------------------
 
 
-def grant_access(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) -> None:
+# A grant and a revoke of the same order may commit between another's read and write; the loser
+# reads again (its conditions see the winner's writes), at most this many times before SQS retries.
+ORDER_ACCESS_ATTEMPTS = 3
+
+
+def grant_access(event: DomainEvent, subscriber: str, repository: Videos, new_uow: NewUnitOfWork) -> None:
     """On PaymentCaptured: one entitlement per line that sells a video or a live show
-    (EntitlementGranted each); an order without such lines only marks the event processed."""
+    (EntitlementGranted each); an order without such lines only marks the event processed.
+
+    A line revoked before its payment arrived (a tombstone), or an order revoked as a whole, grants
+    nothing: the transaction re-checks both, so a revoke committing meanwhile wins."""
     paid = event.data
     assert isinstance(paid, PaymentCapturedV1)
     lines = [
@@ -365,31 +392,102 @@ def grant_access(event: DomainEvent, subscriber: str, new_uow: NewUnitOfWork) ->
         )
         for line in paid.lines
     ]
-    grants = plan_grants(paid.order_id, paid.customer_id, lines, event.metadata.occurred_at)
-    uow = new_uow()
-    uow.mark_processed(subscriber, event)
-    for grant in grants:
-        uow.add_entitlement(grant, caused_by=event.event_id)
-        uow.add_event(
-            event.caused(
-                EntitlementGrantedV1(
-                    entitlement_id=grant.entitlement_id,
-                    customer_id=grant.customer_id,
-                    order_id=grant.order_id,
-                    sku=grant.sku,
-                    product_type=grant.product_type,  # type: ignore[arg-type]  # checked by plan_grants
-                    video_id=grant.video_id,
-                    live_show_id=grant.live_show_id,
-                    granted_at=grant.granted_at.isoformat(),
-                    expires_at=grant.expires_at.isoformat() if grant.expires_at else None,
-                ),
-                producer=SOURCE,
-            )
+    planned = plan_grants(paid.order_id, paid.customer_id, lines, event.metadata.occurred_at)
+    for attempt in range(1, ORDER_ACCESS_ATTEMPTS + 1):
+        access, known = repository.order_access(paid.order_id) if planned else (None, {})
+        grants = still_grantable(
+            planned,
+            order_revoked=bool(access and access.get("revoked_all")),
+            lines={sku: item["state"] for sku, item in known.items()},
         )
-    try:
-        uow.commit()
-    except EntitlementExists:
-        _note_seen(new_uow, subscriber, event)
+        uow = new_uow()
+        uow.mark_processed(subscriber, event)
+        if grants:
+            uow.claim_order_for_grants(paid.order_id)
+        for grant in grants:
+            uow.add_granted_line(grant)
+            uow.add_entitlement(grant, caused_by=event.event_id)
+            uow.add_event(
+                event.caused(
+                    EntitlementGrantedV1(
+                        entitlement_id=grant.entitlement_id,
+                        customer_id=grant.customer_id,
+                        order_id=grant.order_id,
+                        sku=grant.sku,
+                        product_type=grant.product_type,  # type: ignore[arg-type]  # checked by plan_grants
+                        video_id=grant.video_id,
+                        live_show_id=grant.live_show_id,
+                        granted_at=grant.granted_at.isoformat(),
+                        expires_at=grant.expires_at.isoformat() if grant.expires_at else None,
+                    ),
+                    producer=SOURCE,
+                )
+            )
+        try:
+            uow.commit()
+            return
+        except EntitlementExists:
+            # Granted before this order kept its lines' access (ORDER#/LINE#): nothing to add.
+            _note_seen(new_uow, subscriber, event)
+            return
+        except OrderAccessMoved:
+            if attempt == ORDER_ACCESS_ATTEMPTS:
+                raise
+
+
+def revoke_access(event: DomainEvent, subscriber: str, repository: Videos, new_uow: NewUnitOfWork) -> None:
+    """On OrderCancelled (all of the order) or PaymentRefunded (its `skus`, or all when
+    `fully_refunded`): each granted entitlement in scope becomes REVOKED (EntitlementRevoked each).
+    What is not granted yet is tombstoned (the order as a whole, or the named lines), so a
+    PaymentCaptured arriving later grants none of it."""
+    data = event.data
+    if isinstance(data, OrderCancelledV1):
+        scope = revoke_scope(cancelled=True, fully_refunded=False, skus=[])
+        reason = "order_cancelled"
+    else:
+        assert isinstance(data, PaymentRefundedV1)
+        scope = revoke_scope(cancelled=False, fully_refunded=data.fully_refunded, skus=data.skus)
+        reason = "refunded"
+    order_id = data.order_id
+    revoked_at = event.metadata.occurred_at.isoformat()
+    for attempt in range(1, ORDER_ACCESS_ATTEMPTS + 1):
+        access, known = repository.order_access(order_id)
+        plan = plan_revoke(scope, {sku: item["state"] for sku, item in known.items()})
+        uow = new_uow()
+        uow.mark_processed(subscriber, event)
+        if plan.whole_order and not (access and access.get("revoked_all")):
+            uow.revoke_whole_order(
+                order_id, seen_version=access.get("version") if access else None, revoked_at=revoked_at, caused_by=event.event_id
+            )
+        for sku in plan.tombstone:
+            uow.tombstone_line(order_id, sku, revoked_at=revoked_at, caused_by=event.event_id)
+        for sku in plan.revoke:
+            line = known[sku]
+            assert line["state"] == LINE_GRANTED
+            entitlement = {"pk": line["entitlement_pk"], "sk": line["entitlement_sk"]}
+            uow.revoke_line(order_id, sku, entitlement, revoked_at=revoked_at, caused_by=event.event_id)
+            uow.add_event(
+                event.caused(
+                    EntitlementRevokedV1(
+                        entitlement_id=line["entitlement_id"],
+                        customer_id=line["customer_id"],
+                        order_id=order_id,
+                        sku=sku,
+                        product_type=line["product_type"],
+                        video_id=line.get("video_id"),
+                        live_show_id=line.get("live_show_id"),
+                        reason=reason,  # type: ignore[arg-type]  # one of the two literals above
+                        revoked_at=revoked_at,
+                    ),
+                    producer=SOURCE,
+                )
+            )
+        try:
+            uow.commit()
+            return
+        except OrderAccessMoved:
+            if attempt == ORDER_ACCESS_ATTEMPTS:
+                raise
 
 
 def my_entitlements(customer_id: str, repository: Videos, now: datetime) -> list[dict[str, Any]]:

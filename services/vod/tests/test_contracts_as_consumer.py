@@ -4,6 +4,8 @@ shop_devstack.contract_testing."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -59,6 +61,46 @@ def access_was_granted(aws: Any, detail: dict[str, Any]) -> None:
     assert {g["customer_id"] for g in granted} == {detail["data"]["customer_id"]}
 
 
+GRANT_EXAMPLE = json.loads((Path(__file__).parents[1] / "consumer-contracts/grant-access.PaymentCaptured.v1.json").read_text())[
+    "example"
+]
+
+
+def an_order_whose_access_was_granted(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's event about an order of its own whose payment grant-access handled first (with
+    grant-access's own declared example, so the lines are a rental and a purchase)."""
+    import app
+
+    from shop_devstack.testing import deliver_to_subscription, raw_eventbridge_body
+
+    detail = as_new_event_about_a_new_order(example)
+    order_id = detail["data"]["order_id"]
+    payment = as_new_event(GRANT_EXAMPLE, order_id, order_id=order_id)
+    body = raw_eventbridge_body(payment, detail_type="PaymentCaptured", source="shop.orders")
+    assert deliver_to_subscription(app, SERVICE, "grant-access", body) == {"batchItemFailures": []}
+    assert len(granted_events(aws, order_id)) == 2
+    return detail
+
+
+def granted_events(aws: Any, order_id: str) -> list[dict[str, Any]]:
+    return [i["detail"]["data"] for i in aws.outbox(correlation_id=order_id) if i["event_type"] == "EntitlementGranted"]
+
+
+def access_was_revoked(aws: Any, detail: dict[str, Any]) -> None:
+    order_id = detail["data"]["order_id"]
+    revoked = [
+        item["detail"]["data"] for item in aws.outbox(correlation_id=order_id) if item["event_type"] == "EntitlementRevoked"
+    ]
+    assert sorted(r["entitlement_id"] for r in revoked) == sorted(g["entitlement_id"] for g in granted_events(aws, order_id))
+    for grant in granted_events(aws, order_id):
+        line = aws.item(f"ORDER#{order_id}", f"LINE#{grant['sku']}")
+        assert line is not None
+        assert line["state"] == "REVOKED"
+        entitlement = aws.item(line["entitlement_pk"], line["entitlement_sk"])
+        assert entitlement is not None
+        assert entitlement["status"] == "REVOKED"
+
+
 @pytest.fixture
 def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
     return Consumer(aws, vod_app, markers_in=aws)
@@ -71,4 +113,6 @@ class TestVodAsConsumer(ConsumerContractTests):
         "vod.grant-access:PaymentCaptured.v1": Scenario(
             lambda aws, example: as_new_event_about_a_new_order(example), access_was_granted
         ),
+        "vod.revoke-access:OrderCancelled.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
+        "vod.revoke-access:PaymentRefunded.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
     }

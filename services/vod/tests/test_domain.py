@@ -7,8 +7,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from chalicelib.domain import (
+    LINE_GRANTED,
+    LINE_REVOKED,
+    Grant,
     PaidLine,
     Probe,
+    RevokePlan,
     StepRefused,
     UnusableSource,
     VideoState,
@@ -18,7 +22,10 @@ from chalicelib.domain import (
     entitlement_id,
     is_active,
     plan_grants,
+    plan_revoke,
     plan_storyboard,
+    revoke_scope,
+    still_grantable,
     storyboard_vtt,
 )
 
@@ -208,3 +215,39 @@ def test_an_access_line_missing_what_it_opens_is_refused(line, problem):
 def test_access_without_a_customer_is_refused():
     with pytest.raises(ValueError, match="names no customer"):
         plan_grants("ord-1", None, [PaidLine("B", "video_purchase", "vid_1", None, None)], PAID_AT)
+
+
+# -- revoking ------------------------------------------------------------------------------------
+
+
+def test_a_cancellation_or_full_refund_takes_back_the_whole_order_and_a_partial_refund_its_skus():
+    assert revoke_scope(cancelled=True, fully_refunded=False, skus=[]) is None
+    assert revoke_scope(cancelled=False, fully_refunded=True, skus=["A"]) is None
+    assert revoke_scope(cancelled=False, fully_refunded=False, skus=["A", "B"]) == frozenset({"A", "B"})
+
+
+def test_revoking_the_whole_order_revokes_its_granted_lines_and_marks_the_order():
+    plan = plan_revoke(None, {"RENT": LINE_GRANTED, "BUY": LINE_GRANTED, "OLD": LINE_REVOKED})
+
+    assert plan == RevokePlan(revoke=("BUY", "RENT"), tombstone=(), whole_order=True)
+
+
+def test_a_partial_refund_revokes_its_granted_skus_and_tombstones_those_not_granted_yet():
+    plan = plan_revoke(frozenset({"RENT", "LATE", "GONE"}), {"RENT": LINE_GRANTED, "BUY": LINE_GRANTED, "GONE": LINE_REVOKED})
+
+    assert plan == RevokePlan(revoke=("RENT",), tombstone=("LATE",), whole_order=False)
+
+
+def _grant(sku: str) -> Grant:
+    return Grant(entitlement_id(ORDER, sku), "cus", ORDER, sku, "video_purchase", "vid_1", None, PAID, None)
+
+
+ORDER = "ord-1"
+PAID = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def test_a_grant_skips_tombstoned_and_already_granted_lines_and_a_revoked_order_grants_nothing():
+    grants = [_grant("A"), _grant("B"), _grant("C")]
+
+    assert [g.sku for g in still_grantable(grants, order_revoked=False, lines={"A": LINE_REVOKED, "B": LINE_GRANTED})] == ["C"]
+    assert still_grantable(grants, order_revoked=True, lines={}) == []
