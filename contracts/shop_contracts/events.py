@@ -432,6 +432,9 @@ class VideoUploadedV1(EventData):
     source: VideoSource
     attempt: int = Field(ge=1, description="1 for the upload; grows with every retry staff ask for.")
     uploaded_by: str | None = Field(default=None, description="The staff member's sub at the shop's issuer.")
+    uploaded_by_email: str | None = Field(default=None, description="Where to tell the uploader the outcome.")
+    title: str | None = None
+    live_show_id: str | None = Field(default=None, description="Set when the video is a live show's recording.")
 
 
 @REGISTRY.register("VideoReady", 1)
@@ -442,6 +445,11 @@ class VideoReadyV1(EventData):
     attempt: int = Field(ge=1)
     job_id: str
     outputs: VideoOutputs
+    title: str | None = None
+    uploaded_by: str | None = None
+    uploaded_by_email: str | None = Field(default=None, description="notify tells the uploader the video is ready.")
+    locale: Locale | None = None
+    live_show_id: str | None = Field(default=None, description="Set when the video is a live show's recording.")
 
 
 @REGISTRY.register("VideoFailed", 1)
@@ -453,6 +461,9 @@ class VideoFailedV1(EventData):
     job_id: str | None = None
     error_code: str = Field(description="The transcoder's code, e.g. probe_failed or MediaConvert's 1010.")
     error_message: str = Field(max_length=2000)
+    title: str | None = None
+    uploaded_by: str | None = None
+    uploaded_by_email: str | None = None
 
 
 @REGISTRY.register("EntitlementGranted", 1)
@@ -483,3 +494,86 @@ class EntitlementRevokedV1(EventData):
     live_show_id: str | None = None
     reason: Literal["order_cancelled", "refunded"]
     revoked_at: str = Field(description="ISO-8601, UTC.")
+
+
+# -- catalog: stock levels as they change ----------------------------------------------------------------
+
+
+@REGISTRY.register("StockLevelChanged", 1)
+class StockLevelChangedV1(EventData):
+    """catalog: a product's stock changed (reserved, released or adjusted); readers keep the highest stock_version.
+
+    Published from the catalog table's change stream (change data capture), not by the use cases: every
+    write that changes a product's stock also bumps its stock_version, so the levels arrive complete and
+    can be ordered, whatever changed them. For views (a player's "only 3 left"), never for reserving."""
+
+    sku: str = Sku
+    on_hand: int = Field(ge=0, description="Units available to reserve now.")
+    stock_version: int = Field(ge=1, description="Grows by one with every change of the product's stock.")
+
+
+# -- vod: live shows ---------------------------------------------------------------------------------------
+
+
+@REGISTRY.register("LiveShowStartingSoon", 1)
+class LiveShowStartingSoonV1(EventData):
+    """vod: a scheduled live show starts within the announcement window; notify tells its ticket holders once."""
+
+    live_show_id: str
+    title: str
+    starts_at: str = Field(description="ISO-8601, UTC; the scheduled start.")
+    watch_url: str | None = Field(default=None, description="Where ticket holders watch, if the shop has a storefront.")
+
+
+@REGISTRY.register("LiveShowStarted", 1)
+class LiveShowStartedV1(EventData):
+    """vod: a live show's stream went live (IVS "Stream Start" on AWS, the local live channel on the embedded stack)."""
+
+    live_show_id: str
+    started_at: str = Field(description="ISO-8601, UTC.")
+
+
+@REGISTRY.register("LiveShowEnded", 1)
+class LiveShowEndedV1(EventData):
+    """vod: a live show's stream ended; its recording becomes a video (VideoUploaded/VideoReady with live_show_id)."""
+
+    live_show_id: str
+    ended_at: str = Field(description="ISO-8601, UTC.")
+
+
+class PinnedProduct(BaseModel):
+    """What a viewer sees of a pinned product at the moment it is pinned; the storefront reads the rest."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    sku: str = Sku
+    name: str | None = None
+    price: Money | None = None
+
+
+@REGISTRY.register("ProductPinned", 1)
+class ProductPinnedV1(EventData):
+    """vod: staff pinned a product during a live show: viewers see it with a "buy" button until it is unpinned.
+
+    One product is pinned at a time per show; pinning another replaces it (no ProductUnpinned in between).
+    Readers keep the highest `sequence` per show, so a late or repeated pin never replaces a newer one."""
+
+    live_show_id: str
+    pin_id: str
+    sequence: int = Field(ge=1, description="Grows with every pin and unpin of the show.")
+    product: PinnedProduct
+    pinned_at: str = Field(description="ISO-8601, UTC.")
+    offset_ms: int | None = Field(default=None, ge=0, description="Milliseconds since the stream started; None before it.")
+    pinned_by: str | None = None
+
+
+@REGISTRY.register("ProductUnpinned", 1)
+class ProductUnpinnedV1(EventData):
+    """vod: staff unpinned the show's pinned product; viewers hide it."""
+
+    live_show_id: str
+    pin_id: str
+    sequence: int = Field(ge=1, description="Shared with ProductPinned: readers keep the highest.")
+    sku: str = Sku
+    unpinned_at: str = Field(description="ISO-8601, UTC.")
+    offset_ms: int | None = Field(default=None, ge=0)

@@ -28,6 +28,7 @@ TOPOLOGY = Topology(
                 EventRef("StockReserved"),
                 EventRef("StockRejected"),
                 EventRef("StockReleased"),
+                EventRef("StockLevelChanged"),
             ),
             subscriptions=(
                 Subscription("reserve-stock", events=(EventRef("OrderPlaced"),)),
@@ -43,6 +44,11 @@ TOPOLOGY = Topology(
                 EventRef("VideoFailed"),
                 EventRef("EntitlementGranted"),
                 EventRef("EntitlementRevoked"),
+                EventRef("LiveShowStartingSoon"),
+                EventRef("LiveShowStarted"),
+                EventRef("LiveShowEnded"),
+                EventRef("ProductPinned"),
+                EventRef("ProductUnpinned"),
             ),
             subscriptions=(
                 # vod hears its own VideoUploaded: the upload's HTTP request never waits for a transcoder.
