@@ -25,6 +25,14 @@ A subscriber whose every handler has no effect outside that transaction (`dedupl
 skips the first: the marker alone makes a repeat change nothing, and powertools' record would only
 cost two more writes per message (decision 0012). One with an effect elsewhere (an e-mail, a charge)
 keeps it.
+
+What operators see (`shop dlq show`, `shop reconcile`, `shop trace`): a record dead-lettered here
+carries its reason as a message attribute; a record whose handler raised gets a failure record in the
+service's own table (`failure_record_key`: the exception and the receive count of its last failure),
+because SQS moves it to the DLQ later without saying why. A subscriber whose handlers guard their effects
+with records of their own rather than the processed-marker (`marks_after_handler`, notify's) gets the
+marker written after the handler returned, so every subscriber's handled events can be told apart from
+the missed ones in the same way.
 """
 
 from __future__ import annotations
@@ -32,13 +40,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
 
 from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
-from shop_eventing.outbox import AlreadyProcessed
+from shop_eventing.outbox import ITEM_TYPE, PROCESSED_ITEM_TYPE, AlreadyProcessed, processed_marker_key, to_dynamodb
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
 
 if TYPE_CHECKING:
@@ -51,6 +60,15 @@ Handler = Callable[[DomainEvent, str], None]
 DEAD_LETTER_REASON = "shop-dead-letter-reason"
 # De-duplication must outlive any replay window we support (replays re-send old events).
 IDEMPOTENCY_RETENTION_SECONDS = 30 * 24 * 3600
+FAILURE_ITEM_TYPE = "failure"
+# As long as SQS may keep the message it explains (the longest retention a queue can have).
+FAILURE_RETENTION = timedelta(days=14)
+MAX_REASON_CHARS = 1000
+
+
+def failure_record_key(subscriber: str, event_id: str) -> dict[str, str]:
+    """Where a subscriber's last handler failure on an event is kept, in the subscriber's own table."""
+    return {"pk": f"FAILURE#{subscriber}", "sk": event_id}
 
 
 class Subscriber:
@@ -67,6 +85,7 @@ class Subscriber:
         session: boto3.Session | None = None,
         topology: Topology | None = None,
         deduplicated_by_marker: bool = False,
+        marks_after_handler: bool = False,
     ) -> None:
         """`read_as` maps an event type to the major its handler reads; older majors the
         subscription accepts are upcast to it first (the registry's upcasters), so one handler
@@ -76,7 +95,11 @@ class Subscriber:
         as the event type's producer; without it, the producer the event names in its metadata.
 
         `deduplicated_by_marker=True` declares that every handler commits all its effects in one
-        transaction with the processed-marker (or raises): no powertools idempotency record then."""
+        transaction with the processed-marker (or raises): no powertools idempotency record then.
+
+        `marks_after_handler=True` is for handlers that guard their effects with their own records and
+        write no processed-marker (notify's, decision 0013): the subscriber puts the marker once the
+        handler returned. It is a record for operators, not a lock: the handlers' records are."""
         self.service = service
         self.subscription: Subscription = service.subscription(subscription)
         self.id = f"{service.name}.{subscription}"
@@ -92,6 +115,8 @@ class Subscriber:
         self._session = session or boto3.Session()
         self._dlq_url: str | None = None
         self._deduplicated_by_marker = deduplicated_by_marker
+        self._marks_after_handler = marks_after_handler
+        self._dynamodb: Any = None
         # Built on the first batch, not at import: every function of a Chalice app imports the module
         # that declares every subscriber, and only this subscriber's own function ever needs its
         # powertools persistence layer (a boto3 client) and the idempotency and batch modules.
@@ -166,8 +191,9 @@ class Subscriber:
         )
         try:
             self._apply_once(detail=event.to_detail())
-        except Exception:
+        except Exception as error:
             self._log.exception("handler failed; the record will be retried", extra={"message_id": record.message_id})
+            self._record_failure(record, event, error)
             raise
         finally:
             self._log.thread_safe_remove_keys(["event_id", "correlation_id", "event_type"])
@@ -204,8 +230,45 @@ class Subscriber:
         except AlreadyProcessed:
             self._log.info("duplicate delivery: already applied")
             return {"status": "duplicate"}
+        if self._marks_after_handler:
+            self._put_marker(event)
         self._log.info("event handled")
         return {"status": "applied"}
+
+    def _table_client(self) -> Any:
+        with self._lock:
+            if self._dynamodb is None:
+                self._dynamodb = self._session.client("dynamodb")
+            return self._dynamodb
+
+    def _put_marker(self, event: DomainEvent) -> None:
+        marker = {
+            **processed_marker_key(self.id, event.event_id),
+            ITEM_TYPE: PROCESSED_ITEM_TYPE,
+            "event_type": event.event_type,
+            "processed_at": datetime.now(UTC).isoformat(),
+        }
+        self._table_client().put_item(TableName=self.naming.table(self.service.name), Item=to_dynamodb(marker))
+
+    def _record_failure(self, record: SQSRecord, event: DomainEvent, error: Exception) -> None:
+        """Keep why the handler failed where `shop dlq show` finds it once SQS has moved the message
+        to the DLQ. Best effort: the record is retried whether or not this write succeeds."""
+        now = datetime.now(UTC)
+        item = {
+            **failure_record_key(self.id, event.event_id),
+            ITEM_TYPE: FAILURE_ITEM_TYPE,
+            "event_type": event.event_type,
+            "correlation_id": event.metadata.correlation_id,
+            "reason": f"{type(error).__name__}: {error}"[:MAX_REASON_CHARS],
+            "failed_at": now.isoformat(),
+            "message_id": record.message_id,
+            "receive_count": int(record.attributes.approximate_receive_count or 0),
+            "expires_at": int((now + FAILURE_RETENTION).timestamp()),
+        }
+        try:
+            self._table_client().put_item(TableName=self.naming.table(self.service.name), Item=to_dynamodb(item))
+        except Exception:
+            self._log.warning("could not record the handler's failure", extra={"message_id": record.message_id}, exc_info=True)
 
     def _dead_letter(self, record: SQSRecord, reason: str) -> None:
         """Park a record that no retry can fix in the DLQ, with its reason, and let the batch go on."""

@@ -64,11 +64,14 @@ class ServiceRuntime:
         read_as: Mapping[str, int] | None = None,
         *,
         deduplicated_by_marker: bool = False,
+        marks_after_handler: bool = False,
     ) -> Subscriber:
         """`deduplicated_by_marker`: see `Subscriber`; only for handlers whose every effect is in the
-        transaction that writes the processed-marker."""
+        transaction that writes the processed-marker. `marks_after_handler`: see `Subscriber`; for
+        handlers that guard their effects with their own records instead of the marker."""
         return Subscriber(
             deduplicated_by_marker=deduplicated_by_marker,
+            marks_after_handler=marks_after_handler,
             read_as=read_as,
             service=self.service,
             subscription=subscription,

@@ -18,9 +18,9 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
 from shop_devstack.testing import embedded_aws, eventbridge_body, lambda_sqs_event, raw_eventbridge_body
-from shop_eventing.consumer import DEAD_LETTER_REASON, Handler, Subscriber
+from shop_eventing.consumer import DEAD_LETTER_REASON, Handler, Subscriber, failure_record_key
 from shop_eventing.envelope import DomainEvent, EventData, EventRegistry, new_event
-from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, processed_marker_key
+from shop_eventing.outbox import AlreadyProcessed, UnitOfWork, from_dynamodb, processed_marker_key, to_dynamodb
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
 from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides
@@ -456,3 +456,43 @@ def test_a_subscriber_deduplicated_by_its_marker_applies_a_redelivery_once_witho
     assert counter["total"]["N"] == "5", "the effect committed once"
     assert aws.idempotency_records() == []
     assert aws.drain(aws.dlq_url()) == []
+
+
+def test_a_failing_handler_leaves_its_reason_and_receive_count_where_operators_find_it(aws: Aws) -> None:
+    """SQS moves a record whose handler keeps raising to the DLQ without saying why: the failure record
+    in the subscriber's table keeps the last exception (read by `shop dlq show` and `shop trace`)."""
+    broken, fine = ping(1), ping(2)
+    handler = Recorder(fail=lambda event: event.event_id == broken.event_id)
+    batch = lambda_sqs_event(eventbridge_body(broken), eventbridge_body(fine), queue_arn=aws.queue_arn())
+    batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = "4"
+
+    subscriber(aws, handler).handle(batch, FakeContext())
+
+    def failure(event: DomainEvent) -> dict[str, Any] | None:
+        key = to_dynamodb(failure_record_key(SUBSCRIBER_ID, event.event_id))
+        item = aws.dynamodb.get_item(TableName=aws.table, Key=key, ConsistentRead=True).get("Item")
+        return from_dynamodb(item) if item else None
+
+    record = failure(broken)
+    assert record is not None
+    assert record["reason"] == "RuntimeError: handler failed on n=1"
+    assert (record["receive_count"], record["message_id"], record["event_type"]) == (4, batch["Records"][0]["messageId"], "Ping")
+    assert failure(fine) is None
+
+
+def test_a_subscriber_marking_after_its_handler_leaves_the_marker_a_marking_handler_would(aws: Aws) -> None:
+    """notify's handlers guard their effects with their own records: the subscriber writes the
+    processed-marker after them, so reconciliation reads every subscriber alike; a failing handler
+    leaves none."""
+    handled, broken = ping(1), ping(2)
+    handler = Recorder(fail=lambda event: event.event_id == broken.event_id)
+    batch = lambda_sqs_event(eventbridge_body(handled), eventbridge_body(broken), queue_arn=aws.queue_arn())
+
+    subscriber(aws, handler, deduplicated_by_marker=True, marks_after_handler=True).handle(batch, FakeContext())
+
+    def marker(event: DomainEvent) -> bool:
+        key = to_dynamodb(processed_marker_key(SUBSCRIBER_ID, event.event_id))
+        return "Item" in aws.dynamodb.get_item(TableName=aws.table, Key=key, ConsistentRead=True)
+
+    assert handler.applied == [1]
+    assert (marker(handled), marker(broken)) == (True, False)

@@ -111,10 +111,16 @@ EMAIL_EVENTS = (
 )
 CRM_EVENTS = ("PaymentCaptured", "OrderCancelled", "PaymentRefunded", "ShipmentDispatched", "ShipmentDelivered")
 
-email_subscriber = runtime.subscriber("order-emails", dict.fromkeys(EMAIL_EVENTS, _send), deduplicated_by_marker=True)
-crm_subscriber = runtime.subscriber("crm-sync", dict.fromkeys(CRM_EVENTS, _sync_crm), deduplicated_by_marker=True)
+# Their own records guard each effect; the marker written after each handler is what `shop reconcile`
+# and `shop trace` read to tell a handled event from a missed one, as for every other subscriber.
+email_subscriber = runtime.subscriber(
+    "order-emails", dict.fromkeys(EMAIL_EVENTS, _send), deduplicated_by_marker=True, marks_after_handler=True
+)
+crm_subscriber = runtime.subscriber(
+    "crm-sync", dict.fromkeys(CRM_EVENTS, _sync_crm), deduplicated_by_marker=True, marks_after_handler=True
+)
 ledger_subscriber = runtime.subscriber(
-    "sales-ledger", {"PaymentCaptured": _book, "PaymentRefunded": _book}, deduplicated_by_marker=True
+    "sales-ledger", {"PaymentCaptured": _book, "PaymentRefunded": _book}, deduplicated_by_marker=True, marks_after_handler=True
 )
 
 send_order_emails = runtime.consume(app, "send_order_emails", email_subscriber)
