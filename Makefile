@@ -33,7 +33,7 @@ help:
 
 # requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
 # with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
-$(STAMP): requirements/dev.txt requirements/lambda.txt requirements/orders.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml
+$(STAMP): requirements/dev.txt requirements/lambda.txt requirements/orders.txt eventing/pyproject.toml contracts/pyproject.toml devstack/pyproject.toml infra/pyproject.toml ops/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null || { \
 		echo "make: Python 3.13 is needed (found: '$(PYTHON)'). Install it (e.g. 'pyenv install 3.13' or your" >&2; \
 		echo "      distribution's python3.13 with venv), or point PYTHON=/path/to/python3.13 at it." >&2; exit 2; }
@@ -41,7 +41,7 @@ $(STAMP): requirements/dev.txt requirements/lambda.txt requirements/orders.txt e
 	$(PY) -m pip install --quiet pip==26.2.1  # pinned: chalice 1.34 requires pip<26.3
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	# The shared packages, editable; their dependencies are all in the lock above.
-	$(PY) -m pip install --quiet --no-deps -e ./eventing -e ./contracts -e ./devstack -e ./infra
+	$(PY) -m pip install --quiet --no-deps -e ./eventing -e ./contracts -e ./devstack -e ./infra -e ./ops
 	$(PY) -m pip check
 	touch $(STAMP)
 
@@ -80,7 +80,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py bench
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra ops/shop_ops deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py bench
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -111,7 +111,7 @@ contract-tests: $(STAMP)
 
 # Shared packages and the embedded stack's parts, against an in-process moto server.
 unit: $(STAMP)
-	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests bench/tests -m "not packaging"
+	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests bench/tests ops/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
 service-tests: $(STAMP)

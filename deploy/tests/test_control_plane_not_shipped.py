@@ -1,5 +1,6 @@
-"""The control plane (shop_infra: the resource model, provision, the drift check) never ships inside a
-Lambda: no function needs it, and code that creates the platform has no business in the runtime.
+"""The control plane (shop_infra: the resource model, provision, the drift check) and the operator's
+command (shop_ops) never ship inside a Lambda: no function needs them, and code that creates or
+operates the platform has no business in the runtime.
 
 The cheap check builds the very wheels deploy/package.py vendors into every service; the `packaging`
 one opens each deployment.zip `make package` built.
@@ -15,7 +16,8 @@ import package
 import pytest
 
 BUILD = package.ROOT / "build"
-CONTROL_PLANE = ("shop_infra/", "shop_eventing/provision.py")
+CONTROL_PLANE = ("shop_infra/", "shop_ops/", "shop_eventing/provision.py")
+OUTSIDE_THE_RUNTIME = {"shop_infra", "shop_ops"}
 
 
 def control_plane_files(names: list[str]) -> list[str]:
@@ -46,7 +48,7 @@ def test_the_check_finds_the_control_plane_when_it_is_vendored(tmp_path: Path, m
 
 
 def test_the_vendored_packages_never_import_the_control_plane() -> None:
-    """An import of shop_infra from the runtime would fail only on Lambda, where it is absent."""
+    """An import of shop_infra or shop_ops from the runtime would fail only on Lambda, where they are absent."""
     offenders = []
     for name in package.SHARED_PACKAGES:
         for path in sorted((package.ROOT / name).glob("shop_*/**/*.py")):
@@ -54,7 +56,7 @@ def test_the_vendored_packages_never_import_the_control_plane() -> None:
                 modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
                 if isinstance(node, ast.ImportFrom) and node.module:
                     modules = [node.module]
-                offenders += [f"{path.relative_to(package.ROOT)}: {m}" for m in modules if m.split(".")[0] == "shop_infra"]
+                offenders += [f"{path.relative_to(package.ROOT)}: {m}" for m in modules if m.split(".")[0] in OUTSIDE_THE_RUNTIME]
 
     assert offenders == []
 
