@@ -2,6 +2,11 @@
 
 Used by `make run` (python -m shop_devstack) and by the end-to-end tests, so both exercise the same
 start-up. Every process listens on 127.0.0.1 only.
+
+A service process that exits on its own is started again, as Lambda starts a new execution environment
+after a crash, instead of the whole shop stopping: the supervisor logs a line, waits a backoff that
+doubles with each restart, and gives up (the process then counts as dead) after `MAX_RESTARTS` within
+`RESTART_WINDOW_SECONDS`. Messages the crashed process held come back after their visibility timeout.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,6 +58,13 @@ LOCAL_CREDENTIALS = {
 # retries show up while you watch (and tests stay short). Its resources differ from AWS in this
 # alone (deploy/tests/test_drift.py checks it).
 EMBEDDED_OVERRIDES = LocalOverrides(visibility_timeout_seconds=3)
+
+# A service that crashes more often than this is broken, not unlucky: the shop stops (make run) or the
+# tests see it dead, rather than restarting it forever.
+MAX_RESTARTS = 5
+RESTART_WINDOW_SECONDS = 60.0
+FIRST_BACKOFF_SECONDS = 0.5
+MAX_BACKOFF_SECONDS = 8.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -90,6 +103,13 @@ class EmbeddedShop:
         self._pumps: list[threading.Thread] = []
         self._control_dir = Path(tempfile.mkdtemp(prefix="shop-control-"))
         self._drill_flag = self._control_dir / "duplicate-deliveries"
+        # Each service's command and environment, to start it again after a crash.
+        self._service_commands: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.restarts: dict[str, int] = {}
+        self._recent_restarts: dict[str, deque[float]] = {}
+        self._given_up: set[str] = set()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -173,6 +193,7 @@ class EmbeddedShop:
                 str(port),
             ]
             env[DUPLICATE_DRILL_FLAG_ENV] = str(self._drill_flag)
+            self._service_commands[service] = (command, env)
             ready = self._spawn(service, command, env)
             self.service_urls[service] = f"http://{o.host}:{port}"
             waiting.append((service, ready))
@@ -183,6 +204,8 @@ class EmbeddedShop:
         _post_json(
             f"{self.logistics_url}/admin/config", {"webhook_url": f"{self.service_urls['fulfillment']}{LOGISTICS_WEBHOOK_PATH}"}
         )
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
 
     def _logistics_environment(self, service: str) -> dict[str, str]:
         """The 3PL's URL, token and webhook secret, for fulfillment alone."""
@@ -206,6 +229,10 @@ class EmbeddedShop:
         return url
 
     def stop(self) -> None:
+        # No restarts from here on: the processes about to exit are being stopped, not crashing.
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=MAX_BACKOFF_SECONDS + 5)
         # Services first, the embedded AWS last: a poller must never find moto gone.
         services = [p for name, p in self._processes if name != "moto"]
         aws = [p for name, p in self._processes if name == "moto"]
@@ -237,7 +264,57 @@ class EmbeddedShop:
             self._drill_flag.unlink(missing_ok=True)
 
     def dead_processes(self) -> list[str]:
-        return [name for name, process in self._processes if process.poll() is not None]
+        """Processes that exited and will not be started again: any but a service, or a service that
+        crashed too often (one being restarted is not dead)."""
+        return [
+            name
+            for name, process in self._processes
+            if process.poll() is not None and (name not in self._service_commands or name in self._given_up)
+        ]
+
+    def pid(self, name: str) -> int:
+        """The current process id of one of the stack's processes (a service's changes when it restarts)."""
+        return next(process.pid for process_name, process in reversed(self._processes) if process_name == name)
+
+    def _supervise(self) -> None:
+        while not self._stopping.wait(0.2):
+            for name, process in list(self._processes):
+                if name in self._service_commands and name not in self._given_up and process.poll() is not None:
+                    self._restart(name, process)
+
+    def _restart(self, name: str, crashed: subprocess.Popen[str]) -> None:
+        now = time.monotonic()
+        recent = self._recent_restarts.setdefault(name, deque())
+        while recent and now - recent[0] > RESTART_WINDOW_SECONDS:
+            recent.popleft()
+        if len(recent) >= MAX_RESTARTS:
+            self._given_up.add(name)
+            window = f"{RESTART_WINDOW_SECONDS:g}s"
+            self._say(name, f"{name} exited (code {crashed.returncode}) {len(recent)} times within {window}: not restarting it")
+            return
+        backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** len(recent))
+        recent.append(now)
+        self.restarts[name] = self.restarts.get(name, 0) + 1
+        self._say(
+            name, f"{name} exited (code {crashed.returncode}); starting it again in {backoff:g}s (restart {self.restarts[name]})"
+        )
+        if self._stopping.wait(backoff):
+            return
+        self._processes.remove((name, crashed))
+        command, env = self._service_commands[name]
+        ready = self._spawn(name, command, env)
+        if ready.wait(timeout=60):
+            self._say(name, f"{name} is back (pid {self.pid(name)})")
+
+    def _say(self, name: str, line: str) -> None:
+        """A supervisor's line, in the service's log (or on this terminal, prefixed like the rest)."""
+        path = self.log_path(name)
+        if path:
+            with path.open("a", encoding="utf-8") as log:
+                log.write(f"[supervisor] {line}\n")
+        else:
+            sys.stdout.write(f"[supervisor] {line}\n")
+            sys.stdout.flush()
 
     # -- inspection helpers for tests and ops --------------------------------------------------
     def session(self) -> boto3.Session:
