@@ -247,19 +247,22 @@ def dlq_show(
     if not letters:
         console.print(f"{name}'s DLQ is empty")
         return
-    table = Table("sent (UTC)", "event", "correlation id", "receives", "reason", title=f"{name}: {len(letters)} dead letter(s)")
-    for letter in letters:
-        event = f"{letter.event_type or '?'} {letter.event_id or ''}".strip()
-        reason = letter.reason or "[yellow]no reason recorded (see the service's log by message id)[/yellow]"
+    console.print(f"[bold]{name}[/bold]: {len(letters)} dead letter(s), oldest first")
+    for number, letter in enumerate(letters, 1):
+        event = f"{letter.event_type or '?'} {letter.event_id or '(no event id)'}"
+        console.print(f"{number}. {event}  correlation id {letter.correlation_id or '-'}", soft_wrap=True, highlight=False)
+        received = f"received {letter.receive_count} time(s)"
+        console.print(f"   sent {letter.sent_at:%Y-%m-%d %H:%M:%S} UTC, {received}, message {letter.message_id}", highlight=False)
         if letter.reason_from == "failure record":
-            reason = f"handler raised {reason} (last at {(letter.failed_at or '')[:19]})"
-        table.add_row(
-            letter.sent_at.strftime("%Y-%m-%d %H:%M:%S"), event, letter.correlation_id or "", str(letter.receive_count), reason
-        )
-    console.print(table)
+            why = f"   the handler raised (last at {(letter.failed_at or '')[:19]}): {letter.reason}"
+        elif letter.reason:
+            why = f"   dead-lettered by the consumer: {letter.reason}"
+        else:
+            why = "   [yellow]no reason recorded: look for the message id in the service's log[/yellow]"
+        console.print(why, soft_wrap=True, highlight=False)
     if body:
         for letter in letters:
-            console.print(f"[bold]{letter.message_id}[/bold] {letter.body}", soft_wrap=True)
+            console.print(f"[bold]{letter.message_id}[/bold] {letter.body}", soft_wrap=True, highlight=False)
 
 
 @dlq_app.command("redrive")
