@@ -90,6 +90,8 @@ TOPOLOGY = Topology(
                 # Orders compensates its own part of a cancellation (the money) as every other service
                 # does: from the event, on its own queue, so a slow gateway holds up nothing else.
                 Subscription("refund-on-cancel", events=(EventRef("OrderCancelled"),), batch_size=5),
+                # vod's word on each digital line: the order shows it delivered (or revoked).
+                Subscription("digital-delivery", events=(EventRef("EntitlementGranted"), EventRef("EntitlementRevoked"))),
             ),
         ),
         ServiceSpec(
