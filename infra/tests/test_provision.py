@@ -69,8 +69,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 18
-    assert len(RULES) == 40
+    assert len(SUBSCRIPTIONS) == 20
+    assert len(RULES) == 46
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:

@@ -190,4 +190,11 @@ class TestVodAsProducer(ProducerContractTests):
 
 
 def test_vod_has_consumers_to_satisfy() -> None:
-    assert {d.event_type for d in DECLARATIONS} == {"VideoUploaded", "EntitlementGranted", "EntitlementRevoked"}
+    assert {d.event_type for d in DECLARATIONS} == {
+        "VideoUploaded",
+        "VideoReady",
+        "VideoFailed",
+        "EntitlementGranted",
+        "EntitlementRevoked",
+        "LiveShowStartingSoon",
+    }
