@@ -431,4 +431,6 @@ def test_a_services_resources_are_named_from_the_stage_and_its_subscriptions() -
         "order-emails": {"queue": "shop-t-notify-order-emails", "dlq": "shop-t-notify-order-emails-dlq"},
         "crm-sync": {"queue": "shop-t-notify-crm-sync", "dlq": "shop-t-notify-crm-sync-dlq"},
         "sales-ledger": {"queue": "shop-t-notify-sales-ledger", "dlq": "shop-t-notify-sales-ledger-dlq"},
+        "video-emails": {"queue": "shop-t-notify-video-emails", "dlq": "shop-t-notify-video-emails-dlq"},
+        "show-reminders": {"queue": "shop-t-notify-show-reminders", "dlq": "shop-t-notify-show-reminders-dlq"},
     }
