@@ -12,6 +12,9 @@ Read this to follow the order flow (docs/design-rules.md#flow):
   vod: upload ─ VideoUploaded ─▶ vod.transcode ─▶ VideoReady / VideoFailed
        PaymentCaptured ─▶ vod.grant-access ─ EntitlementGranted
        OrderCancelled / PaymentRefunded ─▶ vod.revoke-access ─ EntitlementRevoked
+       EntitlementGranted / EntitlementRevoked ─▶ orders.digital-delivery (the line delivered / revoked)
+       VideoReady / VideoFailed ─▶ notify.video-emails (the uploader)
+       LiveShowStartingSoon + EntitlementGranted/Revoked (live tickets) + PaymentCaptured ─▶ notify.show-reminders
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -90,6 +93,8 @@ TOPOLOGY = Topology(
                 # Orders compensates its own part of a cancellation (the money) as every other service
                 # does: from the event, on its own queue, so a slow gateway holds up nothing else.
                 Subscription("refund-on-cancel", events=(EventRef("OrderCancelled"),), batch_size=5),
+                # vod's word on each digital line: the order shows it delivered (or revoked).
+                Subscription("digital-delivery", events=(EventRef("EntitlementGranted"), EventRef("EntitlementRevoked"))),
             ),
         ),
         ServiceSpec(
@@ -142,6 +147,20 @@ TOPOLOGY = Topology(
                     batch_size=5,
                 ),
                 Subscription("sales-ledger", events=(EventRef("PaymentCaptured"), EventRef("PaymentRefunded"))),
+                # The staff member who uploaded a video learns its outcome: not the customers' mailbox.
+                Subscription("video-emails", events=(EventRef("VideoReady"), EventRef("VideoFailed"))),
+                # 'The show starts soon' to each ticket holder: who holds a ticket (vod's grants and
+                # revocations), how to reach them (the order's PaymentCaptured) and the announcement meet
+                # in one subscription, whatever order they arrive in (chalicelib/reminders.py).
+                Subscription(
+                    "show-reminders",
+                    events=(
+                        EventRef("PaymentCaptured"),
+                        EventRef("EntitlementGranted"),
+                        EventRef("EntitlementRevoked"),
+                        EventRef("LiveShowStartingSoon"),
+                    ),
+                ),
             ),
         ),
     )

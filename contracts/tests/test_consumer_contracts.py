@@ -139,7 +139,14 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "PaymentFailed",
         "PaymentRefunded",
     }
-    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {"VideoUploaded"}
+    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {
+        "VideoUploaded",
+        "VideoReady",
+        "VideoFailed",
+        "EntitlementGranted",
+        "EntitlementRevoked",
+        "LiveShowStartingSoon",
+    }
 
 
 # --- loading bad declarations ------------------------------------------------------------------------
@@ -301,6 +308,7 @@ def test_a_producer_that_drops_a_field_of_one_list_element_is_reported_at_that_e
     assert violations_for_every_consumer(produced) == [
         "fulfillment.request-shipment relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
         "notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
+        "notify.show-reminders relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
         "vod.grant-access relies on PaymentCaptured v1 field data.lines[].sku: data.lines[1].sku is missing",
     ]
 
@@ -324,6 +332,7 @@ def test_a_producer_that_empties_a_relied_on_list_is_reported_for_every_field_re
         f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].quantity: {empty}",
         f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].unit_price.amount: {empty}",
         f"notify.sales-ledger relies on PaymentCaptured v1 field data.lines[].unit_price.currency: {empty}",
+        f"notify.show-reminders relies on PaymentCaptured v1 field data.lines[].sku: {empty}",
         f"vod.grant-access relies on PaymentCaptured v1 field data.lines[].sku: {empty}",
     ]
 

@@ -37,7 +37,7 @@ def test_the_page_lists_producer_consumers_and_fields():
     page = event_catalog.page()
     assert (
         "| [PaymentCaptured](#paymentcaptured) | orders | v1 | vod.grant-access (v1), fulfillment.request-shipment (v1), "
-        "notify.order-emails (v1), notify.crm-sync (v1), notify.sales-ledger (v1) |" in page
+        "notify.order-emails (v1), notify.crm-sync (v1), notify.sales-ledger (v1), notify.show-reminders (v1) |" in page
     )
     assert "| `order_id` | string | yes |  |" in page
     assert "| `shipping_address` | string or null | no | Free text; None for digital-only orders. |" in page

@@ -69,8 +69,8 @@ def drifting(module_aws_endpoint: str) -> Aws:
 def test_the_shop_topology_has_the_expected_shape() -> None:
     """Guards the counts the tests below rely on."""
     assert [s.name for s in TOPOLOGY.services] == ["catalog", "vod", "orders", "fulfillment", "notify"]
-    assert len(SUBSCRIPTIONS) == 17
-    assert len(RULES) == 38
+    assert len(SUBSCRIPTIONS) == 20
+    assert len(RULES) == 46
 
 
 def test_creates_the_bus_and_its_archive(aws: Aws) -> None:
@@ -431,4 +431,6 @@ def test_a_services_resources_are_named_from_the_stage_and_its_subscriptions() -
         "order-emails": {"queue": "shop-t-notify-order-emails", "dlq": "shop-t-notify-order-emails-dlq"},
         "crm-sync": {"queue": "shop-t-notify-crm-sync", "dlq": "shop-t-notify-crm-sync-dlq"},
         "sales-ledger": {"queue": "shop-t-notify-sales-ledger", "dlq": "shop-t-notify-sales-ledger-dlq"},
+        "video-emails": {"queue": "shop-t-notify-video-emails", "dlq": "shop-t-notify-video-emails-dlq"},
+        "show-reminders": {"queue": "shop-t-notify-show-reminders", "dlq": "shop-t-notify-show-reminders-dlq"},
     }

@@ -38,7 +38,7 @@ def test_the_model_has_one_group_per_stack() -> None:
             "LedgerBucket",
             *(
                 f"{prefix}{suffix}"
-                for prefix in ("OrderEmails", "CrmSync", "SalesLedger")
+                for prefix in ("OrderEmails", "CrmSync", "SalesLedger", "VideoEmails", "ShowReminders")
                 for suffix in ("Dlq", "Queue", "QueuePolicy")
             ),
             *(f"OrderEmails{e}Rule" for e in ("PaymentCaptured", "PaymentFailed", "ShipmentDispatched", "ShipmentDelivered")),
@@ -47,6 +47,12 @@ def test_the_model_has_one_group_per_stack() -> None:
             *(f"CrmSync{e}Rule" for e in ("ShipmentDispatched", "ShipmentDelivered")),
             "SalesLedgerPaymentCapturedRule",
             "SalesLedgerPaymentRefundedRule",
+            "VideoEmailsVideoReadyRule",
+            "VideoEmailsVideoFailedRule",
+            *(
+                f"ShowReminders{e}Rule"
+                for e in ("PaymentCaptured", "EntitlementGranted", "EntitlementRevoked", "LiveShowStartingSoon")
+            ),
         ]
     )
     assert notify["OrderEmailsPaymentFailedRule"]["Properties"]["Targets"] == [

@@ -22,7 +22,7 @@ from chalicelib.api_models import (
     RefundRequest,
     RefundResponse,
 )
-from chalicelib.domain import CancelledBy, CancelRefused, Order, OrderInvalid, Refund, RefundNotAllowed
+from chalicelib.domain import CancelledBy, CancelRefused, Line, Order, OrderInvalid, Refund, RefundNotAllowed
 from chalicelib.payments import (
     PaymentGateway,
     PaymentGatewayUnavailable,
@@ -89,6 +89,22 @@ class GatewayRefusedRequest(ApiError):
     code = "payment_gateway_refused_request"
 
 
+def line_body(order: Order, line: Line) -> dict[str, Any]:
+    status = order.line_delivery(line)
+    if status is None:
+        return {**asdict(line), "delivery": None}
+    facts = order.deliveries.get(line.sku, {})
+    delivery = {
+        "status": status,
+        "entitlement_id": facts.get("entitlement_id"),
+        "delivered_at": facts.get("granted_at"),
+        "expires_at": facts.get("expires_at"),
+        "revoked_at": facts.get("revoked_at"),
+        "revoke_reason": facts.get("revoke_reason"),
+    }
+    return {**asdict(line), "delivery": delivery}
+
+
 def order_body(order: Order) -> OrderResponse:
     cancellation = order.cancellation
     return OrderResponse.model_validate(
@@ -98,7 +114,7 @@ def order_body(order: Order) -> OrderResponse:
             "payment_status": order.payment_status,
             "fulfillment_status": order.fulfillment_status,
             "customer_email": order.customer_email,
-            "lines": [asdict(line) for line in order.lines],
+            "lines": [line_body(order, line) for line in order.lines],
             "total": {"amount": order.total, "currency": order.currency},
             "refunded": {"amount": order.refunded_amount, "currency": order.currency},
             "shipping_address": order.shipping_address,
@@ -345,7 +361,12 @@ def _refund_on_cancel(event: DomainEvent, subscriber: str) -> None:
     usecases.refund_on_cancel(event, subscriber, repository, unit_of_work, refunds)
 
 
-# product-view and order-history commit every effect with the processed-marker, which alone
+def _digital_delivery(event: DomainEvent, subscriber: str) -> None:
+    if not usecases.record_delivery(event, subscriber, repository, unit_of_work):
+        runtime.logger.warning("an entitlement about an order orders never held: noted, not retried")
+
+
+# product-view, order-history and digital-delivery commit every effect with the processed-marker, which alone
 # de-duplicates them (decision 0012); charge-payment and refund-on-cancel call the gateway before their
 # commit, so powertools keeps a repeat from even asking the gateway again.
 product_view_subscriber = runtime.subscriber(
@@ -372,11 +393,17 @@ history_subscriber = runtime.subscriber(
     deduplicated_by_marker=True,
 )
 refund_subscriber = runtime.subscriber("refund-on-cancel", {"OrderCancelled": _refund_on_cancel})
+delivery_subscriber = runtime.subscriber(
+    "digital-delivery",
+    {"EntitlementGranted": _digital_delivery, "EntitlementRevoked": _digital_delivery},
+    deduplicated_by_marker=True,
+)
 
 update_product_view = runtime.consume(app, "update_product_view", product_view_subscriber)
 charge_payment = runtime.consume(app, "charge_payment", payment_subscriber)
 record_history = runtime.consume(app, "record_history", history_subscriber)
 refund_on_cancel = runtime.consume(app, "refund_on_cancel", refund_subscriber)
+record_delivery = runtime.consume(app, "record_delivery", delivery_subscriber)
 
 
 # Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).

@@ -121,7 +121,9 @@ def health() -> dict[str, str]:
 @sign_in.required(app, groups=STAFF)
 def create_video() -> Any:
     request = parse_body(app.current_request.raw_body if app.current_request else None, CreateVideoRequest)
-    video = usecases.create_video(request.title, request.content_type, current_caller().sub, unit_of_work, media_store())
+    video = usecases.create_video(
+        request.title, request.content_type, current_caller().sub, unit_of_work, media_store(), request.notify_email
+    )
     return json_response(CreatedVideoResponse.model_validate(video), 201, {"Location": f"/videos/{video['video_id']}"})
 
 

@@ -12,6 +12,7 @@ Money is minor units plus currency, written the way each locale writes it (`form
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -27,6 +28,8 @@ from shop_contracts.events import (
     PaymentRefundedV1,
     ShipmentDeliveredV1,
     ShipmentDispatchedV1,
+    VideoFailedV1,
+    VideoReadyV1,
 )
 from shop_eventing.envelope import EventData
 
@@ -53,6 +56,12 @@ _EVENT_TYPE_OF: Final[dict[type[EventData], str]] = {
     PaymentRefundedV1: "PaymentRefunded",
 }
 
+# The uploader's e-mails (video-emails), by event type; not the customer's, so not in TEMPLATE_FOR.
+VIDEO_TEMPLATE_FOR: Final[dict[str, str]] = {"VideoReady": "video_ready", "VideoFailed": "video_failed"}
+SHOW_REMINDER_TEMPLATE: Final = "show_starts_soon"
+# Live shows are scheduled in Japan: the time is given in Japan's, and in UTC for English readers abroad.
+JAPAN: Final = timezone(timedelta(hours=9), "JST")
+
 # ISO 4217 minor-unit exponents that differ from the usual 2 (the contracts accept any code).
 _EXPONENTS: Final = {
     **dict.fromkeys(
@@ -64,6 +73,22 @@ _EXPONENTS: Final = {
 # The currencies the shop sells in get their symbol; any other is written with its code. Babel would
 # know every currency and locale, but its locale data would make up most of each Lambda package.
 _SYMBOLS: Final = {"USD": "$", "EUR": "€", "GBP": "£"}
+UTC_ZONE: Final = UTC
+# Not strftime's %B: that follows the process's C locale, which a Lambda runtime does not promise.
+_MONTHS: Final = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +157,46 @@ def email_for(data: EventData) -> Email:
     }
     subject, text, html = render(TEMPLATE_FOR[event_type], locale, context)
     return Email(to=data.customer_email, subject=subject, text=text, html=html, locale=locale)  # type: ignore[attr-defined]
+
+
+def video_email(data: VideoReadyV1 | VideoFailedV1) -> Email | None:
+    """The uploader's e-mail about their video's transcode; None when the video names nobody to tell (a live
+    show's recording, or an uploader who gave no address)."""
+    if not data.uploaded_by_email:
+        return None
+    locale: Locale = getattr(data, "locale", None) or DEFAULT_LOCALE
+    template = VIDEO_TEMPLATE_FOR["VideoReady" if isinstance(data, VideoReadyV1) else "VideoFailed"]
+    context: dict[str, Any] = {"data": data, "title": data.title or data.video_id, "duration": _duration(data)}
+    subject, text, html = render(template, locale, context)
+    return Email(to=data.uploaded_by_email, subject=subject, text=text, html=html, locale=locale)
+
+
+def _duration(data: VideoReadyV1 | VideoFailedV1) -> str | None:
+    milliseconds = data.outputs.duration_ms if isinstance(data, VideoReadyV1) else None
+    if milliseconds is None:
+        return None
+    minutes, seconds = divmod(round(milliseconds / 1000), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
+def show_time(starts_at: str, locale: Locale) -> str:
+    """`2026年12月1日 20:00（日本時間）` / `1 December 2026, 20:00 Japan time (11:00 UTC)`."""
+    moment = datetime.fromisoformat(starts_at.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC_ZONE)
+    japan = moment.astimezone(JAPAN)
+    if locale == "ja":
+        return f"{japan.year}年{japan.month}月{japan.day}日 {japan:%H:%M}（日本時間）"
+    utc = moment.astimezone(UTC_ZONE)
+    return f"{japan.day} {_MONTHS[japan.month - 1]} {japan.year}, {japan:%H:%M} Japan time ({utc:%H:%M} UTC)"
+
+
+def show_reminder(*, to: str, locale: Locale | None, title: str, starts_at: str, watch_url: str | None) -> Email:
+    """'The show starts soon' to one ticket holder, in the locale of the order that bought the ticket."""
+    locale = locale or DEFAULT_LOCALE
+    context: dict[str, Any] = {"title": title, "starts": show_time(starts_at, locale), "watch_link": _safe_link(watch_url)}
+    subject, text, html = render(SHOW_REMINDER_TEMPLATE, locale, context)
+    return Email(to=to, subject=subject, text=text, html=html, locale=locale)
 
 
 def _recipient_name(data: EventData) -> str | None:

@@ -5,7 +5,10 @@ Item keys in the table (single-table design, pk/sk):
 - `EMAIL#<event_id>` / `TO#<recipient>`: one e-mail's send record (once.py);
 - `CRM#<order_id>` / `VIEW`: the order's CRM view and its version (crm.py);
 - `LEDGER#<YYYY-MM-DD>` / `DAY`: the day's revision; `LEDGER#<YYYY-MM-DD>` / `EVENT#<event_id>`: an
-  event's ledger lines (ledger.py).
+  event's ledger lines (ledger.py);
+- `ORDER#<order_id>` / `CONTACT`: the address and locale of an order with a live ticket;
+  `SHOW#<live_show_id>` / `HOLDER#<order_id>#<sku>`: a ticket holder (granted or revoked);
+  `SHOW#<live_show_id>` / `ANNOUNCEMENT`: the show's newest announcement (reminders.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from botocore.exceptions import ClientError
 from chalicelib.crm import OrderView
 from chalicelib.ledger import LedgerLine
 from chalicelib.once import SendKey, SendRecord
+from chalicelib.reminders import Announcement, Contact, TicketHolder
 from shop_eventing.outbox import from_dynamodb, to_dynamodb
 
 # Records outlive any replay: the producers' outbox logs, which replays read, are kept 90 days.
@@ -220,6 +224,83 @@ class DynamoLedgerEntries:
             for item in page["Items"]:
                 found += json.loads(from_dynamodb(item)["lines"])
         return found
+
+
+class DynamoShowRoster:
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def _put(self, item: dict[str, Any], **condition: Any) -> bool:
+        try:
+            self._client.put_item(TableName=self._table, Item=to_dynamodb(item), **condition)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._client.get_item(TableName=self._table, Key=to_dynamodb({"pk": pk, "sk": sk}), ConsistentRead=True)
+        return from_dynamodb(response["Item"]) if "Item" in response else None
+
+    def keep_contact(self, contact: Contact) -> None:
+        self._put({"pk": f"ORDER#{contact.order_id}", "sk": "CONTACT", **asdict(contact)})
+
+    def contact(self, order_id: str) -> Contact | None:
+        item = self._get(f"ORDER#{order_id}", "CONTACT")
+        return Contact(item["order_id"], item["customer_email"], item.get("locale")) if item else None
+
+    @staticmethod
+    def _holder_key(live_show_id: str, order_id: str, sku: str) -> dict[str, str]:
+        return {"pk": f"SHOW#{live_show_id}", "sk": f"HOLDER#{order_id}#{sku}"}
+
+    def keep_holder(self, holder: TicketHolder) -> None:
+        item = {**self._holder_key(holder.live_show_id, holder.order_id, holder.sku), **asdict(holder)}
+        # A grant never overwrites: the line is granted already, or revoked, which stays.
+        self._put(item, **({"ConditionExpression": "attribute_not_exists(pk)"} if holder.status == "granted" else {}))
+
+    def holder(self, live_show_id: str, order_id: str, sku: str) -> TicketHolder | None:
+        key = self._holder_key(live_show_id, order_id, sku)
+        item = self._get(key["pk"], key["sk"])
+        return _holder(item) if item else None
+
+    def holders(self, live_show_id: str) -> list[TicketHolder]:
+        found: list[TicketHolder] = []
+        paginator = self._client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :holder)",
+            ExpressionAttributeValues=to_dynamodb({":pk": f"SHOW#{live_show_id}", ":holder": "HOLDER#"}),
+            ConsistentRead=True,
+        ):
+            found += [_holder(from_dynamodb(item)) for item in page["Items"]]
+        return found
+
+    def keep_announcement(self, announcement: Announcement) -> bool:
+        # The newest by (occurred_at, event_id) stays; the same one again is kept again (its mails may be unsent).
+        return self._put(
+            {"pk": f"SHOW#{announcement.live_show_id}", "sk": "ANNOUNCEMENT", **asdict(announcement)},
+            ConditionExpression="attribute_not_exists(pk) OR occurred_at < :at OR (occurred_at = :at AND event_id <= :id)",
+            ExpressionAttributeValues=to_dynamodb({":at": announcement.occurred_at, ":id": announcement.event_id}),
+        )
+
+    def announcement(self, live_show_id: str) -> Announcement | None:
+        item = self._get(f"SHOW#{live_show_id}", "ANNOUNCEMENT")
+        if item is None:
+            return None
+        return Announcement(
+            live_show_id=item["live_show_id"],
+            event_id=item["event_id"],
+            occurred_at=item["occurred_at"],
+            title=item["title"],
+            starts_at=item["starts_at"],
+            watch_url=item.get("watch_url"),
+        )
+
+
+def _holder(item: dict[str, Any]) -> TicketHolder:
+    return TicketHolder(item["live_show_id"], item["order_id"], item["sku"], item["status"])
 
 
 class S3LedgerObjects:

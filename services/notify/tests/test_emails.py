@@ -15,9 +15,12 @@ from chalicelib.emails import (
     Email,
     email_for,
     format_money,
+    show_reminder,
+    show_time,
+    video_email,
 )
 from shop_contracts import TOPOLOGY
-from shop_contracts.events import Money, StockReservedV1
+from shop_contracts.events import Money, Rendition, StockReservedV1, VideoFailedV1, VideoOutputs, VideoReadyV1
 
 BUILDERS = {
     "PaymentCaptured": captured,
@@ -203,3 +206,82 @@ def test_an_event_without_an_email_raises():
 def test_an_email_is_a_plain_value():
     assert email_for(failed("ord-1").data) == email_for(failed("ord-1").data)
     assert isinstance(email_for(failed("ord-1").data), Email)
+
+
+# -- the uploader's e-mails and the ticket holders' reminder --------------------------------------------
+
+
+def ready(**more: object) -> VideoReadyV1:
+    outputs = VideoOutputs(
+        bucket="b",
+        master_playlist_key="m.m3u8",
+        renditions=[Rendition(name="720p", width=1280, height=720, playlist_key="720p/i.m3u8")],
+        duration_ms=125_400,
+    )
+    fields: dict[str, object] = {"video_id": "vid_1", "attempt": 1, "job_id": "vid_1-a1", "outputs": outputs, **more}
+    return VideoReadyV1.model_validate(fields)
+
+
+def failed_video(**more: object) -> VideoFailedV1:
+    fields: dict[str, object] = {
+        "video_id": "vid_1",
+        "attempt": 2,
+        "error_code": "probe_failed",
+        "error_message": "no video stream",
+    }
+    return VideoFailedV1.model_validate({**fields, **more})
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_uploader_is_told_a_video_is_ready_or_failed_in_both_parts(locale):
+    done = video_email(ready(title="My film", uploaded_by_email="sam@example.com", locale=locale))
+    assert done is not None
+    assert (done.to, done.locale) == ("sam@example.com", locale)
+    assert "My film" in done.subject and "vid_1" in done.text and "2:05" in done.text and "720p" in done.html
+    assert f'<html lang="{locale}">' in done.html
+
+    broken = video_email(failed_video(title="My film", uploaded_by_email="sam@example.com"))
+    assert broken is not None and broken.locale == "ja"  # VideoFailed carries no locale: the shop's default
+    assert broken.subject == "動画「My film」の変換に失敗しました"
+    assert "probe_failed" in broken.text and "no video stream" in broken.html and "2回目" in broken.text
+
+
+def test_no_uploader_address_no_email_and_a_title_is_escaped_in_html():
+    assert video_email(ready(live_show_id="show-1")) is None  # a live show's recording: nobody uploaded it
+    assert video_email(failed_video(title="x")) is None
+
+    email = video_email(ready(title="<script>alert(1)</script>", uploaded_by_email="sam@example.com", locale="en"))
+    assert email is not None
+    assert "<script>" not in email.html and "&lt;script&gt;" in email.html
+    assert email.subject == 'Your video "<script>alert(1)</script>" is ready'  # plain text: as given
+
+
+def test_untitled_videos_are_named_by_their_id():
+    email = video_email(ready(uploaded_by_email="sam@example.com", locale="en"))
+    assert email is not None and email.subject == 'Your video "vid_1" is ready'
+
+
+@pytest.mark.parametrize(
+    ("locale", "text"),
+    [("ja", "2026年12月1日 20:00（日本時間）"), ("en", "1 December 2026, 20:00 Japan time (11:00 UTC)")],
+)
+def test_a_shows_time_is_japans_and_utc_for_english(locale, text):
+    assert show_time("2026-12-01T11:00:00+00:00", locale) == text
+    assert show_time("2026-12-01T11:00:00Z", locale) == text
+
+
+@pytest.mark.parametrize("locale", [*LOCALES, None])
+def test_the_show_starts_soon_reminder_renders_with_a_safe_link(locale):
+    email = show_reminder(
+        to="ann@example.com",
+        locale=locale,
+        title="Live <b>",
+        starts_at="2026-12-01T11:00:00+00:00",
+        watch_url="https://w.example/1",
+    )
+    assert email.locale == (locale or "ja")
+    assert "Live <b>" in email.subject and "Live &lt;b&gt;" in email.html
+    assert '<a href="https://w.example/1">' in email.html and "https://w.example/1" in email.text
+
+    unsafe = show_reminder(to="a@example.com", locale="en", title="x", starts_at="2026-12-01T11:00:00Z", watch_url="javascript:x")
+    assert "javascript" not in unsafe.html and "javascript" not in unsafe.text

@@ -183,6 +183,18 @@ class ProductList(BaseModel):
     products: list[ProductSummary]
 
 
+class LineDelivery(BaseModel):
+    status: Literal["pending", "delivered", "revoked"] = Field(
+        description="pending until vod grants the access; delivered once granted; revoked after a cancellation or a "
+        "refund took it back (a revocation wins, whatever order vod's events arrive in)."
+    )
+    entitlement_id: str | None = None
+    delivered_at: str | None = Field(default=None, description="ISO-8601, UTC: when vod granted the access.")
+    expires_at: str | None = Field(default=None, description="Rentals: when the access ends.")
+    revoked_at: str | None = None
+    revoke_reason: Literal["order_cancelled", "refunded"] | None = None
+
+
 class OrderLineResponse(BaseModel):
     sku: str
     name: str
@@ -190,6 +202,9 @@ class OrderLineResponse(BaseModel):
     quantity: int
     unit_price: int = Field(description="In the order's currency's minor units.")
     access: VideoAccess | None = Field(default=None, description="What a digital line gives access to.")
+    delivery: LineDelivery | None = Field(
+        default=None, description="A digital line's access as vod delivered it; null for lines vod does not deliver."
+    )
 
 
 class TimelineEntryResponse(BaseModel):
@@ -233,7 +248,10 @@ class OrderResponse(BaseModel):
         "SHIPPED, DELIVERED, or the ends REJECTED, PAYMENT_FAILED, CANCELLED."
     )
     payment_status: Literal["pending", "captured", "partially_refunded", "refunded", "failed", "voided"]
-    fulfillment_status: Literal["not_fulfilled", "instructed", "shipped", "delivered", "cancelled"]
+    fulfillment_status: Literal["not_fulfilled", "instructed", "shipped", "delivered", "cancelled"] = Field(
+        description="The parcel's progress; delivered once the parcel and every digital line's access are. A digital-only "
+        "order is delivered once vod granted every line's access."
+    )
     customer_email: str
     lines: list[OrderLineResponse]
     total: Price

@@ -34,9 +34,13 @@ _STATUS_BY_EVIDENCE = (
     ("StockReserved", "STOCK_RESERVED"),
 )
 STATUSES = ("PENDING", *(status for _, status in reversed(_STATUS_BY_EVIDENCE)))
+# Statuses that end an order whatever else it saw.
+_ENDED = frozenset({"CANCELLED", "REJECTED", "PAYMENT_FAILED"})
 
 PaymentStatus = Literal["pending", "captured", "partially_refunded", "refunded", "failed", "voided"]
 FulfillmentStatus = Literal["not_fulfilled", "instructed", "shipped", "delivered", "cancelled"]
+# A digital line's access, as vod reports it: granted is delivered, a revocation (cancel, refund) wins.
+LineDeliveryStatus = Literal["pending", "delivered", "revoked"]
 CancelledBy = Literal["customer", "staff"]
 RefundInitiator = Literal["customer_cancellation", "staff"]
 
@@ -224,6 +228,9 @@ class Order:
     # What fulfillment told us about the parcel (shipment_id, carrier, tracking_number, tracking_url,
     # logistics_shipment_id): each field comes from the events that carry it, whatever their order.
     shipment: dict[str, str] = field(default_factory=dict)
+    # What vod told us about each digital line's access, by sku (entitlement_id, granted_at, expires_at,
+    # revoked_at, revoke_reason): facts merged from EntitlementGranted and EntitlementRevoked in any order.
+    deliveries: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -239,7 +246,15 @@ class Order:
     @property
     def status(self) -> str:
         seen = self._seen
-        return next((status for event_type, status in _STATUS_BY_EVIDENCE if event_type in seen), "PENDING")
+        found = next((status for event_type, status in _STATUS_BY_EVIDENCE if event_type in seen), "PENDING")
+        if found in _ENDED:
+            return found
+        # DELIVERED means everything arrived: the parcel (if any) and every digital line's access. A parcel
+        # delivered while a digital line still waits for vod reads SHIPPED; a digital-only order whose
+        # access was granted reads DELIVERED although no shipment event exists.
+        if self.fulfillment_status == "delivered":
+            return "DELIVERED"
+        return "SHIPPED" if found == "DELIVERED" else found
 
     @property
     def payment_status(self) -> PaymentStatus:
@@ -256,10 +271,23 @@ class Order:
 
     @property
     def fulfillment_status(self) -> FulfillmentStatus:
-        """What happened to the parcel. Digital-only orders have no shipment: they stay not_fulfilled
-        (access is granted by vod, which tells nobody yet) unless cancelled. A parcel the carrier has is
-        shipped even if a cancellation raced it: the goods are gone, whatever was decided."""
+        """What happened to the goods. With a parcel, the parcel's progress; it reads delivered only once
+        every digital line is delivered too (until then a delivered parcel reads shipped). A digital-only
+        order is delivered once vod granted every line's access (a line revoked later counts: it was
+        delivered, and the refund shows in the payment status), cancelled when the order was (vod takes the
+        access back), else not_fulfilled. A parcel the carrier has is shipped even if a cancellation raced
+        it: the goods are gone, whatever was decided."""
         seen = self._seen
+        if not self.has_physical_lines:
+            if "OrderCancelled" in seen or "ShipmentCancelled" in seen:
+                return "cancelled"
+            return "delivered" if self.deliverable_lines and self.digital_lines_settled else "not_fulfilled"
+        parcel = self._parcel_status(seen)
+        if parcel == "delivered" and not self.digital_lines_settled:
+            return "shipped"
+        return parcel
+
+    def _parcel_status(self, seen: set[str]) -> FulfillmentStatus:
         if "ShipmentDelivered" in seen:
             return "delivered"
         if "ShipmentDispatched" in seen:
@@ -278,6 +306,33 @@ class Order:
     @property
     def has_physical_lines(self) -> bool:
         return any(line.kind == "physical" for line in self.lines)
+
+    # -- digital delivery -------------------------------------------------------------------------
+
+    @property
+    def deliverable_lines(self) -> list[Line]:
+        """The digital lines vod delivers: those that give access to something. A digital line without
+        access (catalog's legacy digital products) is never granted, so it is never waited for."""
+        return [line for line in self.lines if line.kind == "digital" and line.access]
+
+    def note_delivery(self, sku: str, **facts: str | None) -> None:
+        """Keep what an entitlement event says about a line's access (None: the event does not say)."""
+        self.deliveries.setdefault(sku, {}).update({name: value for name, value in facts.items() if value})
+
+    def line_delivery(self, line: Line) -> LineDeliveryStatus | None:
+        """A deliverable line's access from the facts seen, whatever order they came in: revoked wins (a
+        grant arriving after its revocation brings nothing back); None for a line vod does not deliver."""
+        if line.kind != "digital" or not line.access:
+            return None
+        facts = self.deliveries.get(line.sku, {})
+        if "revoked_at" in facts:
+            return "revoked"
+        return "delivered" if "granted_at" in facts else "pending"
+
+    @property
+    def digital_lines_settled(self) -> bool:
+        """Every deliverable line was delivered (and may have been revoked since); true without any."""
+        return all(self.line_delivery(line) != "pending" for line in self.deliverable_lines)
 
     # -- payment ----------------------------------------------------------------------------------
 

@@ -58,6 +58,7 @@ def order_item(order: Order) -> dict[str, Any]:
         "cancellation": asdict(order.cancellation) if order.cancellation else None,
         "refunds": [asdict(refund) for refund in order.refunds],
         "shipment": order.shipment,
+        "deliveries": order.deliveries,
         "version": order.version + 1,
         "customer_id": order.customer_id,
         # A customer's orders, newest first (GET /orders): keyed by the sub, which never changes,
@@ -90,6 +91,7 @@ def order_from_item(item: dict[str, Any]) -> Order:
         cancellation=Cancellation(**item["cancellation"]) if item.get("cancellation") else None,
         refunds=[Refund(**refund) for refund in item.get("refunds", [])],
         shipment=dict(item.get("shipment") or {}),
+        deliveries={sku: dict(facts) for sku, facts in (item.get("deliveries") or {}).items()},
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chalicelib import usecases
-from shop_contracts.events import StockLine, StockReservedV1
+from shop_contracts.events import Money, ProductPublishedV1, StockLine, StockReservedV1, VideoAccess
 from shop_devstack.contract_testing import (
     Consumer,
     ConsumerContractTests,
@@ -48,6 +48,33 @@ class Orders:
         )
         assert response.status_code == 201, response.body
         return str(json.loads(response.body)["order_id"])
+
+    def paid_rental_order(self) -> tuple[str, str]:
+        """A paid order for one video rental of its own (order id, sku): catalog's product event, the
+        customer's POST /orders, the stock reservation through charge-payment."""
+        sku = f"RENT-{uuid.uuid4().hex[:12].upper()}"
+        product = ProductPublishedV1(
+            sku=sku,
+            name="48-hour rental",
+            kind="digital",
+            price=Money(amount=399, currency="EUR"),
+            revision=1,
+            product_type="video_rental",
+            access=VideoAccess(product_type="video_rental", video_id=f"vid_{uuid.uuid4().hex[:20]}", rental_hours=48),
+        )
+        usecases.update_product_view(
+            new_event(product, producer="shop.catalog", correlation_id=f"product:{sku}"), "t", self.app.unit_of_work
+        )
+        response = self.post_order(
+            {"customer_email": "ann@example.com", "payment_token": "tok_visa", "lines": [{"sku": sku, "quantity": 1}]}
+        )
+        assert response.status_code == 201, response.body
+        order_id = str(json.loads(response.body)["order_id"])
+        reserved = StockReservedV1(order_id=order_id, lines=[StockLine(sku=sku, quantity=1)])
+        event = new_event(reserved, producer="shop.catalog", correlation_id=order_id)
+        assert deliver_to_subscription(self.app, SERVICE, "charge-payment", eventbridge_body(event)) == {"batchItemFailures": []}
+        assert self.order(order_id).status == "PAID"
+        return order_id, sku
 
     def order(self, order_id: str) -> Any:
         order = self.app.repository.order(order_id)
@@ -202,6 +229,28 @@ def the_payment_was_refunded(orders: Orders, detail: dict[str, Any]) -> None:
     assert [r["amount"] for r in given_back] == [order.total]
 
 
+def about_a_paid_rental(orders: Orders, example: dict[str, Any]) -> dict[str, Any]:
+    order_id, sku = orders.paid_rental_order()
+    return as_new_event(example, order_id, order_id=order_id, sku=sku)
+
+
+def the_line_was_delivered(orders: Orders, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    order = on_the_timeline(orders, detail, f"access granted: {data['sku']} (video rental, until {data['expires_at']})")
+    [line] = order.lines
+    assert order.line_delivery(line) == "delivered"
+    assert order.deliveries[data["sku"]]["entitlement_id"] == data["entitlement_id"]
+    assert (order.status, order.fulfillment_status) == ("DELIVERED", "delivered")
+
+
+def the_line_was_revoked(orders: Orders, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    order = on_the_timeline(orders, detail, f"access revoked: {data['sku']} (video rental, order cancelled)")
+    [line] = order.lines
+    assert order.line_delivery(line) == "revoked"
+    assert order.deliveries[data["sku"]]["revoked_at"] == data["revoked_at"]
+
+
 @pytest.fixture
 def consumer(orders: Orders) -> Consumer[Orders]:
     return Consumer(orders, orders.app, markers_in=orders.aws)
@@ -237,4 +286,6 @@ class TestOrdersAsConsumer(ConsumerContractTests):
             shipment_step_was_recorded(lambda d: f"shipment cancelled ({d['shipment_id']})", ("CANCELLED", "cancelled")),
         ),
         "orders.refund-on-cancel:OrderCancelled.v1": Scenario(as_the_cancellation_of_a_paid_order, the_payment_was_refunded),
+        "orders.digital-delivery:EntitlementGranted.v1": Scenario(about_a_paid_rental, the_line_was_delivered),
+        "orders.digital-delivery:EntitlementRevoked.v1": Scenario(about_a_paid_rental, the_line_was_revoked),
     }

@@ -9,6 +9,7 @@ names a provider state orders does not know yet (shop_devstack.contract_testing 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -18,7 +19,7 @@ import pytest
 
 from chalicelib import usecases
 from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
-from shop_contracts.events import PaymentCapturedV1, StockLine, StockReservedV1
+from shop_contracts.events import Money, PaymentCapturedV1, ProductPublishedV1, StockLine, StockReservedV1, VideoAccess
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body
 from shop_eventing.envelope import new_event
@@ -115,6 +116,39 @@ def a_cancelled_paid_order_is_refunded(producer: OrdersProducer) -> list[dict[st
     return producer.events_about(order_id)
 
 
+def a_live_ticket_order_is_paid(producer: OrdersProducer) -> list[dict[str, Any]]:
+    """A customer buys a live show's ticket (a digital product whose access names the show) and pays."""
+    sku = f"LIVE-{uuid.uuid4().hex[:10].upper()}"
+    ticket = ProductPublishedV1(
+        sku=sku,
+        name="Live in Tokyo",
+        kind="digital",
+        price=Money(amount=3000, currency="JPY"),
+        revision=1,
+        product_type="live_ticket",
+        access=VideoAccess(product_type="live_ticket", live_show_id=f"show-{uuid.uuid4().hex[:8]}"),
+    )
+    usecases.update_product_view(new_event(ticket, producer="shop.catalog", correlation_id=sku), "t", producer.app.unit_of_work)
+    body = {
+        "customer_email": "ann@example.com",
+        "payment_token": "tok_visa",
+        "locale": "en",
+        "lines": [{"sku": sku, "quantity": 1}],
+    }
+    response = producer.post_order(body)
+    assert response.status_code == 201, response.body
+    order_id = str(json.loads(response.body)["order_id"])
+    reserved = new_event(
+        StockReservedV1(order_id=order_id, lines=[StockLine(sku=sku, quantity=1)]),
+        producer="shop.catalog",
+        correlation_id=order_id,
+    )
+    assert deliver_to_subscription(producer.app, SERVICE, "charge-payment", eventbridge_body(reserved)) == {
+        "batchItemFailures": []
+    }
+    return producer.events_about(order_id)
+
+
 PAID = "a physical order whose stock was reserved and whose payment was captured"
 
 
@@ -136,6 +170,7 @@ class TestOrdersAsProducer(ProducerContractTests):
             a_paid_order_is_cancelled_by_its_customer
         ),
         "a customer cancelled a paid order and its payment was refunded in full": a_cancelled_paid_order_is_refunded,
+        "a customer paid for a live show's ticket": a_live_ticket_order_is_paid,
     }
 
 
@@ -170,6 +205,7 @@ def test_the_check_bites_when_orders_stops_setting_a_relied_on_field(
         "notify.order-emails:PaymentCaptured.v1": [],
         "notify.crm-sync:PaymentCaptured.v1": [],
         "notify.sales-ledger:PaymentCaptured.v1": [],
+        "notify.show-reminders:PaymentCaptured.v1": [],
         "vod.grant-access:PaymentCaptured.v1": [],
     }
 

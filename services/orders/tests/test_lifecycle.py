@@ -141,6 +141,130 @@ def test_a_digital_only_order_has_no_shipment_and_stays_not_fulfilled_when_paid(
     assert statuses(order) == ("PAID", "captured", "not_fulfilled")
 
 
+# -- digital lines: vod's grants and revocations --------------------------------------------------------
+
+RENTAL = Line("FILM", "Film", "digital", 1, 399, {"product_type": "video_rental", "video_id": "vid-1", "rental_hours": 48})
+TICKET = Line("LIVE", "Live show", "digital", 1, 3000, {"product_type": "live_ticket", "live_show_id": "show-1"})
+BOX = Line("BOX", "Blu-ray box", "physical", 2, 2500)
+GRANTED, REVOKED = "EntitlementGranted", "EntitlementRevoked"
+
+
+def see_access(order: Order, seen: tuple[str | tuple[str, str], ...] | list[str | tuple[str, str]]) -> None:
+    """Like `see`, where (EntitlementGranted | EntitlementRevoked, sku) is vod's word on that line, with its facts
+    noted as the digital-delivery subscriber notes them."""
+    for index, step in enumerate(seen):
+        event_type, sku = step if isinstance(step, tuple) else (step, "")
+        order.record(f"evt-{event_type}-{sku}", event_type, NOW + timedelta(seconds=index), event_type)
+        if event_type == "PaymentCaptured":
+            order.payment_id = "pi_1"
+        if event_type == GRANTED:
+            order.note_delivery(sku, entitlement_id=f"ent-{sku}", granted_at=NOW.isoformat(), expires_at=None)
+        elif event_type == REVOKED:
+            order.note_delivery(sku, entitlement_id=f"ent-{sku}", revoked_at=NOW.isoformat(), revoke_reason="order_cancelled")
+
+
+def digital_statuses(order: Order) -> tuple[str, str, str, tuple[str | None, ...]]:
+    return (*statuses(order), tuple(order.line_delivery(line) for line in order.lines))
+
+
+DIGITAL_ONLY = [RENTAL, TICKET]
+MIXED = [BOX, RENTAL]
+DIGITAL_TABLE = [
+    # A digital-only order: delivered once vod granted every line, whatever arrived first.
+    (DIGITAL_ONLY, HAPPY[:3], ("PAID", "captured", "not_fulfilled", ("pending", "pending"))),
+    (DIGITAL_ONLY, (*HAPPY[:3], (GRANTED, "FILM")), ("PAID", "captured", "not_fulfilled", ("delivered", "pending"))),
+    (
+        DIGITAL_ONLY,
+        (*HAPPY[:3], (GRANTED, "FILM"), (GRANTED, "LIVE")),
+        ("DELIVERED", "captured", "delivered", ("delivered",) * 2),
+    ),
+    # A grant that overtook the order's own PaymentCaptured (impossible from vod, which grants on it) is kept.
+    (
+        DIGITAL_ONLY,
+        ("OrderPlaced", (GRANTED, "FILM"), (GRANTED, "LIVE")),
+        ("DELIVERED", "pending", "delivered", ("delivered",) * 2),
+    ),
+    # Cancelled: vod takes the access back; the line shows revoked once it has.
+    (
+        DIGITAL_ONLY,
+        (*HAPPY[:3], (GRANTED, "FILM"), (GRANTED, "LIVE"), "OrderCancelled"),
+        ("CANCELLED", "captured", "cancelled", ("delivered", "delivered")),
+    ),
+    (
+        DIGITAL_ONLY,
+        (*HAPPY[:3], (GRANTED, "FILM"), (GRANTED, "LIVE"), "OrderCancelled", (REVOKED, "FILM"), (REVOKED, "LIVE")),
+        ("CANCELLED", "captured", "cancelled", ("revoked", "revoked")),
+    ),
+    # A refund took one line back: it was delivered, the money shows in the payment status.
+    (
+        DIGITAL_ONLY,
+        (*HAPPY[:3], (GRANTED, "FILM"), (GRANTED, "LIVE"), (REVOKED, "FILM")),
+        ("DELIVERED", "captured", "delivered", ("revoked", "delivered")),
+    ),
+    # A mixed order follows its parcel and is delivered when the parcel and every digital line are.
+    (MIXED, (*HAPPY[:3], (GRANTED, "FILM")), ("PAID", "captured", "not_fulfilled", (None, "delivered"))),
+    (MIXED, (*HAPPY[:6], (GRANTED, "FILM")), ("SHIPMENT_INSTRUCTED", "captured", "instructed", (None, "delivered"))),
+    (MIXED, (*HAPPY[:7], (GRANTED, "FILM")), ("SHIPPED", "captured", "shipped", (None, "delivered"))),
+    (MIXED, HAPPY, ("SHIPPED", "captured", "shipped", (None, "pending"))),
+    (MIXED, (*HAPPY, (GRANTED, "FILM")), ("DELIVERED", "captured", "delivered", (None, "delivered"))),
+    (
+        MIXED,
+        (*HAPPY[:5], (GRANTED, "FILM"), "OrderCancelled", "ShipmentCancelled", (REVOKED, "FILM")),
+        ("CANCELLED", "captured", "cancelled", (None, "revoked")),
+    ),
+]
+
+
+def _named(step: str | tuple[str, str]) -> str:
+    return step if isinstance(step, str) else f"{step[0]}:{step[1]}"
+
+
+@pytest.mark.parametrize(
+    ("lines", "seen", "expected"),
+    DIGITAL_TABLE,
+    ids=[f"{'mixed' if lines is MIXED else 'digital'} " + " ".join(map(_named, seen)) for lines, seen, _ in DIGITAL_TABLE],
+)
+def test_digital_lines_follow_the_set_of_vod_events_in_every_arrival_order(lines, seen, expected):
+    for arrival in arrivals(seen):
+        order = new_order(lines=list(lines))
+        see_access(order, list(arrival))
+        assert digital_statuses(order) == expected, arrival
+
+
+def test_a_revoked_line_stays_revoked_when_its_grant_arrives_after_it():
+    order = new_order(lines=[RENTAL])
+    # vod revokes only what it granted, so the revocation alone says the line was delivered (then taken back).
+    see_access(order, [*HAPPY[:3], (REVOKED, "FILM")])
+    before = digital_statuses(order)
+    assert before == ("DELIVERED", "captured", "delivered", ("revoked",))
+
+    see_access(order, [(GRANTED, "FILM")])
+
+    assert digital_statuses(order) == before  # revoked wins: the grant brings nothing back
+    assert order.deliveries["FILM"]["revoked_at"] == NOW.isoformat()
+
+
+def test_a_duplicate_grant_changes_nothing():
+    order = new_order(lines=[RENTAL])
+    see_access(order, [*HAPPY[:3], (GRANTED, "FILM")])
+    before = (digital_statuses(order), list(order.timeline), dict(order.deliveries))
+
+    assert order.record(f"evt-{GRANTED}-FILM", GRANTED, NOW + timedelta(hours=1), "again") is False
+    order.note_delivery("FILM", entitlement_id="ent-FILM", granted_at=NOW.isoformat(), expires_at=None)
+
+    assert (digital_statuses(order), order.timeline, order.deliveries) == before
+
+
+def test_a_digital_line_without_access_is_never_waited_for():
+    legacy = Line("EBOOK", "E-book", "digital", 1, 500)  # catalog's legacy digital product: vod grants nothing
+
+    assert new_order(HAPPY[:3], lines=[legacy]).fulfillment_status == "not_fulfilled"
+    assert new_order(lines=[legacy]).line_delivery(legacy) is None
+    mixed = new_order(lines=[BOX, legacy])
+    see(mixed, HAPPY)
+    assert statuses(mixed) == ("DELIVERED", "captured", "delivered")
+
+
 def test_the_timeline_keeps_every_step_sorted_by_when_it_happened():
     order = new_order()
     see(order, list(reversed(HAPPY)))

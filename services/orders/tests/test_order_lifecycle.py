@@ -21,6 +21,8 @@ from chalicelib.domain import ChargeOutcome
 from chalicelib.payments import PaymentGatewayUnavailable, RefundOutcome, RefundRefused
 from shop_contracts import REGISTRY
 from shop_contracts.events import (
+    EntitlementGrantedV1,
+    EntitlementRevokedV1,
     Money,
     OrderCancelledV1,
     ProductPublishedV1,
@@ -33,9 +35,11 @@ from shop_contracts.events import (
     ShipmentRequestedV1,
     StockLine,
     StockReservedV1,
+    VideoAccess,
 )
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body, signed_in_client
 from shop_eventing.envelope import DomainEvent, EventData, new_event
+from shop_eventing.outbox import processed_marker_key, to_dynamodb
 
 ADDRESS = {"recipient": "Ada", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"}
 JSON = {"Content-Type": "application/json"}
@@ -895,3 +899,141 @@ def test_a_delivery_preference_for_a_digital_only_order_is_400(shop):
     response = shop.place((sku, 1), body={"shipping_address": None, "delivery": {"time_slot": "am"}})
 
     assert (response.status_code, error_of(response)["fields"][0]["field"]) == (400, "delivery")
+
+
+# -- digital lines: vod's grants and revocations through digital-delivery ------------------------------
+
+
+def publish_rental(shop: Shop) -> str:
+    sku = f"RENT-{uuid.uuid4().hex[:10].upper()}"
+    product = ProductPublishedV1(
+        sku=sku,
+        name="48-hour rental",
+        kind="digital",
+        price=Money(amount=399, currency="USD"),
+        revision=1,
+        product_type="video_rental",
+        access=VideoAccess(product_type="video_rental", video_id=f"vid_{uuid.uuid4().hex[:20]}", rental_hours=48),
+    )
+    usecases.update_product_view(new_event(product, producer="shop.catalog", correlation_id=sku), "t", shop.app.unit_of_work)
+    return sku
+
+
+def paid_mixed_order(shop: Shop) -> tuple[str, str, str]:
+    box, rental = shop.publish_product(kind="physical", amount=1250).data.sku, publish_rental(shop)
+    response = shop.place((box, 1), (rental, 1))
+    assert response.status_code == 201, response.body
+    order_id = str(json.loads(response.body)["order_id"])
+    shop.reserve(order_id, Charges())
+    return order_id, box, rental
+
+
+def vod(data: EventData, order_id: str) -> DomainEvent:
+    return new_event(data, producer="shop.vod", correlation_id=order_id)
+
+
+def grant(order_id: str, sku: str) -> DomainEvent:
+    return vod(
+        EntitlementGrantedV1(
+            entitlement_id=f"ent-{sku}",
+            customer_id="ada-sub",
+            order_id=order_id,
+            sku=sku,
+            product_type="video_rental",
+            video_id="vid-1",
+            granted_at="2030-05-17T12:00:00+00:00",
+            expires_at="2030-05-19T12:00:00+00:00",
+        ),
+        order_id,
+    )
+
+
+def revoke(order_id: str, sku: str) -> DomainEvent:
+    return vod(
+        EntitlementRevokedV1(
+            entitlement_id=f"ent-{sku}",
+            customer_id="ada-sub",
+            order_id=order_id,
+            sku=sku,
+            product_type="video_rental",
+            video_id="vid-1",
+            reason="refunded",
+            revoked_at="2030-05-18T08:00:00+00:00",
+        ),
+        order_id,
+    )
+
+
+def lines_of(body: dict[str, Any]) -> dict[str, Any]:
+    return {line["sku"]: line["delivery"] for line in body["lines"]}
+
+
+def test_a_mixed_orders_digital_line_shows_delivered_then_revoked_and_the_order_is_delivered_with_its_parcel(shop):
+    order_id, box, rental = paid_mixed_order(shop)
+    granted = grant(order_id, rental)
+
+    assert shop.deliver("digital-delivery", granted, granted) == OK  # twice in one batch: recorded once
+
+    body = json.loads(shop.client.http.get(f"/orders/{order_id}").body)
+    assert lines_of(body) == {
+        box: None,
+        rental: {
+            "status": "delivered",
+            "entitlement_id": f"ent-{rental}",
+            "delivered_at": "2030-05-17T12:00:00+00:00",
+            "expires_at": "2030-05-19T12:00:00+00:00",
+            "revoked_at": None,
+            "revoke_reason": None,
+        },
+    }
+    assert (body["status"], body["fulfillment_status"]) == ("PAID", "not_fulfilled")  # the parcel has not left
+    assert [e["summary"] for e in body["timeline"] if e["event_type"] == "EntitlementGranted"] == [
+        f"access granted: {rental} (video rental, until 2030-05-19T12:00:00+00:00)"
+    ]
+
+    for event in shipment_story(order_id):
+        assert shop.deliver("order-history", event) == OK
+    staff_view = json.loads(shop.staff.http.get(f"/staff/orders/{order_id}").body)
+    assert (staff_view["status"], staff_view["fulfillment_status"]) == ("DELIVERED", "delivered")
+    assert lines_of(staff_view)[rental]["status"] == "delivered"
+
+    assert shop.deliver("digital-delivery", revoke(order_id, rental)) == OK
+
+    body = json.loads(shop.client.http.get(f"/orders/{order_id}").body)
+    assert lines_of(body)[rental] | {"delivered_at": None} == {
+        "status": "revoked",
+        "entitlement_id": f"ent-{rental}",
+        "delivered_at": None,
+        "expires_at": "2030-05-19T12:00:00+00:00",
+        "revoked_at": "2030-05-18T08:00:00+00:00",
+        "revoke_reason": "refunded",
+    }
+    assert [e["event_type"] for e in body["timeline"]][-1] == "EntitlementRevoked"
+
+
+def test_a_digital_only_order_is_delivered_once_granted_and_a_grant_after_its_revocation_brings_nothing_back(shop):
+    rental = publish_rental(shop)
+    response = shop.place((rental, 1), body={"shipping_address": None})
+    order_id = str(json.loads(response.body)["order_id"])
+    shop.reserve(order_id, Charges())
+
+    assert shop.deliver("digital-delivery", revoke(order_id, rental)) == OK
+    assert shop.deliver("digital-delivery", grant(order_id, rental)) == OK
+
+    body = json.loads(shop.client.http.get(f"/orders/{order_id}").body)
+    assert lines_of(body)[rental]["status"] == "revoked"
+    assert (body["status"], body["payment_status"], body["fulfillment_status"]) == ("DELIVERED", "captured", "delivered")
+    [listed] = [o for o in json.loads(shop.client.http.get("/orders?limit=100").body)["orders"] if o["order_id"] == order_id]
+    assert lines_of(listed)[rental]["status"] == "revoked"
+
+
+def test_an_entitlement_about_an_order_orders_never_held_is_noted_and_not_retried(shop):
+    stranger = f"ord-{uuid.uuid4().hex[:12]}"
+    event = grant(stranger, "FILM-1")
+
+    assert shop.deliver("digital-delivery", event) == OK
+
+    key = to_dynamodb(processed_marker_key("orders.digital-delivery", event.event_id))
+    marker = shop.aws.dynamodb.get_item(TableName=shop.aws.table, Key=key, ConsistentRead=True)
+    assert "Item" in marker
+    assert shop.app.repository.order(stranger) is None

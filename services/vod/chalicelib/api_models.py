@@ -27,11 +27,24 @@ class CaptionPath(BaseModel):
     language: str = Field(min_length=2, max_length=35, pattern=LANGUAGE_PATTERN)
 
 
+# An address SES takes as one recipient: no spaces, control characters or RFC 5322 specials (with them
+# the mailer reads another address, and SES refuses the mail after the video was transcoded).
+_ADDRESS_PART = r"[^@\s\x00-\x1f\x7f-\x9f()<>,;:\\\"\[\]]+"
+EMAIL_PATTERN = rf"^{_ADDRESS_PART}@{_ADDRESS_PART}\.{_ADDRESS_PART}$"
+
+
 class CreateVideoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     title: Text = Field(min_length=1, max_length=200)
     content_type: VideoContentType = "video/mp4"
+    notify_email: str | None = Field(
+        default=None,
+        pattern=EMAIL_PATTERN,
+        max_length=254,
+        description="Where notify writes when the video is ready or its transcode failed; none: nobody is written to. "
+        "The shop's access tokens carry no e-mail address (Cognito's do not), so the uploader names it here.",
+    )
 
 
 class PresignPartsRequest(BaseModel):
@@ -84,6 +97,7 @@ class VideoResponse(BaseModel):
     error: VideoError | None = Field(default=None, description="Why the last attempt failed (state FAILED).")
     outputs: VideoOutputs | None = Field(default=None, description="S3 keys of what the transcode made (state READY).")
     captions: dict[str, str] = Field(default_factory=dict, description="Language → S3 key of its WebVTT file.")
+    notify_email: str | None = Field(default=None, description="Who is told the transcode's outcome by e-mail.")
     created_at: str
     updated_at: str
 

@@ -103,8 +103,16 @@ def _video(repository: Videos, video_id: str) -> dict[str, Any]:
 # -- ingest --------------------------------------------------------------------------------------
 
 
-def create_video(title: str, content_type: str, created_by: str, new_uow: NewUnitOfWork, store: MediaStore) -> dict[str, Any]:
-    """A new video waiting for its source; returns it with a presigned PUT for the source."""
+def create_video(
+    title: str,
+    content_type: str,
+    created_by: str,
+    new_uow: NewUnitOfWork,
+    store: MediaStore,
+    notify_email: str | None = None,
+) -> dict[str, Any]:
+    """A new video waiting for its source; returns it with a presigned PUT for the source. `notify_email`:
+    whom notify tells the transcode's outcome (the uploader names it: access tokens carry no e-mail)."""
     video_id = new_video_id()
     now = _now()
     video: dict[str, Any] = {
@@ -119,6 +127,8 @@ def create_video(title: str, content_type: str, created_by: str, new_uow: NewUni
         "updated_at": now,
         "captions": {},
     }
+    if notify_email:
+        video["notify_email"] = notify_email
     uow = new_uow()
     uow.add_video(video)
     uow.commit()
@@ -162,7 +172,13 @@ def complete_upload(
         video_id,
         from_states={VideoState.CREATED},
         attempt=0,
-        changes={"state": str(VideoState.UPLOADED), "attempt": 1, "size_bytes": stored.size_bytes, "updated_at": _now()},
+        changes={
+            "state": str(VideoState.UPLOADED),
+            "attempt": 1,
+            "size_bytes": stored.size_bytes,
+            "uploaded_by": uploaded_by,
+            "updated_at": _now(),
+        },
     )
     uow.add_event(
         _event(
@@ -171,6 +187,7 @@ def complete_upload(
                 source=VideoSource(bucket=store.bucket, key=stored.key, size_bytes=stored.size_bytes),
                 attempt=1,
                 uploaded_by=uploaded_by,
+                **_told(video),
             ),
             video_id,
         )
@@ -200,6 +217,7 @@ def retry(video_id: str, requested_by: str, repository: Videos, new_uow: NewUnit
                 source=VideoSource(bucket=bucket, key=video["source_key"], size_bytes=video.get("size_bytes")),
                 attempt=attempt,
                 uploaded_by=requested_by,
+                **_told(video),
             ),
             video_id,
         )
@@ -282,7 +300,7 @@ def start_transcode(
     try:
         transcoder.start(job)
     except JobRefused as refused:
-        _fail(uow, video_id, attempt, the_job_id, refused.code, refused.message, cause=event)
+        _fail(uow, video, video_id, attempt, the_job_id, refused.code, refused.message, cause=event)
     else:
         uow.move_video(
             video_id, from_states={VideoState.TRANSCODING}, attempt=attempt, changes={"job_started": True, "updated_at": _now()}
@@ -324,13 +342,21 @@ def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOf
         )
         uow.add_event(
             _event(
-                VideoReadyV1(video_id=outcome.video_id, attempt=outcome.attempt, job_id=outcome.job_id, outputs=outputs),
+                VideoReadyV1(
+                    video_id=outcome.video_id,
+                    attempt=outcome.attempt,
+                    job_id=outcome.job_id,
+                    outputs=outputs,
+                    uploaded_by=_uploader(video),
+                    **_told(video),
+                ),
                 outcome.video_id,
             )
         )
     else:
         _fail(
             uow,
+            video,
             outcome.video_id,
             outcome.attempt,
             outcome.job_id,
@@ -344,8 +370,26 @@ def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOf
     return outcome.status
 
 
+def _told(video: dict[str, Any]) -> dict[str, Any]:
+    """What the video's events say for notify's e-mail to the uploader: the title and where to write."""
+    return {"title": video.get("title"), "uploaded_by_email": video.get("notify_email")}
+
+
+def _uploader(video: dict[str, Any]) -> str | None:
+    # Videos from before the upload's completer was kept name their creator.
+    uploader: str | None = video.get("uploaded_by") or video.get("created_by")
+    return uploader
+
+
 def _fail(
-    uow: VodWork, video_id: str, attempt: int, the_job_id: str | None, code: str, message: str, cause: DomainEvent | None = None
+    uow: VodWork,
+    video: dict[str, Any],
+    video_id: str,
+    attempt: int,
+    the_job_id: str | None,
+    code: str,
+    message: str,
+    cause: DomainEvent | None = None,
 ) -> None:
     uow.move_video(
         video_id,
@@ -359,7 +403,15 @@ def _fail(
     )
     uow.add_event(
         _event(
-            VideoFailedV1(video_id=video_id, attempt=attempt, job_id=the_job_id, error_code=code, error_message=message[:2000]),
+            VideoFailedV1(
+                video_id=video_id,
+                attempt=attempt,
+                job_id=the_job_id,
+                error_code=code,
+                error_message=message[:2000],
+                uploaded_by=_uploader(video),
+                **_told(video),
+            ),
             video_id,
             cause,
         )

@@ -65,8 +65,8 @@ def put(url: str, body: bytes, content_type: str | None = "video/mp4") -> dict[s
         return dict(response.headers)
 
 
-def create_video(client: Any, title: str = "A film") -> dict[str, Any]:
-    response = client.http.post("/videos", headers=JSON, body=json.dumps({"title": title}))
+def create_video(client: Any, title: str = "A film", **more: str) -> dict[str, Any]:
+    response = client.http.post("/videos", headers=JSON, body=json.dumps({"title": title, **more}))
     assert response.status_code == 201, response.body
     return dict(json.loads(response.body))
 
@@ -169,10 +169,13 @@ def test_an_upload_becomes_a_ready_hls_ladder_with_poster_and_storyboard(client,
     assert 1900 <= outputs["duration_ms"] <= 2100
     [ready] = outbox_events(aws, video["video_id"], "VideoReady")
     assert ready["data"]["outputs"] == outputs
+    # Nobody named an address: notify has nobody to tell.
+    assert (ready["data"]["title"], ready["data"]["uploaded_by_email"]) == ("A film", None)
 
 
 def test_a_corrupt_upload_fails_with_the_reason_and_staff_can_retry(client, vod_app, aws, landscape):
-    created = create_video(client)
+    created = create_video(client, "Corrupt at first", notify_email="uploader@example.com")
+    assert created["notify_email"] == "uploader@example.com"
     put(created["upload_url"], os.urandom(4096))
     assert complete(client, created["video_id"]).status_code == 200
     [uploaded] = outbox_events(aws, created["video_id"], "VideoUploaded")
@@ -185,6 +188,10 @@ def test_a_corrupt_upload_fails_with_the_reason_and_staff_can_retry(client, vod_
     assert "no video stream found" in failed["error"]["message"]
     [event] = outbox_events(aws, created["video_id"], "VideoFailed")
     assert (event["data"]["error_code"], event["data"]["attempt"]) == ("probe_failed", 1)
+    # Whom notify tells, from the video: the uploader (sam, who completed the upload) at the address named.
+    told = ("Corrupt at first", uploaded["data"]["uploaded_by"], "uploader@example.com")
+    assert (uploaded["data"]["title"], uploaded["data"]["uploaded_by"], uploaded["data"]["uploaded_by_email"]) == told
+    assert (event["data"]["title"], event["data"]["uploaded_by"], event["data"]["uploaded_by_email"]) == told
 
     # Staff replace the source and retry: a second attempt, under its own output prefix.
     put(created["upload_url"], landscape)
@@ -197,6 +204,9 @@ def test_a_corrupt_upload_fails_with_the_reason_and_staff_can_retry(client, vod_
 
     video = get_video(client, created["video_id"])
     assert video["state"] == "READY" and video.get("error") is None
+    [ready] = outbox_events(aws, created["video_id"], "VideoReady")
+    assert (ready["data"]["title"], ready["data"]["uploaded_by"], ready["data"]["uploaded_by_email"]) == told
+    assert second[0]["data"]["uploaded_by_email"] == "uploader@example.com"
     assert video["outputs"]["master_playlist_key"].startswith(f"outputs/{created['video_id']}/a2/")
 
 
@@ -317,11 +327,15 @@ def test_videos_are_for_staff_only(client, issuer):
     )
 
 
-def test_bad_input_is_a_400_naming_the_field(client):
-    response = client.http.post("/videos", headers=JSON, body=json.dumps({"title": ""}))
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"title": ""}, "title"), ({"title": "A film", "notify_email": "Sam <sam@example.com>"}, "notify_email")],
+)
+def test_bad_input_is_a_400_naming_the_field(client, body, field):
+    response = client.http.post("/videos", headers=JSON, body=json.dumps(body))
 
     assert response.status_code == 400
-    assert json.loads(response.body)["error"]["fields"][0]["field"] == "title"
+    assert json.loads(response.body)["error"]["fields"][0]["field"] == field
 
 
 def test_an_unknown_video_is_a_404(client):
