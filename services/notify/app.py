@@ -176,11 +176,14 @@ ledger_subscriber = runtime.subscriber(
 )
 
 video_email_subscriber = runtime.subscriber(
-    "video-emails", {"VideoReady": _video_email, "VideoFailed": _video_email}, deduplicated_by_marker=True
+    "video-emails",
+    {"VideoReady": _video_email, "VideoFailed": _video_email},
+    deduplicated_by_marker=True,
+    marks_after_handler=True,
 )
 SHOW_REMINDER_EVENTS = ("PaymentCaptured", "EntitlementGranted", "EntitlementRevoked", "LiveShowStartingSoon")
 show_reminder_subscriber = runtime.subscriber(
-    "show-reminders", dict.fromkeys(SHOW_REMINDER_EVENTS, _show_reminders), deduplicated_by_marker=True
+    "show-reminders", dict.fromkeys(SHOW_REMINDER_EVENTS, _show_reminders), deduplicated_by_marker=True, marks_after_handler=True
 )
 
 send_order_emails = runtime.consume(app, "send_order_emails", email_subscriber)

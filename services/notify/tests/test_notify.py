@@ -395,3 +395,15 @@ def test_health(notify_app):
 
     assert response.status_code == 200
     assert json.loads(response.body) == {"status": "ok", "service": "notify"}
+
+
+def test_every_subscriber_leaves_the_processed_marker_that_reconcile_reads(notify_app: ModuleType) -> None:
+    """notify's handlers guard their effects with their own records, so no marker is written unless the
+    subscriber is told to write it after the handler: without it `shop reconcile` would report every
+    event a notify subscription handled as missed (video-emails and show-reminders once did)."""
+    from shop_contracts import TOPOLOGY
+    from shop_eventing.consumer import Subscriber
+
+    subscribers = [value for value in vars(notify_app).values() if isinstance(value, Subscriber)]
+    assert sorted(s.id for s in subscribers) == sorted(f"notify.{s.name}" for s in TOPOLOGY.service("notify").subscriptions)
+    assert [s.id for s in subscribers if not s._marks_after_handler] == []
