@@ -426,3 +426,36 @@ def test_captions_of_a_ready_video_are_published_under_its_protected_outputs(cli
     assert "#EXTINF:5.500,\nja.vtt" in text(f"{prefix}subs/ja.m3u8")  # the rendition's length: 4 + 1.5 s
     head = s3.head_object(Bucket=BUCKET, Key=f"{prefix}subs/en.m3u8")
     assert head["ContentType"] == "application/vnd.apple.mpegurl"
+
+
+def test_captions_attached_while_transcoding_are_published_when_the_video_becomes_ready(client, vod_app, aws):
+    from chalicelib import usecases
+    from chalicelib.transcoder import JobOutcome, RenditionOutput
+
+    video_id = ready_video(vod_app, state=VideoState.TRANSCODING)
+    vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:01.000\nBonjour\n"
+    stored = client.http.put(f"/videos/{video_id}/captions/fr", headers={"Content-Type": "text/vtt"}, body=vtt.encode())
+    assert stored.status_code == 200, stored.body
+    prefix = f"outputs/{video_id}/a1/"
+    s3 = boto3.client("s3")
+
+    def text(key: str) -> str:
+        return str(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode())
+
+    assert text(f"{prefix}master.m3u8") == MASTER  # not READY: nothing published yet
+    outcome = JobOutcome(
+        video_id,
+        1,
+        f"{video_id}-a1",
+        "COMPLETE",
+        bucket=BUCKET,
+        master_playlist_key=f"{prefix}master.m3u8",
+        renditions=[RenditionOutput(320, 180, f"{prefix}180p/index.m3u8"), RenditionOutput(160, 90, f"{prefix}90p/index.m3u8")],
+        duration_ms=5500,
+    )
+
+    assert usecases.finish_transcode(outcome, vod_app.repository, vod_app.unit_of_work, vod_app.media_store()) == "COMPLETE"
+
+    assert text(f"{prefix}master.m3u8") == master_with_subtitles(MASTER, ["fr"])
+    assert text(f"{prefix}subs/fr.vtt") == vtt
+    assert "#EXTINF:5.500,\nfr.vtt" in text(f"{prefix}subs/fr.m3u8")
