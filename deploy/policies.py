@@ -14,7 +14,8 @@ Granted, and nothing else:
 - its own log group (every function of the service logs there); notify alone: SES sending and
   writing its sales ledger's objects;
 - its own secrets in SSM Parameter Store, read only (notify: the CRM's token; orders: the payment
-  provider's key; fulfillment: the 3PL's token and the tracking webhook's secret); fulfillment: writing
+  provider's key; fulfillment: the 3PL's token and the tracking webhook's secret; vod: the key it signs
+  playback cookies with); fulfillment: writing
   its carrier lists' objects.
 The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
 (read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
@@ -65,6 +66,9 @@ def vod_statements(naming: Naming) -> list[dict[str, Any]]:
     the client is allowed to do), its transcode job-events queue, and MediaConvert: probe, create a job
     and pass it the role MediaConvert reads and writes the bucket with."""
     bucket = f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media"
+    # The private key playback cookies are signed with, a SecureString under the service's own path
+    # (VOD_MEDIA_SIGNING_KEY_PARAMETER); CloudFront holds the public half in its key group.
+    parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{naming.stage}/vod/*"
     jobs, jobs_dlq = _arn("sqs", naming.queue("vod", "transcode-jobs")), _arn("sqs", naming.dlq("vod", "transcode-jobs"))
     return [
         {
@@ -89,6 +93,7 @@ def vod_statements(naming: Naming) -> list[dict[str, Any]]:
             "Resource": f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
             "Condition": {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}},
         },
+        {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters},
     ]
 
 

@@ -213,6 +213,14 @@ def _authorizer_definition(service_name: str, naming: Naming, chalice_sam: dict[
     }
 
 
+def _nothing(naming: Naming) -> dict[str, Any]:
+    return {}
+
+
+# What a service's API reads from resources of its own stack (vod: its media distribution and signing key).
+SERVICE_API_ENVIRONMENT = {"vod": model.vod_playback_environment}
+
+
 def _sign_in_environment(naming: Naming) -> dict[str, Any]:
     exports = user_pool_exports(naming)
     return {
@@ -293,7 +301,8 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         }
         if logical_id == API_HANDLER_ID:
             # The API verifies tokens: its issuer and audience come from the platform's user pool.
-            resources[logical_id]["Properties"]["Environment"] = {"Variables": _sign_in_environment(naming)}
+            variables = {**_sign_in_environment(naming), **SERVICE_API_ENVIRONMENT.get(service.name, _nothing)(naming)}
+            resources[logical_id]["Properties"]["Environment"] = {"Variables": variables}
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":
                 queue_name = _queue_name_of(event)

@@ -47,6 +47,8 @@ def own_resource_prefixes(service: str) -> list[str]:
             "arn:aws:mediaconvert:*:*:queues/",
             "arn:aws:mediaconvert:*:*:jobs/",
             f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
+            # The private key it signs playback cookies with.
+            f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/vod/",
         ]
     if service == "orders":
         prefixes.append(f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/orders/")
@@ -124,7 +126,7 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
-    expected |= {"s3", "mediaconvert", "iam"} if service == "vod" else set()
+    expected |= {"s3", "mediaconvert", "iam", "ssm"} if service == "vod" else set()
     expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     # fulfillment's carrier lists (its own bucket) and the 3PL's secrets (its own parameters).
     expected |= {"s3", "ssm"} if service == "fulfillment" else set()

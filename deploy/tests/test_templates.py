@@ -118,6 +118,36 @@ def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer(
     assert {"shop-dev-user-pool-arn", "shop-dev-issuer", "shop-dev-user-pool-client-id"} <= exported
 
 
+def test_vods_api_signs_playback_cookies_for_its_own_distribution_with_the_key_in_ssm() -> None:
+    naming = Naming("dev")
+    subscribers = {
+        f"Handle{s.name.title().replace('-', '')}": function("app.handle", {"E": sqs(naming.queue("vod", s.name))})
+        for s in TOPOLOGY.service("vod").subscriptions
+    }
+    sam = {
+        "Resources": {
+            **subscribers,
+            "JobEvents": function("app.transcode_job_events", {"E": sqs(naming.queue("vod", "transcode-jobs"))}),
+            "RelayOutbox": function("app.relay_outbox", {"E": {"Type": "DynamoDB", "Properties": {"Stream": "placeholder"}}}),
+            "SweepOutbox": function(
+                "app.sweep_outbox", {"E": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}}
+            ),
+            "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.app"}},
+        }
+    }
+
+    merged = merge_template("vod", "dev", sam)["Resources"]
+
+    variables = merged["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["VOD_MEDIA_BASE_URL"] == {"Fn::Sub": "https://${MediaDistribution.DomainName}"}
+    assert variables["VOD_MEDIA_KEY_PAIR_ID"] == {"Ref": "MediaSigningPublicKey"}
+    assert variables["VOD_MEDIA_SIGNING_KEY_PARAMETER"] == "/shop/dev/vod/media-signing-key"
+    assert "SHOP_AUTH_ISSUER" in variables
+    encoded = merged["MediaSigningPublicKey"]["Properties"]["PublicKeyConfig"]["EncodedKey"]
+    assert encoded == "{{resolve:ssm:/shop/dev/vod/media-signing-public-key}}"
+    assert merged["MediaKeyGroup"]["Properties"]["KeyGroupConfig"]["Items"] == [{"Ref": "MediaSigningPublicKey"}]
+
+
 def test_a_protected_route_chalice_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match=r"protected in openapi\.json"):
         merge_template("catalog", "dev", with_rest_api(catalog_sam(), {"/health": {"get": {}}}))

@@ -25,11 +25,14 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
 import boto3
 import imageio_ffmpeg
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shop_contracts import TOPOLOGY
 from shop_devstack import crm_kintone
@@ -37,7 +40,7 @@ from shop_devstack.oidc_issuer import AUDIENCE
 from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
-from shop_infra.resources import LocalOverrides
+from shop_infra.resources import LocalOverrides, media_bucket_name
 
 SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
 MAIL_SENDER = "shop@example.com"
@@ -46,6 +49,9 @@ MAIL_SENDER = "shop@example.com"
 LOGISTICS_API_TOKEN = "local-3pl-token"
 LOGISTICS_WEBHOOK_SECRET = "local-3pl-webhook-secret"
 LOGISTICS_WEBHOOK_PATH = "/logistics/tracking"
+# The media edge (CloudFront's stand-in): the id vod signs its cookies under and the edge trusts; the
+# key pair itself is made afresh by every stack (on AWS: a key group's public key, the private key in SSM).
+MEDIA_KEY_PAIR_ID = "K2LOCALMEDIAEDGE"
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -81,6 +87,9 @@ class StackOptions:
     issuer_port: int = 0
     crm_port: int = 0
     logistics_port: int = 0
+    media_edge_port: int = 0
+    # Browser origins the media edge answers CORS with credentials for (a storefront on another port).
+    media_origins: tuple[str, ...] = ()
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -97,6 +106,7 @@ class EmbeddedShop:
         self.issuer_url = ""
         self.crm_url = ""
         self.logistics_url = ""
+        self.media_url = ""
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -110,6 +120,8 @@ class EmbeddedShop:
         self._given_up: set[str] = set()
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._media_clock = self._control_dir / "media-clock-offset"
+        self._media_private_key, self._media_public_key = _media_key_pair()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -147,6 +159,17 @@ class EmbeddedShop:
         self.logistics_url = self._start_server(
             "logistics-3pl", "shop_devstack.logistics_3pl", o.logistics_port or free_port(o.host), "/health", logistics_env
         )
+        # CloudFront's stand-in in front of the media bucket: signed cookies or URLs, or a 403.
+        media_env = {
+            **child_env,
+            "MEDIA_EDGE_BUCKET": media_bucket_name(self.naming),
+            "MEDIA_EDGE_PUBLIC_KEYS": json.dumps({MEDIA_KEY_PAIR_ID: self._media_public_key}),
+            "MEDIA_EDGE_CORS_ORIGINS": ",".join(o.media_origins),
+            "MEDIA_EDGE_CLOCK_OFFSET_FILE": str(self._media_clock),
+        }
+        self.media_url = self._start_server(
+            "media-edge", "shop_devstack.media_edge", o.media_edge_port or free_port(o.host), "/health", media_env
+        )
 
         self.provisioned = provision(
             TOPOLOGY,
@@ -174,6 +197,7 @@ class EmbeddedShop:
                 "SHOP_CRM_API_TOKEN": crm_kintone.DEFAULT_TOKEN,
                 "SHOP_CRM_APP_ID": crm_kintone.DEFAULT_APP_ID,
                 **self._logistics_environment(service),
+                **self._media_environment(service),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
@@ -219,6 +243,19 @@ class EmbeddedShop:
             "LOGISTICS_TIMEOUT_SECONDS": "2",
         }
 
+    def _media_environment(self, service: str) -> dict[str, str]:
+        """Playback's settings, for vod alone: where the edge is, the key to sign cookies with, plain http."""
+        if service != "vod":
+            return {}
+        return {
+            "VOD_MEDIA_BASE_URL": self.media_url,
+            "VOD_MEDIA_KEY_PAIR_ID": MEDIA_KEY_PAIR_ID,
+            "VOD_MEDIA_SIGNING_KEY": self._media_private_key,
+            # The edge is http on 127.0.0.1: a Secure cookie would never be sent to it.
+            "VOD_MEDIA_COOKIE_SECURE": "false",
+            "VOD_CLOCK_OFFSET_FILE": str(self._media_clock),
+        }
+
     def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:
         """Start one of the stack's own HTTP servers (`python -m module --host --port`, logging as
         `name`) and wait until `probe` answers; returns its base URL."""
@@ -262,6 +299,16 @@ class EmbeddedShop:
             yield
         finally:
             self._drill_flag.unlink(missing_ok=True)
+
+    @contextmanager
+    def clock_ahead(self, delta: timedelta) -> Iterator[None]:
+        """The clock drill, for the duration of the block: vod's playback clock and the media edge's run
+        `delta` ahead (rentals end, cookies expire) while everything else keeps the real time."""
+        self._media_clock.write_text(str(delta.total_seconds()))
+        try:
+            yield
+        finally:
+            self._media_clock.unlink(missing_ok=True)
 
     def dead_processes(self) -> list[str]:
         """Processes that exited and will not be started again: any but a service, or a service that
@@ -374,6 +421,14 @@ def _pump(name: str, process: subprocess.Popen[str], ready: threading.Event, log
             sys.stdout.write(f"[{name}] {line}")
     if log_file:
         log_file.close()
+
+
+def _media_key_pair() -> tuple[str, str]:
+    """A fresh RSA key pair (PEM private, PEM public) for the media edge's trusted key group."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private.decode(), public.decode()
 
 
 def _post_json(url: str, body: dict[str, Any]) -> Any:

@@ -63,6 +63,23 @@ AWS_ONLY_RESOURCE_TYPES: dict[str, str] = {
 }
 
 
+# vod's media distribution: locally the embedded stack's media edge (shop_devstack.media_edge) checks the
+# same signed cookies in front of moto's bucket; moto's CloudFront would only store the configuration.
+AWS_ONLY_RESOURCE_TYPES.update(
+    {
+        kind: "media delivery: locally the media edge process (shop_devstack.media_edge) stands in for CloudFront, "
+        "checking the same signed cookies and URLs against the stack's own key pair in front of moto's bucket"
+        for kind in (
+            "AWS::CloudFront::Distribution",
+            "AWS::CloudFront::OriginAccessControl",
+            "AWS::CloudFront::PublicKey",
+            "AWS::CloudFront::KeyGroup",
+            "AWS::S3::BucketPolicy",
+        )
+    }
+)
+
+
 def camel(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.replace("_", "-").split("-") if part)
 
@@ -319,6 +336,25 @@ MEDIA_CORS_RULES = [
 ]
 
 
+MEDIA_OAC_ID = "MediaOriginAccessControl"
+MEDIA_PUBLIC_KEY_ID = "MediaSigningPublicKey"
+MEDIA_KEY_GROUP_ID = "MediaKeyGroup"
+MEDIA_DISTRIBUTION_ID = "MediaDistribution"
+MEDIA_BUCKET_POLICY_ID = "MediaBucketPolicy"
+MEDIA_ORIGIN = "media-bucket"
+# CloudFront's managed policies: CachingOptimized (no cookies or query in the cache key: the signature is
+# checked before the cache, so one cached segment serves every entitled viewer) and CORS-S3Origin.
+CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+CORS_S3_ORIGIN = "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf"
+
+
+def media_signing_parameters(naming: Naming) -> tuple[str, str]:
+    """The SSM parameters of the key pair vod signs playback cookies with: the private key (SecureString,
+    read by vod) and the public key (String, read by CloudFormation into the key group)."""
+    base = f"/{naming.prefix}/{naming.stage}/vod"
+    return f"{base}/media-signing-key", f"{base}/media-signing-public-key"
+
+
 def media_bucket_name(naming: Naming) -> str:
     """vod's app derives the same name (VOD_MEDIA_BUCKET overrides it there)."""
     return f"{naming.prefix}-{naming.stage}-vod-media"
@@ -337,6 +373,7 @@ def vod_resources(naming: Naming) -> Resources:
             "UpdateReplacePolicy": "Retain",
             "Properties": {"BucketName": media_bucket_name(naming), "CorsConfiguration": {"CorsRules": MEDIA_CORS_RULES}},
         },
+        **media_distribution_resources(naming),
         JOB_EVENTS_DLQ_ID: {
             "Type": "AWS::SQS::Queue",
             "Properties": {"QueueName": naming.dlq("vod", "transcode-jobs"), "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
@@ -382,6 +419,117 @@ def vod_resources(naming: Naming) -> Resources:
                 },
             },
         },
+    }
+
+
+def _media_behaviour(path_pattern: str | None) -> dict[str, Any]:
+    behaviour: dict[str, Any] = {
+        "TargetOriginId": MEDIA_ORIGIN,
+        "ViewerProtocolPolicy": "redirect-to-https",
+        "AllowedMethods": ["GET", "HEAD", "OPTIONS"],
+        "CachedMethods": ["GET", "HEAD"],
+        "Compress": True,
+        "CachePolicyId": CACHING_OPTIMIZED,
+        "OriginRequestPolicyId": CORS_S3_ORIGIN,
+        # Only a request signed with the shop's key (vod's cookies) gets through.
+        "TrustedKeyGroups": [{"Ref": MEDIA_KEY_GROUP_ID}],
+    }
+    if path_pattern:
+        behaviour["PathPattern"] = path_pattern
+    return behaviour
+
+
+def media_distribution_resources(naming: Naming) -> Resources:
+    """CloudFront in front of the media bucket: the bucket stays private (Origin Access Control, and a
+    bucket policy letting only this distribution read `outputs/`), and every behaviour trusts one key
+    group, so a viewer needs vod's signed cookies (a custom policy over one video's outputs).
+
+    The key group's public key is read from SSM at deploy time (a String parameter, which a person puts
+    there with the SecureString of its private key: docs/deploy.md)."""
+    name = f"{naming.prefix}-{naming.stage}-vod-media"
+    _, public_key_parameter = media_signing_parameters(naming)
+    distribution_arn = f"arn:${{AWS::Partition}}:cloudfront::${{AWS::AccountId}}:distribution/${{{MEDIA_DISTRIBUTION_ID}}}"
+    return {
+        MEDIA_OAC_ID: {
+            "Type": "AWS::CloudFront::OriginAccessControl",
+            "Properties": {
+                "OriginAccessControlConfig": {
+                    "Name": name,
+                    "Description": "vod's media distribution reads the private media bucket",
+                    "OriginAccessControlOriginType": "s3",
+                    "SigningBehavior": "always",
+                    "SigningProtocol": "sigv4",
+                }
+            },
+        },
+        MEDIA_PUBLIC_KEY_ID: {
+            "Type": "AWS::CloudFront::PublicKey",
+            "Properties": {
+                "PublicKeyConfig": {
+                    "CallerReference": f"{name}-signing",
+                    "Name": f"{name}-signing",
+                    "Comment": "verifies vod's playback cookies",
+                    "EncodedKey": f"{{{{resolve:ssm:{public_key_parameter}}}}}",
+                }
+            },
+        },
+        MEDIA_KEY_GROUP_ID: {
+            "Type": "AWS::CloudFront::KeyGroup",
+            "Properties": {"KeyGroupConfig": {"Name": f"{name}-playback", "Items": [{"Ref": MEDIA_PUBLIC_KEY_ID}]}},
+        },
+        MEDIA_DISTRIBUTION_ID: {
+            "Type": "AWS::CloudFront::Distribution",
+            "Properties": {
+                "DistributionConfig": {
+                    "Enabled": True,
+                    "Comment": f"{name}: HLS outputs for signed viewers",
+                    "HttpVersion": "http2and3",
+                    "IPV6Enabled": True,
+                    "PriceClass": "PriceClass_100",
+                    "Origins": [
+                        {
+                            "Id": MEDIA_ORIGIN,
+                            "DomainName": {"Fn::GetAtt": [MEDIA_BUCKET_ID, "RegionalDomainName"]},
+                            # Empty with OAC: the legacy origin access identity is not used.
+                            "S3OriginConfig": {"OriginAccessIdentity": ""},
+                            "OriginAccessControlId": {"Fn::GetAtt": [MEDIA_OAC_ID, "Id"]},
+                        }
+                    ],
+                    "DefaultCacheBehavior": _media_behaviour(None),
+                    "CacheBehaviors": [_media_behaviour("outputs/*")],
+                }
+            },
+        },
+        MEDIA_BUCKET_POLICY_ID: {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": MEDIA_BUCKET_ID},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "OnlyTheDistributionReadsOutputs",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "cloudfront.amazonaws.com"},
+                            "Action": "s3:GetObject",
+                            "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:s3:::${{{MEDIA_BUCKET_ID}}}/outputs/*"},
+                            "Condition": {"StringEquals": {"AWS:SourceArn": {"Fn::Sub": distribution_arn}}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def vod_playback_environment(naming: Naming) -> dict[str, Any]:
+    """What vod's API signs playback cookies with on AWS: the distribution's URL, the public key's id
+    (CloudFront's Key-Pair-Id) and the SSM SecureString holding the private key."""
+    private_key_parameter, _ = media_signing_parameters(naming)
+    return {
+        "VOD_MEDIA_BASE_URL": {"Fn::Sub": f"https://${{{MEDIA_DISTRIBUTION_ID}.DomainName}}"},
+        "VOD_MEDIA_KEY_PAIR_ID": {"Ref": MEDIA_PUBLIC_KEY_ID},
+        "VOD_MEDIA_SIGNING_KEY_PARAMETER": private_key_parameter,
     }
 
 

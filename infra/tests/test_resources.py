@@ -96,7 +96,7 @@ def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     platform = model(TOPOLOGY, NAMING).platform
     cognito = {r["Type"] for r in platform.values() if r["Type"].startswith("AWS::Cognito::")}
     assert cognito and cognito <= set(AWS_ONLY_RESOURCE_TYPES)
-    assert all("OIDC issuer" in reason for reason in AWS_ONLY_RESOURCE_TYPES.values())
+    assert all("OIDC issuer" in AWS_ONLY_RESOURCE_TYPES[kind] for kind in cognito)
     # A stack of AWS-only resources alone asks nothing of the (unreachable) endpoint.
     only_cognito = {k: r for k, r in platform.items() if r["Type"] in AWS_ONLY_RESOURCE_TYPES}
     assert apply(only_cognito, NOWHERE).changes == []
@@ -104,3 +104,26 @@ def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     assert groups == {"staff", "warehouse"}
     client = platform["UserPoolClient"]["Properties"]
     assert (client["GenerateSecret"], client["AllowedOAuthFlows"]) == (False, ["code"])
+
+
+def test_the_media_distribution_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
+    """Locally the media edge stands in for CloudFront; vod's bucket is applied, its distribution is not."""
+    vod = model(TOPOLOGY, NAMING).services["vod"]
+    cloudfront = {r["Type"] for r in vod.values() if r["Type"].startswith("AWS::CloudFront::")}
+    assert cloudfront == {
+        "AWS::CloudFront::Distribution",
+        "AWS::CloudFront::OriginAccessControl",
+        "AWS::CloudFront::PublicKey",
+        "AWS::CloudFront::KeyGroup",
+    }
+    assert all("media edge" in AWS_ONLY_RESOURCE_TYPES[kind] for kind in {*cloudfront, "AWS::S3::BucketPolicy"})
+    only_media = {k: r for k, r in vod.items() if r["Type"] in AWS_ONLY_RESOURCE_TYPES}
+    assert apply(only_media, NOWHERE).changes == []
+    config = vod["MediaDistribution"]["Properties"]["DistributionConfig"]
+    behaviours = [config["DefaultCacheBehavior"], *config["CacheBehaviors"]]
+    # Every path needs vod's signature: the bucket holds the sources too.
+    assert all(b["TrustedKeyGroups"] == [{"Ref": "MediaKeyGroup"}] for b in behaviours)
+    assert [b.get("PathPattern") for b in behaviours] == [None, "outputs/*"]
+    [statement] = vod["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert (statement["Principal"], statement["Action"]) == ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject")
+    assert statement["Resource"]["Fn::Sub"].endswith("${MediaBucket}/outputs/*")

@@ -9,15 +9,17 @@ OrderCancelled and PaymentRefunded revoke it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from chalice.app import Chalice, SQSEvent
 
-from chalicelib import usecases
+from chalicelib import playback, usecases
 from chalicelib.api_models import (
     CaptionPath,
     CompleteUploadRequest,
@@ -27,6 +29,7 @@ from chalicelib.api_models import (
     EntitlementResponse,
     ListVideosQuery,
     MultipartStarted,
+    PlaybackResponse,
     PresignedParts,
     PresignPartsRequest,
     VideoList,
@@ -35,6 +38,7 @@ from chalicelib.api_models import (
 )
 from chalicelib.domain import StepRefused
 from chalicelib.job_events import JobEvents
+from chalicelib.media_signing import CookieSigner, SigningNotConfigured, signer_from_environment
 from chalicelib.repository import VodRepository, VodUnitOfWork
 from chalicelib.storage import S3MediaStore, UploadNotFound, UploadRejected
 from chalicelib.transcoder import Transcoder
@@ -43,6 +47,7 @@ from shop_eventing.auth import SignIn, current_caller
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
     MAX_BODY_BYTES,
+    ApiError,
     Conflict,
     NotFound,
     PayloadTooLarge,
@@ -280,6 +285,96 @@ def my_videos() -> Any:
     return json_response(EntitlementList(entitlements=[EntitlementResponse.model_validate(e) for e in entitlements]))
 
 
+# -- customers: protected playback -------------------------------------------------------------------
+
+# How long the signed cookies open a stream: short, because CloudFront cannot take them back.
+PLAYBACK_TTL = timedelta(seconds=int(os.environ.get("VOD_PLAYBACK_TTL_SECONDS") or playback.DEFAULT_TTL_SECONDS))
+# AWS: Secure, SameSite=None, optionally a parent Domain; the embedded stack serves http on 127.0.0.1.
+MEDIA_COOKIES = playback.CookieSettings(
+    secure=os.environ.get("VOD_MEDIA_COOKIE_SECURE", "true") != "false",
+    domain=os.environ.get("VOD_MEDIA_COOKIE_DOMAIN") or None,
+)
+
+
+class PlaybackForbidden(ApiError):
+    """Signed in, but not allowed to watch this video now (not the group refusal of shop_eventing.auth)."""
+
+    status = 403
+
+
+def _secure_parameter(name: str) -> str:
+    return str(runtime.session.client("ssm").get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"])
+
+
+@cache
+def cookie_signer() -> CookieSigner:
+    return signer_from_environment(os.environ, _secure_parameter)
+
+
+def media_base_url() -> str:
+    url = os.environ.get("VOD_MEDIA_BASE_URL", "")
+    if not url:
+        raise SigningNotConfigured("VOD_MEDIA_BASE_URL (the media domain: CloudFront's, or the local media edge) is unset")
+    return url
+
+
+def playback_now() -> datetime:
+    """Now, for rentals and cookies. The embedded stack's clock drill (VOD_CLOCK_OFFSET_FILE, which only
+    the stack sets, shared with its media edge) moves it forward so a test can outlive a rental."""
+    now = datetime.now(UTC)
+    drill = os.environ.get("VOD_CLOCK_OFFSET_FILE")
+    if drill:
+        with contextlib.suppress(FileNotFoundError):  # no file: the drill is off
+            now += timedelta(seconds=float(Path(drill).read_text() or 0))
+    return now
+
+
+@app.route("/videos/{video_id}/playback", methods=["POST"])
+@operation(
+    "Start watching: signed cookies for the video's HLS stream",
+    path=VideoPath,
+    responses={200: PlaybackResponse},
+    errors={403, 404, 409},
+    description="For a customer with an active entitlement to the video (staff: any video). 403 not_entitled, "
+    "rental_expired or access_revoked; 409 not_ready. The cookies (also in Set-Cookie, Path=/outputs/<video_id>/) open "
+    "every file of the stream at master_url until expires_at: at most VOD_PLAYBACK_TTL_SECONDS, never past a rental's end.",
+)
+@json_api
+@sign_in.required(app)
+def play_video(video_id: str) -> Any:
+    parse_params({"video_id": video_id}, VideoPath)
+    caller = current_caller()
+    now = playback_now()
+    try:
+        started = playback.start_playback(
+            video_id,
+            playback.Viewer(caller.sub, staff=caller.in_any(STAFF)),
+            repository,
+            cookie_signer(),
+            media_base_url=media_base_url(),
+            ttl=PLAYBACK_TTL,
+            now=now,
+        )
+    except playback.VideoNotFound:
+        raise NotFound(f"no video {video_id}") from None
+    except playback.PlaybackRefused as refused:
+        raise PlaybackForbidden(refused.message, code=refused.code) from None
+    except playback.NotReady as not_ready:
+        raise Conflict(str(not_ready), code="not_ready") from None
+    cookies = playback.set_cookie_headers(
+        started.cookies, path=started.cookie_path, expires=started.expires_at, now=now, settings=MEDIA_COOKIES
+    )
+    entitlement = started.entitlement or {}
+    body = PlaybackResponse(
+        master_url=started.master_url,
+        expires_at=started.expires_at.isoformat(),
+        cookies=started.cookies,
+        play_count=entitlement.get("play_count"),
+        first_played_at=entitlement.get("first_played_at"),
+    )
+    return json_response(body, 200, {"Set-Cookie": cookies, "Cache-Control": "no-store"})
+
+
 # -- events ------------------------------------------------------------------------------------------
 
 
@@ -312,7 +407,7 @@ job_events = JobEvents(
     dlq_name=runtime.naming.dlq("vod", "transcode-jobs"),
     session=runtime.session,
     logger=runtime.logger,
-    finish=lambda outcome: usecases.finish_transcode(outcome, repository, unit_of_work),
+    finish=lambda outcome: usecases.finish_transcode(outcome, repository, unit_of_work, media_store()),
 )
 
 

@@ -139,3 +139,19 @@ class EntitlementResponse(BaseModel):
 
 class EntitlementList(BaseModel):
     entitlements: list[EntitlementResponse]
+
+
+# -- playback ------------------------------------------------------------------------------------
+
+
+class PlaybackResponse(BaseModel):
+    master_url: str = Field(description="The HLS master playlist on the media domain (CloudFront; the media edge locally).")
+    expires_at: str = Field(description="When the cookies stop opening the stream: a few minutes, never past a rental's end.")
+    cookies: dict[str, str] = Field(
+        description="CloudFront-Policy, CloudFront-Signature and CloudFront-Key-Pair-Id, also set with Set-Cookie "
+        "(Path=/outputs/<video_id>/); a native player sends them as a Cookie header."
+    )
+    play_count: int | None = Field(
+        default=None, description="The caller's playback starts on this entitlement, this one included (none for staff)."
+    )
+    first_played_at: str | None = None

@@ -14,6 +14,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from chalicelib.domain import LINE_GRANTED, LINE_REVOKED, Grant, VideoState
+from chalicelib.playback import EntitlementChanged
 from shop_eventing.outbox import ITEM_TYPE, UnitOfWork, WriteConflict, from_dynamodb, to_dynamodb
 
 VIDEOS_INDEX = "gsi1"
@@ -97,6 +98,27 @@ class VodRepository:
         ):
             items += [_public(from_dynamodb(item)) for item in page["Items"]]
         return items
+
+    def record_playback(self, customer_id: str, video_id: str, entitlement_id: str, at: str) -> dict[str, Any]:
+        """A playback start on an ACTIVE entitlement: `first_played_at` only the first time (if_not_exists
+        inside the one conditional update, so two first plays at once cannot both set it), then
+        `last_played_at` and `play_count`. Returns the entitlement as it is now; raises
+        EntitlementChanged if it was revoked meanwhile."""
+        key = {"pk": f"CUSTOMER#{customer_id}", "sk": f"ENT#VIDEO#{video_id}#{entitlement_id}"}
+        try:
+            answer = self._client.update_item(
+                TableName=self._table,
+                Key=to_dynamodb(key),
+                UpdateExpression="SET first_played_at = if_not_exists(first_played_at, :at), last_played_at = :at, "
+                "play_count = if_not_exists(play_count, :zero) + :one",
+                ConditionExpression="attribute_exists(pk) AND #status = :active",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=to_dynamodb({":at": at, ":zero": 0, ":one": 1, ":active": "ACTIVE"}),
+                ReturnValues="ALL_NEW",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise EntitlementChanged(entitlement_id) from None
+        return _public(from_dynamodb(answer["Attributes"]))
 
     def order_access(self, order_id: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
         """The order's ACCESS item (None before its first grant or revoke) and its lines by sku."""

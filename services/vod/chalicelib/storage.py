@@ -41,6 +41,8 @@ class MediaStore(Protocol):
 
     def put_text(self, key: str, text: str, content_type: str) -> None: ...
 
+    def get_text(self, key: str) -> str: ...
+
 
 class S3MediaStore:
     def __init__(self, client: Any, bucket: str) -> None:
@@ -95,3 +97,6 @@ class S3MediaStore:
 
     def put_text(self, key: str, text: str, content_type: str) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=text.encode(), ContentType=content_type)
+
+    def get_text(self, key: str) -> str:
+        return str(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode("utf-8"))

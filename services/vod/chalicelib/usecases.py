@@ -26,6 +26,7 @@ from chalicelib.domain import (
     source_key,
     still_grantable,
 )
+from chalicelib.playback import MediaFiles, publish_subtitles
 from chalicelib.repository import EntitlementExists, OrderAccessMoved, VideoMoved
 from chalicelib.storage import MediaStore
 from chalicelib.transcoder import JobOutcome, JobRefused, TranscodeJob, Transcoder
@@ -250,7 +251,11 @@ def attach_captions(
     except VideoMoved:
         # The video moved on meanwhile (a new attempt): the captions file is stored; record it again.
         return attach_captions(video_id, language, text, repository, new_uow, store)
-    return _video(repository, video_id)
+    # Read after the commit: a transcode finishing meanwhile publishes from its own read after its
+    # commit, so whichever reads last sees both and the master ends up with every language.
+    video = _video(repository, video_id)
+    publish_subtitles(video, store)
+    return video
 
 
 # -- transcoding ---------------------------------------------------------------------------------
@@ -311,13 +316,17 @@ def start_transcode(
         _note_seen(new_uow, subscriber, event)
 
 
-def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOfWork) -> str:
+def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOfWork, files: MediaFiles | None = None) -> str:
     """A job's final state: the video becomes READY (VideoReady) or FAILED (VideoFailed) if it is still
-    transcoding that attempt; a repeated or stale state change changes nothing. Returns what happened."""
+    transcoding that attempt; a repeated or stale state change changes nothing. Returns what happened.
+    A READY video's captions attached before (`files`: the media bucket) go into its master playlist."""
     video = repository.video(outcome.video_id)
     if video is None:
         return "unknown video"
     if video["state"] != VideoState.TRANSCODING or int(video["attempt"]) != outcome.attempt:
+        if files is not None and outcome.status == "COMPLETE" and video["state"] == VideoState.READY:
+            # A redelivery: the first delivery may have failed between its commit and the captions.
+            publish_subtitles(video, files)
         return f"ignored: the video is {video['state']} at attempt {video['attempt']}"
     uow = new_uow()
     if outcome.status == "COMPLETE":
@@ -367,6 +376,8 @@ def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOf
         uow.commit()
     except VideoMoved:
         return "ignored: the video moved meanwhile"
+    if outcome.status == "COMPLETE" and files is not None:
+        publish_subtitles(_video(repository, outcome.video_id), files)
     return outcome.status
 
 
