@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 from chalicelib import stock_levels
@@ -40,35 +38,12 @@ class Bus:
         return [d for d in details if d["data"]["sku"] == sku]
 
 
-def stream_records(aws: Any, sku: str) -> list[dict[str, Any]]:
-    """Every record of the catalog table's stream about the product `sku`, in Lambda's shape, oldest first."""
-    streams = boto3.client("dynamodbstreams")
-    arn = aws.dynamodb.describe_table(TableName=aws.table)["Table"]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-        position = iterator["ShardIterator"]
-        while position:
-            page = streams.get_records(ShardIterator=position, Limit=1000)
-            records += page["Records"]
-            position = page.get("NextShardIterator") if page["Records"] else None
-    about = []
-    for record in records:
-        dynamodb = dict(record["dynamodb"])
-        if dynamodb["Keys"]["pk"]["S"] != f"PRODUCT#{sku}":
-            continue
-        created = dynamodb.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            dynamodb["ApproximateCreationDateTime"] = created.timestamp()
-        about.append({"eventID": record["eventID"], "eventName": record["eventName"], "dynamodb": dynamodb})
-    return about
-
-
 class Catalog:
-    def __init__(self, app: ModuleType, aws: Any, client: Any) -> None:
+    def __init__(self, app: ModuleType, aws: Any, client: Any, stream_records: Callable[[str], list[dict[str, Any]]]) -> None:
         self.app = app
         self.aws = aws
         self.http = client.http
+        self.stream_records = stream_records
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
         raw = "" if body is None else json.dumps(body)
@@ -113,8 +88,8 @@ class Catalog:
 
 
 @pytest.fixture
-def catalog(catalog_app: ModuleType, aws: Any, client: Any) -> Catalog:
-    return Catalog(catalog_app, aws, client)
+def catalog(catalog_app: ModuleType, aws: Any, client: Any, stream_records: Callable[[str], list[dict[str, Any]]]) -> Catalog:
+    return Catalog(catalog_app, aws, client, stream_records)
 
 
 def new_sku() -> str:
@@ -150,7 +125,7 @@ def test_a_product_without_stock_has_no_stock_version(catalog):
     catalog.call("PUT", f"/products/{sku}", {"name": "Film", "kind": "digital", "price": {"amount": 900, "currency": "USD"}})
 
     assert catalog.stock_version(sku) is None
-    assert stock_levels.stock_level_changes(stream_change(stream_records(catalog.aws, sku)[0])) == []
+    assert stock_levels.stock_level_changes(stream_change(catalog.stream_records(sku)[0])) == []
 
 
 def test_the_relay_announces_each_level_once_in_order_and_only_stock_changes(catalog, monkeypatch):
@@ -162,7 +137,7 @@ def test_the_relay_announces_each_level_once_in_order_and_only_stock_changes(cat
     catalog.decline(order_id)
     catalog.call("POST", f"/staff/products/{sku}/retire")
 
-    records = stream_records(catalog.aws, sku)
+    records = catalog.stream_records(sku)
     bus = catalog.relay(records, monkeypatch)
 
     levels = bus.levels(sku)
@@ -180,7 +155,7 @@ def test_a_redelivered_stream_record_publishes_the_same_event(catalog, monkeypat
         "PUT", f"/products/{sku}", {"name": "Tee", "kind": "physical", "price": {"amount": 1, "currency": "USD"}, "stock": 4}
     )
     catalog.order(sku, 1)
-    records = stream_records(catalog.aws, sku)
+    records = catalog.stream_records(sku)
 
     first = catalog.relay(records, monkeypatch).levels(sku)
     again = catalog.relay(records[-1:], monkeypatch).levels(sku)
@@ -196,7 +171,7 @@ def test_the_feed_reads_a_write_that_did_not_move_the_version_as_no_change(catal
     )
     catalog.call("PUT", f"/products/{sku}", {"name": "Tee 2", "kind": "physical", "price": {"amount": 1, "currency": "USD"}})
 
-    created, renamed = (stream_change(record) for record in stream_records(catalog.aws, sku))
+    created, renamed = (stream_change(record) for record in catalog.stream_records(sku))
 
     assert [e.data for e in stock_levels.stock_level_changes(created)] != []
     assert renamed.new["name"] == "Tee 2"
