@@ -12,6 +12,7 @@ chalicelib.shoppable_store.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,7 +27,9 @@ from shop_contracts.events import (
     StockLevelChangedV1,
 )
 from shop_eventing.envelope import DomainEvent
-from shop_eventing.outbox import MAX_TRANSACTION_ITEMS, TransactionalWork, WriteConflict
+from shop_eventing.outbox import MAX_TRANSACTION_ITEMS, TransactionalWork, TransactionCancelled, WriteConflict
+
+log = logging.getLogger(__name__)
 
 MAX_MARKERS = 200
 # Marker items sort by start: the sort key pads the start in ms to this many digits (115 days).
@@ -275,7 +278,10 @@ def put_staff_markers(
             work.put_marker(video_id, marker)
         _commit_head(work, expected_version)
     else:
-        _in_transactions(new_work, video_id, put=new)
+        try:
+            _in_transactions(new_work, video_id, put=new)
+        except TransactionCancelled:
+            raise StaleMarkers(expected_version, None) from None  # what got written is invisible: no generation names it
         work = new_work()
         work.replace_staff_head(video_id, seen=found.staff, version=head.version, generation=generation, by=by)
         try:
@@ -283,7 +289,12 @@ def put_staff_markers(
         except StaleMarkers:
             _in_transactions(new_work, video_id, delete=new)
             raise
-        _in_transactions(new_work, video_id, delete=old)
+        try:
+            _in_transactions(new_work, video_id, delete=old)
+        except TransactionCancelled:
+            # The PUT is done (the head names the new generation); the old markers are invisible
+            # leftovers that the next PUT deletes.
+            log.warning("old staff markers of video %s left for the next PUT to delete", video_id)
     live = [m for m in found.markers if m.source != "staff"]
     return head, VideoMarkers(found.video, head, live + new).visible()
 
@@ -291,7 +302,9 @@ def put_staff_markers(
 def _commit_head(work: ShoppableWork, expected_version: int) -> None:
     try:
         work.commit()
-    except StaffMarkersMoved:
+    except TransactionCancelled:
+        # StaffMarkersMoved, or (on AWS) another transaction writing the same items at that moment:
+        # either way the list is changing under us, and the answer is to read it again.
         raise StaleMarkers(expected_version, None) from None
 
 

@@ -225,6 +225,27 @@ def test_of_two_puts_from_the_same_version_one_wins_the_other_is_stale(vod_app, 
     assert [m.sku for m in repository.video_markers(video_id).visible()] == ["A-1"]
 
 
+def test_a_big_put_that_loses_the_race_deletes_what_it_wrote(vod_app, aws):
+    video_id = a_video(aws, duration_ms=3_600_000)
+    repository = ShoppableRepository(aws.dynamodb, aws.table)
+    before = repository.video_markers(video_id)
+
+    class SeenBefore:
+        def video_markers(self, _: str) -> shoppable.VideoMarkers:
+            return before
+
+        def product_views(self, skus: Any) -> dict[str, shoppable.ProductView]:
+            return {}
+
+    winner = [shoppable.MarkerInput("A-1", 1, 2)]
+    loser = [shoppable.MarkerInput(f"B-{n}", n, n + 1) for n in range(150)]
+    shoppable.put_staff_markers(video_id, 0, winner, "sam", repository, vod_app.shoppable_work)
+
+    with pytest.raises(shoppable.StaleMarkers):
+        shoppable.put_staff_markers(video_id, 0, loser, "sam", SeenBefore(), vod_app.shoppable_work)
+    assert [i["sku"] for i in ShoppableItems(aws).markers(video_id)] == ["A-1"]
+
+
 @pytest.mark.parametrize(
     ("markers", "field"),
     [
