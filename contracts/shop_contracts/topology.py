@@ -15,6 +15,7 @@ Read this to follow the order flow (docs/design-rules.md#flow):
        EntitlementGranted / EntitlementRevoked ─▶ orders.digital-delivery (the line delivered / revoked)
        VideoReady / VideoFailed ─▶ notify.video-emails (the uploader)
        LiveShowStartingSoon + EntitlementGranted/Revoked (live tickets) + PaymentCaptured ─▶ notify.show-reminders
+       ProductPublished / ProductUpdated / ProductRetired / StockLevelChanged ─▶ vod.product-view (timelines)
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -59,6 +60,17 @@ TOPOLOGY = Topology(
                 Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),
                 # Takes back what grant-access gave; its tombstones make a late grant grant nothing.
                 Subscription("revoke-access", events=(EventRef("OrderCancelled"), EventRef("PaymentRefunded"))),
+                # The products shown on a video's timeline: name, price, retirement (highest revision) and
+                # stock level (highest stock_version), kept by vod so a player's timeline calls nobody.
+                Subscription(
+                    "product-view",
+                    events=(
+                        EventRef("ProductPublished"),
+                        EventRef("ProductUpdated"),
+                        EventRef("ProductRetired"),
+                        EventRef("StockLevelChanged"),
+                    ),
+                ),
             ),
         ),
         ServiceSpec(

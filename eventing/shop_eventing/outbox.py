@@ -176,6 +176,11 @@ class UnitOfWork:
             f"Update {key.get('pk')}", {"Update": request}, condition=condition, conflict=conflict, names=names, values=values
         )
 
+    def delete(self, key: Mapping[str, str]) -> None:
+        """Stage a delete (of an item that may be gone already: deleting nothing is no conflict)."""
+        request = {"TableName": self._table, "Key": to_dynamodb(key)}
+        self._add(f"Delete {key.get('pk')}", {"Delete": request}, condition=None, conflict=None)
+
     def add_event(self, event: DomainEvent) -> None:
         """Stage `event` in the outbox: it is published after, and only if, `commit` succeeds."""
         self.put(outbox_item(event, self._source), condition="attribute_not_exists(pk)", conflict=EventAlreadyInOutbox)

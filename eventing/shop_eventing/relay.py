@@ -10,6 +10,14 @@ event source), the stream forgets the item, but the item stays in the table's sp
 unpublished items (outbox.PENDING_INDEX) until it is marked published. The sweeper, run on a schedule,
 publishes the items that have waited there longer than a grace period (which leaves the stream relay
 its turn first) through the same publishing code. Nothing written to an outbox is ever lost.
+
+A service may also give the relay a change feed (`ChangeFeed`): events about its table's changes
+themselves (change data capture), e.g. catalog's StockLevelChanged from every write that moves a
+product's stock, whatever use case made it. The relay already reads every record of the stream, so
+these ride in the same PutEvents calls as the outbox's events: no second reader of the stream, no
+extra invocation. They have no outbox item to mark and the sweeper does not know them: a change
+event lost with its stream record (24 hours of failing) stays lost, so a change feed is for views
+that the next change corrects, never for a step of a flow.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import ITEM_TYPE, OUTBOX_ITEM_TYPE, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
 
 log = logging.getLogger(__name__)
@@ -56,9 +65,26 @@ class RelayFailed(Exception):
 
 @dataclass(frozen=True)
 class PendingEvent:
-    key: dict[str, Any]
+    key: dict[str, Any] | None  # the outbox item to mark published; None for a change event (nothing to mark)
     entry: dict[str, Any]
     event_id: str
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """One stream record as a change feed reads it: the item before and after the write (plain items,
+    empty when there was none), the record's name (INSERT, MODIFY, REMOVE) and when it was written."""
+
+    event_name: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+    written_at: datetime
+
+
+ChangeFeed = Callable[[StreamChange], Sequence[DomainEvent]]
+"""A table change -> the events it announces. It must be deterministic (same record, same events with
+the same event_ids): a stream batch is delivered again after a failure, and consumers de-duplicate
+on event_id."""
 
 
 def outbox_events(stream_records: Iterable[Mapping[str, Any]], bus_name: str) -> list[PendingEvent]:
@@ -72,6 +98,50 @@ def outbox_events(stream_records: Iterable[Mapping[str, Any]], bus_name: str) ->
             continue
         pending.append(pending_event(image, bus_name))
     return pending
+
+
+def stream_change(record: Mapping[str, Any]) -> StreamChange:
+    """A Lambda DynamoDB stream record (view type NEW_AND_OLD_IMAGES) as a `StreamChange`."""
+    dynamodb = record.get("dynamodb", {})
+    written = dynamodb.get("ApproximateCreationDateTime")
+    return StreamChange(
+        event_name=str(record.get("eventName", "")),
+        old=from_dynamodb(dynamodb.get("OldImage", {})),
+        new=from_dynamodb(dynamodb.get("NewImage", {})),
+        # The record's own time, so a redelivered record makes the very same event.
+        written_at=datetime.fromtimestamp(float(written), UTC) if written is not None else datetime.now(UTC),
+    )
+
+
+def change_events(stream_records: Iterable[Mapping[str, Any]], bus_name: str, feed: ChangeFeed) -> list[PendingEvent]:
+    """What `feed` announces about a batch of stream records, in the records' order.
+
+    A record the feed cannot read is logged and skipped, not raised: raising would hold up the table's
+    whole stream, the outbox's events (the order flow) included, for a view's sake."""
+    pending = []
+    for record in stream_records:
+        try:
+            events = feed(stream_change(record))
+        except Exception:
+            log.exception("change feed failed on stream record %s: skipped", record.get("eventID"))
+            continue
+        pending += [change_event(event, bus_name) for event in events]
+    return pending
+
+
+def change_event(event: DomainEvent, bus_name: str) -> PendingEvent:
+    """The PutEvents entry of an event a change feed announced (its producer is the entry's source)."""
+    return PendingEvent(
+        key=None,
+        entry={
+            "Source": event.metadata.producer,
+            "DetailType": event.event_type,
+            "Detail": json.dumps(event.to_detail(), separators=(",", ":"), sort_keys=True),
+            "EventBusName": bus_name,
+            "Time": event.metadata.occurred_at,
+        },
+        event_id=event.event_id,
+    )
 
 
 def pending_event(item: Mapping[str, Any], bus_name: str) -> PendingEvent:
@@ -99,8 +169,10 @@ class OutboxRelay:
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
+        changes: ChangeFeed | None = None,
     ) -> None:
         self._bus = bus
+        self._changes = changes
         self._bus_name = bus_name
         self._mark_published = mark_published
         self._max_attempts = max_attempts
@@ -108,8 +180,13 @@ class OutboxRelay:
         self._sleep = sleep
 
     def handle(self, stream_event: Mapping[str, Any]) -> int:
-        """Relay one Lambda DynamoDB stream event; returns how many events were published."""
-        return self.publish(outbox_events(stream_event.get("Records", []), self._bus_name))
+        """Relay one Lambda DynamoDB stream event (and what the change feed, if any, announces about
+        it); returns how many events were published."""
+        records = stream_event.get("Records", [])
+        pending = outbox_events(records, self._bus_name)
+        if self._changes is not None:
+            pending += change_events(records, self._bus_name, self._changes)
+        return self.publish(pending)
 
     def publish(self, pending: Sequence[PendingEvent]) -> int:
         """Put `pending` on the bus and mark each published; returns how many."""
@@ -117,7 +194,8 @@ class OutboxRelay:
             chunk = pending[start : start + PUT_EVENTS_MAX_ENTRIES]
             self._publish(chunk)
             for event in chunk:
-                self._mark_published(event.key)
+                if event.key is not None:
+                    self._mark_published(event.key)
         return len(pending)
 
     def _publish(self, chunk: Sequence[PendingEvent]) -> None:

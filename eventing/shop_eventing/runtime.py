@@ -24,6 +24,7 @@ from shop_eventing.relay import (
     SWEEP_EVERY_MINUTES,
     SWEEP_MARGIN_MS,
     BotoEventBus,
+    ChangeFeed,
     OutboxRelay,
     OutboxSweeper,
     table_marker,
@@ -44,6 +45,7 @@ class ServiceRuntime:
         self.naming = Naming(stage=os.environ.get("SHOP_STAGE", "local"))
         self.session = session or boto3.Session()
         self.logger = Logger(service=self.service.source)
+        self._change_feed: ChangeFeed | None = None
 
     @property
     def table_name(self) -> str:
@@ -89,6 +91,7 @@ class ServiceRuntime:
             BotoEventBus(self.session.client("events")),
             self.naming.bus,
             table_marker(self.dynamodb, self.table_name),
+            changes=self._change_feed,
         )
 
     @cached_property
@@ -116,10 +119,12 @@ class ServiceRuntime:
         handler.__name__ = function_name
         return app.on_sqs_message(queue=subscriber.queue_name, batch_size=subscriber.batch_size, name=function_name)(handler)
 
-    def publish_outbox(self, app: Chalice) -> tuple[Any, Any]:
+    def publish_outbox(self, app: Chalice, *, changes: ChangeFeed | None = None) -> tuple[Any, Any]:
         """Register the two functions every publishing service has: `relay_outbox`, fed by the table's
         stream, and `sweep_outbox`, scheduled, which publishes what the relay missed (a stream record
-        lives 24 hours). Call it as `relay_outbox, sweep_outbox = runtime.publish_outbox(app)`."""
+        lives 24 hours). Call it as `relay_outbox, sweep_outbox = runtime.publish_outbox(app)`.
+        `changes`: a change feed the relay publishes too (shop_eventing.relay says when to use one)."""
+        self._change_feed = changes
 
         def relay_outbox(event: DynamoDBEvent) -> None:
             self.relay.handle(event.to_dict())

@@ -18,6 +18,7 @@ from shop_eventing.relay import (
     OutboxSweeper,
     PendingEvent,
     RelayFailed,
+    StreamChange,
     outbox_events,
     pending_event,
 )
@@ -304,3 +305,80 @@ def test_a_backlog_drains_in_batches_while_time_is_left() -> None:
     assert sweeper.sweep() == 1  # the rest on the next run; a short batch ends a run without asking
     assert marks.event_ids()[-1] == "e-04"
     assert len(checks) == 2
+
+
+# -- a change feed: events about the table's changes themselves ----------------------------------------
+
+
+def level_record(n: int, *, changed: bool = True, written: float = 1_746_100_800.0) -> dict[str, Any]:
+    """A MODIFY of a counter item; `changed=False`: a write that left its version alone."""
+    old = {"pk": "C#1", "sk": "C", "item_type": "counter", "version": n - 1 if changed else n}
+    new = {"pk": "C#1", "sk": "C", "item_type": "counter", "version": n}
+    return {
+        "eventID": f"rec-{n}",
+        "eventName": "MODIFY",
+        "dynamodb": {"OldImage": to_dynamodb(old), "NewImage": to_dynamodb(new), "ApproximateCreationDateTime": written},
+    }
+
+
+def counter_feed(change: StreamChange) -> list[DomainEvent]:
+    if change.new.get("item_type") != "counter" or change.old.get("version") == change.new.get("version"):
+        return []
+    version = change.new["version"]
+    return [
+        new_event(
+            PingV1(n=version), producer="shop.test", correlation_id="counter", event_id=f"v-{version}", now=change.written_at
+        )
+    ]
+
+
+def test_a_change_feed_rides_in_the_outbox_calls_and_marks_nothing(insert_record: Callable[..., dict[str, Any]]) -> None:
+    bus, marks = FakeBus(), Marks()
+    (outboxed,) = pings(1)
+    records = [insert_record(outboxed), level_record(3), level_record(4, changed=False)]
+
+    published = OutboxRelay(bus, BUS, marks, changes=counter_feed).handle({"Records": records})
+
+    assert published == 2
+    assert [bus.ids(call) for call in range(len(bus.calls))] == [[outboxed.event_id, "v-3"]], "one PutEvents for both"
+    change = bus.calls[0][1]
+    assert (change["Source"], change["DetailType"], change["Time"]) == (
+        "shop.test",
+        "Ping",
+        datetime.fromtimestamp(1_746_100_800, UTC),
+    )
+    assert marks.event_ids() == [outboxed.event_id], "a change event has no outbox item to mark"
+
+
+def test_a_redelivered_record_announces_the_identical_event() -> None:
+    bus = FakeBus()
+    relay = OutboxRelay(bus, BUS, Marks(), changes=counter_feed)
+
+    relay.handle({"Records": [level_record(7)]})
+    relay.handle({"Records": [level_record(7)]})
+
+    assert bus.calls[0] == bus.calls[1]
+
+
+def test_a_feed_that_fails_on_a_record_holds_up_neither_the_outbox_nor_the_other_records(
+    insert_record: Callable[..., dict[str, Any]],
+) -> None:
+    bus, marks = FakeBus(), Marks()
+    (outboxed,) = pings(1)
+
+    def fussy(change: StreamChange) -> list[DomainEvent]:
+        if change.new.get("version") == 5:
+            raise KeyError("sku")
+        return counter_feed(change)
+
+    relay = OutboxRelay(bus, BUS, marks, changes=fussy)
+
+    assert relay.handle({"Records": [level_record(5), insert_record(outboxed), level_record(6)]}) == 2
+    assert bus.accepted_ids() == [outboxed.event_id, "v-6"]
+
+
+def test_without_a_feed_table_changes_publish_nothing() -> None:
+    bus = FakeBus()
+
+    assert relay(bus, Marks()).handle({"Records": [level_record(2)]}) == 0
+    assert bus.calls == []

@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib import usecases
+from chalicelib import stock_levels, usecases
 from chalicelib.api_models import AccessInput as AccessBody
 from chalicelib.api_models import (
     CreateProductRequest,
@@ -450,5 +450,6 @@ reserve_stock = runtime.consume(app, "reserve_stock", reserve_subscriber)
 release_stock = runtime.consume(app, "release_stock", release_subscriber)
 
 
-# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).
-relay_outbox, sweep_outbox = runtime.publish_outbox(app)
+# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost). The relay also
+# announces each product's stock level from the same stream (StockLevelChanged, chalicelib.stock_levels).
+relay_outbox, sweep_outbox = runtime.publish_outbox(app, changes=stock_levels.stock_level_changes)

@@ -53,6 +53,7 @@ from shop_eventing.http import (
     PayloadTooLarge,
     RequestInvalid,
     Unprocessable,
+    current_request,
     json_api,
     json_response,
     parse_body,
@@ -365,14 +366,143 @@ def play_video(video_id: str) -> Any:
         started.cookies, path=started.cookie_path, expires=started.expires_at, now=now, settings=MEDIA_COOKIES
     )
     entitlement = started.entitlement or {}
-    body = PlaybackResponse(
-        master_url=started.master_url,
-        expires_at=started.expires_at.isoformat(),
-        cookies=started.cookies,
-        play_count=entitlement.get("play_count"),
-        first_played_at=entitlement.get("first_played_at"),
+    body = PlaybackResponse.model_validate(
+        {
+            "master_url": started.master_url,
+            "expires_at": started.expires_at.isoformat(),
+            "cookies": started.cookies,
+            "play_count": entitlement.get("play_count"),
+            "first_played_at": entitlement.get("first_played_at"),
+            "markers": [entry.as_dict() for entry in shoppable.timeline(video_id, shoppable_repository)],
+        }
     )
     return json_response(body, 200, {"Set-Cookie": cookies, "Cache-Control": "no-store"})
+
+
+# -- shoppable video: products on a video's timeline (chalicelib.shoppable) --------------------------
+
+from chalicelib import shoppable  # noqa: E402 - kept with its routes, one block to merge
+from chalicelib.shoppable_api import (  # noqa: E402
+    MarkerResponse,
+    MarkersIfMatch,
+    MarkersPath,
+    MarkersResponse,
+    PutMarkersRequest,
+    TimelineResponse,
+)
+from chalicelib.shoppable_store import ShoppableRepository, ShoppableUnitOfWork  # noqa: E402
+
+shoppable_repository = ShoppableRepository(runtime.dynamodb, runtime.table_name)
+
+
+def shoppable_work() -> ShoppableUnitOfWork:
+    return ShoppableUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
+
+
+def _markers_response(video_id: str, staff: shoppable.StaffMarkers, markers: list[shoppable.Marker]) -> Any:
+    listed = [
+        MarkerResponse(marker_id=m.marker_id, sku=m.sku, start_s=m.start_ms / 1000, end_s=m.end_ms / 1000, source=m.source)
+        for m in markers
+    ]
+    body = MarkersResponse(video_id=video_id, version=staff.version, markers=listed)
+    return json_response(body, 200, {"ETag": f'"{staff.version}"'})
+
+
+@app.route("/videos/{video_id}/markers", methods=["GET"])
+@operation(
+    "The products placed on a video's timeline",
+    path=MarkersPath,
+    responses={200: MarkersResponse},
+    errors={404},
+    description="The staff's markers and a live show's pins, in time order; the ETag is the staff list's version.",
+)
+@json_api
+@sign_in.required(app, groups=STAFF)
+def get_markers(video_id: str) -> Any:
+    parse_params({"video_id": video_id}, MarkersPath)
+    try:
+        staff, markers = shoppable.staff_markers(video_id, shoppable_repository)
+    except shoppable.VideoNotFound:
+        raise NotFound(f"no video {video_id}") from None
+    return _markers_response(video_id, staff, markers)
+
+
+@app.route("/videos/{video_id}/markers", methods=["PUT"])
+@operation(
+    "Place products on a video's timeline",
+    path=MarkersPath,
+    headers=MarkersIfMatch,
+    body=PutMarkersRequest,
+    responses={200: MarkersResponse},
+    errors={404, 409},
+    description="The whole list of the staff's markers (a live show's pins stay): 0 <= start_s < end_s, end_s within the "
+    'video once its duration is known, at most 200. If-Match names the version it is based on ("0" before the first '
+    "PUT); another is a 409 (stale_markers).",
+)
+@json_api
+@sign_in.required(app, groups=STAFF)
+def put_markers(video_id: str) -> Any:
+    request = current_request(app)
+    parse_params({"video_id": video_id}, MarkersPath)
+    if_match = parse_params(request.headers, MarkersIfMatch).if_match
+    body = parse_body(request.raw_body, PutMarkersRequest)
+    wanted = [shoppable.MarkerInput(sku=m.sku, start_s=m.start_s, end_s=m.end_s) for m in body.markers]
+    try:
+        staff, markers = shoppable.put_staff_markers(
+            video_id,
+            int(if_match.removeprefix("W/").strip('"')),
+            wanted,
+            current_caller().sub,
+            shoppable_repository,
+            shoppable_work,
+        )
+    except shoppable.VideoNotFound:
+        raise NotFound(f"no video {video_id}") from None
+    except shoppable.StaleMarkers as stale:
+        raise Conflict(str(stale), fields=[{"field": "If-Match", "problem": str(stale)}], code="stale_markers") from None
+    except shoppable.MarkersInvalid as invalid:
+        raise RequestInvalid(str(invalid), fields=invalid.fields) from None
+    return _markers_response(video_id, staff, markers)
+
+
+@app.route("/videos/{video_id}/timeline", methods=["GET"])
+@operation(
+    "A ready video's products in time order, with their price and stock now",
+    path=MarkersPath,
+    responses={200: TimelineResponse},
+    errors={404},
+    description="For a player: each marker with the product's current name, price and stock, and whether to offer it "
+    "(purchasable). Any signed-in viewer; a video that is not READY is a 404. Buying goes through POST /orders.",
+)
+@json_api
+@sign_in.required(app)
+def get_timeline(video_id: str) -> Any:
+    parse_params({"video_id": video_id}, MarkersPath)
+    try:
+        entries = shoppable.timeline(video_id, shoppable_repository)
+    except (shoppable.VideoNotFound, shoppable.VideoNotReady):
+        raise NotFound(f"no video {video_id} ready to play") from None
+    return json_response(TimelineResponse.model_validate({"video_id": video_id, "markers": [e.as_dict() for e in entries]}))
+
+
+def _update_product_view(event: DomainEvent, subscriber: str) -> None:
+    shoppable.update_product_view(event, subscriber, shoppable_work)
+
+
+# Every effect is in the transaction that writes the processed-marker: the marker alone de-duplicates.
+product_view_subscriber = runtime.subscriber(
+    "product-view",
+    {
+        "ProductPublished": _update_product_view,
+        "ProductUpdated": _update_product_view,
+        "ProductRetired": _update_product_view,
+        "StockLevelChanged": _update_product_view,
+    },
+    deduplicated_by_marker=True,
+)
+update_product_view = runtime.consume(app, "update_product_view", product_view_subscriber)
+
+# -- end of shoppable video ---------------------------------------------------------------------------
 
 
 # -- events ------------------------------------------------------------------------------------------

@@ -12,6 +12,11 @@ from shop_eventing.outbox import ITEM_TYPE, UnitOfWork, WriteConflict, from_dyna
 
 # Every product in one partition of the general index, by SKU: the staff's and the storefront's lists.
 PRODUCTS_PARTITION = "PRODUCTS"
+PRODUCT_ITEM_TYPE = "product"
+# Grows by one in the very update that changes a product's stock (ADD, in the same expression, inside
+# the same transaction), so the change stream can announce each level once and in order
+# (chalicelib.stock_levels, StockLevelChanged) whichever use case moved it.
+STOCK_VERSION = "stock_version"
 
 
 class ProductExists(WriteConflict):
@@ -105,7 +110,15 @@ def _details(product: Product) -> dict[str, Any]:
 
 
 def product_item(product: Product) -> dict[str, Any]:
-    return {**product_key(product.sku), ITEM_TYPE: "product", **_details(product), "stock": product.stock}
+    # A product created with stock starts its stock_version at 1 (the table's change stream announces it).
+    stock_version = None if product.stock is None else 1
+    return {
+        **product_key(product.sku),
+        ITEM_TYPE: PRODUCT_ITEM_TYPE,
+        **_details(product),
+        "stock": product.stock,
+        STOCK_VERSION: stock_version,
+    }
 
 
 def product_from_item(item: dict[str, Any]) -> Product:
@@ -243,6 +256,10 @@ class CatalogUnitOfWork(UnitOfWork):
         absent = [f"#{name}" for name, value in details.items() if value is None]
         if absent:
             expression += " REMOVE " + ", ".join(absent)
+        if stock is not None:
+            # Even when it sets what was there: orders may have moved the stock since we read it.
+            expression += " ADD stock_version :one"
+            values[":one"] = 1
         self.update(
             product_key(product.sku),
             expression,
@@ -255,26 +272,28 @@ class CatalogUnitOfWork(UnitOfWork):
     def take_stock(self, sku: str, quantity: int) -> None:
         self.update(
             product_key(sku),
-            "SET stock = stock - :quantity",
+            "SET stock = stock - :quantity ADD stock_version :one",
             # The guard against overselling (a concurrent reservation that got there first fails this),
             # and against selling what was retired since we read it.
             condition="stock >= :quantity AND (#status = :published OR attribute_not_exists(#status))",
             conflict=NotEnoughStock,
             names={"#status": "status"},
-            values={":quantity": quantity, ":published": "published"},
+            values={":quantity": quantity, ":published": "published", ":one": 1},
         )
 
     def return_stock(self, sku: str, quantity: int) -> None:
-        self.update(product_key(sku), "SET stock = stock + :quantity", values={":quantity": quantity})
+        self.update(
+            product_key(sku), "SET stock = stock + :quantity ADD stock_version :one", values={":quantity": quantity, ":one": 1}
+        )
 
     def adjust_stock(self, sku: str, *, read: int, on_hand: int) -> None:
         """Set the units on hand from what we read; the event says how many there are after, so it must be exact."""
         self.update(
             product_key(sku),
-            "SET stock = :on_hand",
+            "SET stock = :on_hand ADD stock_version :one",
             condition="stock = :read",
             conflict=StockChangedSinceRead,
-            values={":on_hand": on_hand, ":read": read},
+            values={":on_hand": on_hand, ":read": read, ":one": 1},
         )
 
     def record_adjustment(self, adjustment: Adjustment) -> None:

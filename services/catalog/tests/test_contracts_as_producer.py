@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import usecases
+from chalicelib import stock_levels, usecases
 from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
 from shop_contracts.events import Money, OrderCancelledV1, OrderLine, OrderPlacedV1, PaymentFailedV1, ProductPublishedV1
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import EventData, new_event
+from shop_eventing.relay import stream_change
 
 SERVICE = "catalog"
 DECLARATIONS = declarations_produced_by(SERVICE)
@@ -34,6 +35,7 @@ class CatalogProducer(Producer):
     put_product: Callable[..., Any]
     new_sku: Callable[[], str]
     client: Any
+    stream_records: Callable[[str], list[dict[str, Any]]]
 
     def product(self, *, kind: str = "physical", stock: int | None = None) -> str:
         sku = self.new_sku()
@@ -58,9 +60,14 @@ class CatalogProducer(Producer):
 
 @pytest.fixture
 def producer(
-    catalog_app: ModuleType, aws: Any, put_product: Callable[..., Any], new_sku: Callable[[], str], client: Any
+    catalog_app: ModuleType,
+    aws: Any,
+    put_product: Callable[..., Any],
+    new_sku: Callable[[], str],
+    client: Any,
+    stream_records: Callable[[str], list[dict[str, Any]]],
 ) -> CatalogProducer:
-    return CatalogProducer(catalog_app, aws, put_product, new_sku, client)
+    return CatalogProducer(catalog_app, aws, put_product, new_sku, client, stream_records)
 
 
 def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlacedV1:
@@ -72,6 +79,13 @@ def order_placed(order_id: str, lines: list[tuple[str, str, int]]) -> OrderPlace
         total=Money(amount=sum(q for _, _, q in lines) * PRICE.amount, currency=PRICE.currency),
         shipping_address="1 Main St",
     )
+
+
+def stock_levels_of(producer: CatalogProducer, sku: str) -> list[dict[str, Any]]:
+    """What the relay's change feed announces from the table's stream about `sku` (no outbox item: the
+    stream itself is StockLevelChanged's source)."""
+    changes = [stream_change(record) for record in producer.stream_records(sku)]
+    return [event.to_detail() for change in changes for event in stock_levels.stock_level_changes(change)]
 
 
 def a_new_product_is_published(producer: CatalogProducer) -> list[dict[str, Any]]:
@@ -90,6 +104,15 @@ def reserve_an_order(producer: CatalogProducer, *, in_stock: int, ordered: int) 
 
 def an_order_is_reserved(producer: CatalogProducer) -> list[dict[str, Any]]:
     return producer.events_about(reserve_an_order(producer, in_stock=5, ordered=2))
+
+
+def an_order_reserves_units_of_a_product_in_stock(producer: CatalogProducer) -> list[dict[str, Any]]:
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    sku = producer.product(stock=5)
+    producer.deliver("reserve-stock", order_placed(order_id, [(sku, "physical", 2)]), order_id)
+    levels = stock_levels_of(producer, sku)
+    assert [level["data"]["on_hand"] for level in levels] == [5, 3]
+    return levels[-1:]
 
 
 def an_order_asks_for_more_than_the_stock(producer: CatalogProducer) -> list[dict[str, Any]]:
@@ -154,6 +177,7 @@ class TestCatalogAsProducer(ProducerContractTests):
         "a staff member published a new product": a_new_product_is_published,
         "an order's physical lines were reserved": an_order_is_reserved,
         "an order asked for more units than are in stock": an_order_asks_for_more_than_the_stock,
+        "an order reserved units of a product in stock": an_order_reserves_units_of_a_product_in_stock,
         "an order's reservation was released after its payment was declined": a_reservation_is_released_after_a_declined_payment,
         "a staff member changed a published product's price": a_published_products_price_is_changed,
         "a staff member retired a published product": a_published_product_is_retired,
@@ -220,5 +244,8 @@ def test_the_check_bites_when_catalog_stops_setting_a_relied_on_field(
     assert {d.id: check(d, detail) for d in DECLARATIONS if d.event_type == "ProductPublished"} == {
         "orders.product-view:ProductPublished.v1": [
             "orders.product-view relies on ProductPublished v1 field data.revision: data.revision is missing"
-        ]
+        ],
+        "vod.product-view:ProductPublished.v1": [
+            "vod.product-view relies on ProductPublished v1 field data.revision: data.revision is missing"
+        ],
     }

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.shoppable_api import TimelineMarker
 from shop_contracts.events import VideoOutputs
 from shop_eventing.http import Text
 
@@ -155,3 +156,8 @@ class PlaybackResponse(BaseModel):
         default=None, description="The caller's playback starts on this entitlement, this one included (none for staff)."
     )
     first_played_at: str | None = None
+    markers: list[TimelineMarker] = Field(
+        default_factory=list,
+        description="The video's shoppable timeline as GET /videos/{id}/timeline answers it: each product's price and "
+        "stock now, so a player shows a buy button at the right moment without a second call.",
+    )

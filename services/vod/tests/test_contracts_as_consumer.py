@@ -5,6 +5,7 @@ shop_devstack.contract_testing."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,6 +102,27 @@ def access_was_revoked(aws: Any, detail: dict[str, Any]) -> None:
         assert entitlement["status"] == "REVOKED"
 
 
+def about_a_new_product(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's event about a product of its own, so nothing earlier in the session touched it."""
+    sku = f"SKU-{uuid.uuid4().hex[:12].upper()}"
+    return as_new_event(example, f"product:{sku}", sku=sku)
+
+
+def product_view_was_kept(aws: Any, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    view = aws.item(f"PRODUCT#{data['sku']}", "PRODUCT")
+    assert view is not None
+    match detail["metadata"]["event_type"]:
+        case "StockLevelChanged":
+            assert (view["on_hand"], view["stock_version"]) == (data["on_hand"], data["stock_version"])
+        case "ProductRetired":
+            assert (view["revision"], view["retired"]) == (data["revision"], True)
+        case _:
+            price = data["price"]
+            assert (view["name"], view["price_amount"], view["currency"]) == (data["name"], price["amount"], price["currency"])
+            assert (view["revision"], view["retired"]) == (data["revision"], False)
+
+
 @pytest.fixture
 def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
     return Consumer(aws, vod_app, markers_in=aws)
@@ -115,4 +137,8 @@ class TestVodAsConsumer(ConsumerContractTests):
         ),
         "vod.revoke-access:OrderCancelled.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
         "vod.revoke-access:PaymentRefunded.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
+        **{
+            f"vod.product-view:{event}.v1": Scenario(about_a_new_product, product_view_was_kept)
+            for event in ("ProductPublished", "ProductUpdated", "ProductRetired", "StockLevelChanged")
+        },
     }

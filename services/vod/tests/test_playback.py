@@ -35,7 +35,15 @@ from chalicelib.playback import (
     stream_resource,
     subtitles_playlist,
 )
-from shop_contracts.events import Money, OrderCancelledV1, OrderLine, PaymentCapturedV1, VideoAccess
+from shop_contracts.events import (
+    Money,
+    OrderCancelledV1,
+    OrderLine,
+    PaymentCapturedV1,
+    ProductPublishedV1,
+    StockLevelChangedV1,
+    VideoAccess,
+)
 from shop_devstack.oidc_issuer import DEMO_USERS
 from shop_devstack.testing import bearer, deliver_to_subscription, eventbridge_body
 from shop_eventing.envelope import DomainEvent, new_event
@@ -323,6 +331,35 @@ def test_an_entitled_customer_gets_signed_cookies_for_the_videos_outputs(client,
     assert {morsel["path"] for morsel in jar.values()} == {f"/outputs/{video_id}/"}
     assert all(morsel["httponly"] for morsel in jar.values())
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_playback_carries_the_videos_shoppable_timeline_with_prices_and_stock_now(client, issuer, vod_app, aws, media):
+    """A player needs the buy buttons with the stream: the same entries GET /videos/{id}/timeline answers."""
+    video_id = ready_video(vod_app)
+    grant(vod_app, "grace", rent(video_id))
+    code = f"TEE-{uuid.uuid4().hex[:8].upper()}"
+    for data in (
+        ProductPublishedV1(sku=code, name="Blue tee", kind="physical", price=EUR, revision=1, product_type="physical_good"),
+        StockLevelChangedV1(sku=code, on_hand=2, stock_version=3),
+    ):
+        event = new_event(data, producer="shop.catalog", correlation_id=f"product:{code}")
+        assert deliver_to_subscription(vod_app, "vod", "product-view", eventbridge_body(event)) == {"batchItemFailures": []}
+    placed = client.http.put(
+        f"/videos/{video_id}/markers",
+        headers={"Content-Type": "application/json", "If-Match": '"0"', **bearer(issuer, "sam")},
+        body=json.dumps({"markers": [{"sku": code, "start_s": 1.5, "end_s": 4}]}),
+    )
+    assert placed.status_code == 200, placed.body
+
+    response = play(client, issuer, video_id)
+
+    assert response.status_code == 200, response.body
+    [marker] = json.loads(response.body)["markers"]
+    timeline = client.http.get(f"/videos/{video_id}/timeline", headers=bearer(issuer, "grace"))
+    assert json.loads(timeline.body)["markers"] == [marker]
+    assert (marker["sku"], marker["start_s"], marker["end_s"]) == (code, 1.5, 4.0)
+    assert marker["product"]["price"] == EUR.model_dump()
+    assert (marker["stock"], marker["purchasable"]) == ({"on_hand": 2, "availability": "low"}, True)
 
 
 def test_a_playback_start_is_recorded_once_as_first_and_counted_every_time(client, issuer, vod_app, aws, media):
