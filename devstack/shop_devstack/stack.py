@@ -68,6 +68,7 @@ class StackOptions:
     issuer_port: int = 0
     crm_port: int = 0
     logistics_port: int = 0
+    live_channel_port: int = 0
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -84,6 +85,8 @@ class EmbeddedShop:
         self.issuer_url = ""
         self.crm_url = ""
         self.logistics_url = ""
+        self.live_channel_url = ""
+        self._live: dict[str, str] = {}
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -128,6 +131,9 @@ class EmbeddedShop:
             "logistics-3pl", "shop_devstack.logistics_3pl", o.logistics_port or free_port(o.host), "/health", logistics_env
         )
 
+        # IVS's stand-in for vod's live shows: its channels, real live HLS from ffmpeg, its events and recordings.
+        self.live_channel_url, self._live = self._start_live_channel(child_env)
+
         self.provisioned = provision(
             TOPOLOGY,
             self.naming,
@@ -154,6 +160,7 @@ class EmbeddedShop:
                 "SHOP_CRM_API_TOKEN": crm_kintone.DEFAULT_TOKEN,
                 "SHOP_CRM_APP_ID": crm_kintone.DEFAULT_APP_ID,
                 **self._logistics_environment(service),
+                **(self._live if service == "vod" else {}),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
@@ -194,6 +201,40 @@ class EmbeddedShop:
             "LOGISTICS_WEBHOOK_SECRET": LOGISTICS_WEBHOOK_SECRET,
             # Short enough that the fault drills' timeouts show up quickly.
             "LOGISTICS_TIMEOUT_SECONDS": "2",
+        }
+
+    def _start_live_channel(self, child_env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Start the fake IVS and set it up as a stage is set up on AWS (docs/deploy.md): a playback key
+        pair made here (EC P-384), its public key imported into IVS, and a recording configuration into
+        the media bucket. Returns its URL and what vod is given: the endpoint, the recording
+        configuration and the private key that signs playback tokens."""
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only the stack makes keys
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        url = self._start_server(
+            "live-channel",
+            "shop_devstack.live_channel",
+            self.options.live_channel_port or free_port(self.options.host),
+            "/health",
+            {**child_env, "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe()},
+        )
+        key = ec.generate_private_key(ec.SECP384R1())
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public_pem = (
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        )
+        ivs = self.session().client("ivs", endpoint_url=url)
+        ivs.import_playback_key_pair(publicKeyMaterial=public_pem, name=f"shop-{self.options.stage}-vod-playback")
+        recording = ivs.create_recording_configuration(
+            name=f"shop-{self.options.stage}-vod-live",
+            destinationConfiguration={"s3": {"bucketName": f"{self.naming.prefix}-{self.options.stage}-vod-media"}},
+        )["recordingConfiguration"]["arn"]
+        return url, {
+            "AWS_ENDPOINT_URL_IVS": url,
+            "VOD_IVS_RECORDING_CONFIGURATION_ARN": recording,
+            "VOD_PLAYBACK_PRIVATE_KEY": private_pem,
         }
 
     def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:

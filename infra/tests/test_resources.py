@@ -90,7 +90,7 @@ def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     platform = model(TOPOLOGY, NAMING).platform
     cognito = {r["Type"] for r in platform.values() if r["Type"].startswith("AWS::Cognito::")}
     assert cognito and cognito <= set(AWS_ONLY_RESOURCE_TYPES)
-    assert all("OIDC issuer" in reason for reason in AWS_ONLY_RESOURCE_TYPES.values())
+    assert all("OIDC issuer" in AWS_ONLY_RESOURCE_TYPES[kind] for kind in cognito)
     # A stack of AWS-only resources alone asks nothing of the (unreachable) endpoint.
     only_cognito = {k: r for k, r in platform.items() if r["Type"] in AWS_ONLY_RESOURCE_TYPES}
     assert apply(only_cognito, NOWHERE).changes == []
@@ -98,3 +98,14 @@ def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     assert groups == {"staff", "warehouse"}
     client = platform["UserPoolClient"]["Properties"]
     assert (client["GenerateSecret"], client["AllowedOAuthFlows"]) == (False, ["code"])
+
+
+def test_the_live_recording_configuration_is_aws_only_and_records_to_the_media_bucket() -> None:
+    """Locally the stack creates the recording configuration in the fake IVS itself (shop_devstack.stack)."""
+    vod = model(TOPOLOGY, NAMING).services["vod"]
+    [recording] = [r for r in vod.values() if r["Type"] == "AWS::IVS::RecordingConfiguration"]
+    assert "fake IVS" in AWS_ONLY_RESOURCE_TYPES["AWS::IVS::RecordingConfiguration"]
+    assert recording["Properties"]["DestinationConfiguration"] == {"S3": {"BucketName": {"Ref": "MediaBucket"}}}
+    rule = next(r for r in vod.values() if r["Type"] == "AWS::Events::Rule" and "live-events" in r["Properties"]["Name"])
+    assert rule["Properties"]["EventBusName"] == "default"
+    assert rule["Properties"]["EventPattern"]["detail"] == {"channel_name": [{"prefix": f"shop-{NAMING.stage}-"}]}
