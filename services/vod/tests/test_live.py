@@ -7,23 +7,15 @@ tests and tests/test_vod_live.py run real ones)."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from unittest import mock
 
 import boto3
-import imageio_ffmpeg
 import jwt
-import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from shop_contracts.events import Money, OrderCancelledV1, OrderLine, PaymentCapturedV1, VideoAccess
 from shop_devstack.dispatcher import scheduled_event
-from shop_devstack.live_channel import LiveChannelServer
 from shop_devstack.oidc_issuer import DEMO_USERS
 from shop_devstack.testing import LOCAL_NAMING, bearer, deliver_to_subscription, eventbridge_body, lambda_sqs_event
 from shop_eventing.envelope import new_event
@@ -31,31 +23,6 @@ from shop_eventing.envelope import new_event
 BUCKET = LOCAL_NAMING.prefix + "-local-vod-media"
 QUEUE_ARN = f"arn:aws:sqs:us-east-1:123456789012:{LOCAL_NAMING.queue('vod', 'live-events')}"
 OK = {"batchItemFailures": []}
-
-
-@pytest.fixture(scope="module")
-def ivs(vod_app) -> Iterator[dict[str, Any]]:
-    """The fake IVS, set up as the stack sets it up: a playback key pair and a recording configuration."""
-    key = ec.generate_private_key(ec.SECP384R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    with LiveChannelServer(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe(), session=boto3.Session()) as server:
-        client = boto3.client("ivs", endpoint_url=server.url)
-        client.import_playback_key_pair(publicKeyMaterial=public)
-        recording = client.create_recording_configuration(destinationConfiguration={"s3": {"bucketName": BUCKET}})
-        environment = {
-            "AWS_ENDPOINT_URL_IVS": server.url,
-            "VOD_IVS_RECORDING_CONFIGURATION_ARN": recording["recordingConfiguration"]["arn"],
-            "VOD_PLAYBACK_PRIVATE_KEY": private,
-        }
-        with mock.patch.dict(os.environ, environment):
-            vod_app.live_channels.cache_clear()
-            vod_app.playback_private_key.cache_clear()
-            yield {"server": server, "public": public}
-            vod_app.live_channels.cache_clear()
-            vod_app.playback_private_key.cache_clear()
 
 
 def create_show(client, starts_at: datetime | None = None, title: str = "Live in Tokyo") -> dict[str, Any]:
