@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -21,6 +21,10 @@ def _aware_instant(value: str) -> str:
         raise ValueError("not an ISO 8601 date and time") from None
     if parsed.tzinfo is None:
         raise ValueError("name the time zone (Z or an offset such as +09:00)")
+    try:
+        parsed.astimezone(UTC)  # the show is kept in UTC: year 1 at +01:00 has no UTC instant
+    except OverflowError:
+        raise ValueError("out of range") from None
     return value
 
 
