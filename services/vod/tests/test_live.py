@@ -118,6 +118,8 @@ def test_only_staff_schedule_and_bad_input_is_a_400_naming_the_field(client, iss
     naive = client.http.post("/live-shows", body=json.dumps({"title": "x", "starts_at": "2030-12-01T19:00:00"}))
     assert naive.status_code == 400
     assert json.loads(naive.body)["error"]["fields"][0]["field"] == "starts_at"
+    no_utc_instant = client.http.post("/live-shows", body=json.dumps({"title": "x", "starts_at": "0001-01-01T00:00:00+01:00"}))
+    assert no_utc_instant.status_code == 400
     assert client.http.get("/live-shows/live_nope").status_code == 404
     assert client.http.anonymous.get("/live-shows").status_code == 401
 
