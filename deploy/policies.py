@@ -64,12 +64,15 @@ UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"], "ProbeSources"
 def vod_statements(naming: Naming) -> list[dict[str, Any]]:
     """vod's media bucket (presigned uploads are signed with the function's role, so it must hold what
     the client is allowed to do), its transcode job-events queue, and MediaConvert: probe, create a job
-    and pass it the role MediaConvert reads and writes the bucket with."""
+    and pass it the role MediaConvert reads and writes the bucket with. Live shows: the live-events
+    queue, IVS channels (create private channels that record with the stage's configuration, insert
+    pins as timed metadata) and the playback key pair's private key (a SecureString under vod's path)."""
     bucket = f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media"
     # The private key playback cookies are signed with, a SecureString under the service's own path
     # (VOD_MEDIA_SIGNING_KEY_PARAMETER); CloudFront holds the public half in its key group.
     parameters = f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{naming.stage}/vod/*"
     jobs, jobs_dlq = _arn("sqs", naming.queue("vod", "transcode-jobs")), _arn("sqs", naming.dlq("vod", "transcode-jobs"))
+    live, live_dlq = _arn("sqs", naming.queue("vod", "live-events")), _arn("sqs", naming.dlq("vod", "live-events"))
     return [
         {
             "Sid": "MediaBucket",
@@ -92,6 +95,14 @@ def vod_statements(naming: Naming) -> list[dict[str, Any]]:
             "Action": "iam:PassRole",
             "Resource": f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
             "Condition": {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}},
+        },
+        {"Sid": "ConsumeLiveEvents", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": [live, live_dlq]},
+        {"Sid": "ParkInvalidLiveEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": [live_dlq]},
+        {
+            "Sid": "LiveChannels",
+            "Effect": "Allow",
+            "Action": ["ivs:CreateChannel", "ivs:TagResource", "ivs:PutMetadata"],
+            "Resource": [_arn("ivs", "channel/*"), _arn("ivs", "recording-configuration/*")],
         },
         {"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"], "Resource": parameters},
     ]

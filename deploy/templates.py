@@ -26,6 +26,7 @@ built from the queue's name, which Naming derives, so it is the model's queue an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from shop_infra import resources as model
 from shop_infra.resources import (
     API_SCOPE,
     EVENT_BUS_ID,
+    LIVE_RECORDING_ID,
     TABLE_ID,
     USER_POOL_CLIENT_ID,
     USER_POOL_ID,
@@ -229,6 +231,25 @@ def _sign_in_environment(naming: Naming) -> dict[str, Any]:
     }
 
 
+def _vod_api_environment(naming: Naming) -> dict[str, Any]:
+    """vod's API makes live shows' IVS channels, which record with the stage's recording configuration,
+    and signs their playback tokens with the playback key pair's private key (a SecureString put there
+    once per stage with the key pair's import: docs/deploy.md)."""
+    return {
+        "VOD_IVS_RECORDING_CONFIGURATION_ARN": {"Ref": LIVE_RECORDING_ID},
+        "VOD_PLAYBACK_PRIVATE_KEY_PARAMETER": f"/{naming.prefix}/{naming.stage}/vod/playback-private-key",
+    }
+
+
+# What a service's API function reads besides the sign-in settings, by service.
+API_ENVIRONMENT: dict[str, Callable[[Naming], dict[str, Any]]] = {"vod": _vod_api_environment}
+
+
+def _api_environment(service_name: str, naming: Naming) -> dict[str, Any]:
+    extra = API_ENVIRONMENT.get(service_name)
+    return extra(naming) if extra else {}
+
+
 def subscription_resources(service: ServiceSpec, subscription: Subscription, naming: Naming) -> dict[str, Any]:
     """One subscription's resources in the shop's topology (the deploy tests deploy them alone)."""
     return model.subscription_resources(TOPOLOGY, service, subscription, naming)
@@ -301,7 +322,11 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         }
         if logical_id == API_HANDLER_ID:
             # The API verifies tokens: its issuer and audience come from the platform's user pool.
-            variables = {**_sign_in_environment(naming), **SERVICE_API_ENVIRONMENT.get(service.name, _nothing)(naming)}
+            variables = {
+                **_sign_in_environment(naming),
+                **SERVICE_API_ENVIRONMENT.get(service.name, _nothing)(naming),
+                **_api_environment(service_name, naming),
+            }
             resources[logical_id]["Properties"]["Environment"] = {"Variables": variables}
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":

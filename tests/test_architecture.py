@@ -34,9 +34,9 @@ ALLOWED_TOP_LEVEL = {
     "app",
 }
 # Libraries that only one service's package holds (its requirements.txt includes its own lock), or that a
-# service's code uses directly from its lock: vod signs playback cookies with cryptography (lambda.txt,
-# pinned there for the token verifier).
-SERVICE_LIBRARIES = {"orders": {"stripe"}, "vod": {"cryptography"}}
+# service's code uses directly from its lock: vod signs playback cookies with cryptography and its live
+# shows' playback tokens with PyJWT (ES384), both in lambda.txt, pinned there for the token verifier.
+SERVICE_LIBRARIES = {"orders": {"stripe"}, "vod": {"cryptography", "jwt"}}
 
 
 def imported_top_levels(path: Path) -> set[str]:

@@ -107,10 +107,11 @@ def test_the_comparison_covers_every_resource_of_the_model(aws: Clients) -> None
     assert kinds.count("AWS::Events::EventBus") == kinds.count("AWS::Events::Archive") == 1
     assert kinds.count("AWS::DynamoDB::Table") == 5
     subscriptions = list(TOPOLOGY.subscriptions())
-    # vod's transcode job events add a queue, a DLQ, a rule (on the default bus) and a policy of their own.
-    assert kinds.count("AWS::SQS::Queue") == 2 * len(subscriptions) + 2
-    assert kinds.count("AWS::Events::Rule") == sum(len(sub.events) for _, sub in subscriptions) + 1
-    assert kinds.count("AWS::SQS::QueuePolicy") == len(subscriptions) + 1
+    # vod's transcode job events and its live channels' events each add a queue, a DLQ, a rule (on the
+    # default bus) and a policy of their own.
+    assert kinds.count("AWS::SQS::Queue") == 2 * len(subscriptions) + 4
+    assert kinds.count("AWS::Events::Rule") == sum(len(sub.events) for _, sub in subscriptions) + 2
+    assert kinds.count("AWS::SQS::QueuePolicy") == len(subscriptions) + 2
     # notify's ledger, vod's media and fulfillment's carrier-list buckets are compared; the platform's
     # artifacts bucket exists on AWS alone.
     assert kinds.count("AWS::S3::Bucket") == 4
@@ -122,7 +123,8 @@ def test_the_embedded_stacks_override_is_its_only_difference_from_aws(aws: Clien
     differences = drift(aws_templates(naming.stage), aws, naming)
 
     queues = [naming.queue(service.name, sub.name) for service, sub in TOPOLOGY.subscriptions()]
-    queues.append(naming.queue("vod", "transcode-jobs"))  # vod's own consumed queue (the transcoder's job events)
+    # vod's own consumed queues (the transcoder's job events, the live channels' events)
+    queues += [naming.queue("vod", "transcode-jobs"), naming.queue("vod", "live-events")]
     assert sorted(d.name for d in differences) == sorted(queues)
     assert {(d.property, d.declared, d.live) for d in differences} == {("VisibilityTimeout", 30, 3)}
 

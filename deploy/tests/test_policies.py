@@ -40,10 +40,15 @@ def own_resource_prefixes(service: str) -> list[str]:
             f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/notify/",
         ]
     if service == "vod":
-        # Its media bucket, its transcoder's job-events queue (+ DLQ), MediaConvert jobs and the role they run as.
+        # Its media bucket, its transcoder's job-events queue (+ DLQ), MediaConvert jobs and the role they run as;
+        # its live channels' events queue (+ DLQ), IVS channels and its own secrets (the playback key).
         prefixes += [
             f"arn:aws:s3:::{naming.prefix}-{naming.stage}-vod-media/",
             f"arn:aws:sqs:*:*:{naming.queue(service, 'transcode-jobs')}",
+            f"arn:aws:sqs:*:*:{naming.queue(service, 'live-events')}",
+            "arn:aws:ivs:*:*:channel/",
+            "arn:aws:ivs:*:*:recording-configuration/",
+            f"arn:aws:ssm:*:*:parameter/{naming.prefix}/{STAGE}/vod/",
             "arn:aws:mediaconvert:*:*:queues/",
             "arn:aws:mediaconvert:*:*:jobs/",
             f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
@@ -126,7 +131,8 @@ def test_only_notify_sends_email(service: str) -> None:
     expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
-    expected |= {"s3", "mediaconvert", "iam", "ssm"} if service == "vod" else set()
+    # vod: its media, MediaConvert and its role; IVS channels; its signing keys (its own parameters).
+    expected |= {"s3", "mediaconvert", "iam", "ivs", "ssm"} if service == "vod" else set()
     expected |= {"ssm"} if service == "orders" else set()  # its payment provider's key, read only
     # fulfillment's carrier lists (its own bucket) and the 3PL's secrets (its own parameters).
     expected |= {"s3", "ssm"} if service == "fulfillment" else set()

@@ -23,6 +23,7 @@ DEFAULT_PORTS = {
     "crm": 5103,
     "logistics-3pl": 5106,
     "media-edge": 5107,
+    "live-channel": 5108,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             crm_port=ports["crm"],
             logistics_port=ports["logistics-3pl"],
             media_edge_port=ports["media-edge"],
+            live_channel_port=ports["live-channel"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -81,6 +83,7 @@ def _banner(shop: EmbeddedShop) -> None:
         f"  CRM (kintone fake)    {shop.crm_url}   (GET /k/v1/records.json?app=1 with X-Cybozu-API-Token)",
         f"  logistics 3PL (fake)  {shop.logistics_url}   (admin: /admin/faults, /admin/shipments/<id>/advance)",
         f"  media edge            {shop.media_url}   (CloudFront's stand-in: signed cookies from POST /videos/<id>/playback)",
+        f"  live channels (IVS)   {shop.live_channel_url}   (go live: POST /admin/channels/<id>/broadcast; stop: DELETE)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

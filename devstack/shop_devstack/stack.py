@@ -90,6 +90,7 @@ class StackOptions:
     media_edge_port: int = 0
     # Browser origins the media edge answers CORS with credentials for (a storefront on another port).
     media_origins: tuple[str, ...] = ()
+    live_channel_port: int = 0
     service_ports: dict[str, int] = field(default_factory=dict)
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
@@ -107,6 +108,8 @@ class EmbeddedShop:
         self.crm_url = ""
         self.logistics_url = ""
         self.media_url = ""
+        self.live_channel_url = ""
+        self._live: dict[str, str] = {}
         self.service_urls: dict[str, str] = {}
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
@@ -171,6 +174,9 @@ class EmbeddedShop:
             "media-edge", "shop_devstack.media_edge", o.media_edge_port or free_port(o.host), "/health", media_env
         )
 
+        # IVS's stand-in for vod's live shows: its channels, real live HLS from ffmpeg, its events and recordings.
+        self.live_channel_url, self._live = self._start_live_channel(child_env)
+
         self.provisioned = provision(
             TOPOLOGY,
             self.naming,
@@ -198,6 +204,7 @@ class EmbeddedShop:
                 "SHOP_CRM_APP_ID": crm_kintone.DEFAULT_APP_ID,
                 **self._logistics_environment(service),
                 **self._media_environment(service),
+                **(self._live if service == "vod" else {}),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_NAMESPACE": "shop",
                 "PYTHONUNBUFFERED": "1",
@@ -254,6 +261,40 @@ class EmbeddedShop:
             # The edge is http on 127.0.0.1: a Secure cookie would never be sent to it.
             "VOD_MEDIA_COOKIE_SECURE": "false",
             "VOD_CLOCK_OFFSET_FILE": str(self._media_clock),
+        }
+
+    def _start_live_channel(self, child_env: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """Start the fake IVS and set it up as a stage is set up on AWS (docs/deploy.md): a playback key
+        pair made here (EC P-384), its public key imported into IVS, and a recording configuration into
+        the media bucket. Returns its URL and what vod is given: the endpoint, the recording
+        configuration and the private key that signs playback tokens."""
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only the stack makes keys
+        from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+
+        url = self._start_server(
+            "live-channel",
+            "shop_devstack.live_channel",
+            self.options.live_channel_port or free_port(self.options.host),
+            "/health",
+            {**child_env, "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe()},
+        )
+        key = ec.generate_private_key(ec.SECP384R1())
+        private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+        public_pem = (
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        )
+        ivs = self.session().client("ivs", endpoint_url=url)
+        ivs.import_playback_key_pair(publicKeyMaterial=public_pem, name=f"shop-{self.options.stage}-vod-playback")
+        recording = ivs.create_recording_configuration(
+            name=f"shop-{self.options.stage}-vod-live",
+            destinationConfiguration={"s3": {"bucketName": f"{self.naming.prefix}-{self.options.stage}-vod-media"}},
+        )["recordingConfiguration"]["arn"]
+        return url, {
+            "AWS_ENDPOINT_URL_IVS": url,
+            "VOD_IVS_RECORDING_CONFIGURATION_ARN": recording,
+            "VOD_PLAYBACK_PRIVATE_KEY": private_pem,
         }
 
     def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PORT_NAMES = ("moto", "payment-gateway", "media-edge", "catalog", "vod", "orders", "fulfillment", "notify")
+PORT_NAMES = ("moto", "payment-gateway", "media-edge", "live-channel", "catalog", "vod", "orders", "fulfillment", "notify")
 
 
 def listening(port: int) -> bool:

@@ -63,6 +63,12 @@ AWS_ONLY_RESOURCE_TYPES: dict[str, str] = {
 }
 
 
+AWS_ONLY_RESOURCE_TYPES["AWS::IVS::RecordingConfiguration"] = (
+    "live shows: moto has no IVS; the embedded stack creates the recording "
+    "configuration in its fake IVS (shop_devstack.live_channel) at start, as it imports the playback key pair"
+)
+
+
 # vod's media distribution: locally the embedded stack's media edge (shop_devstack.media_edge) checks the
 # same signed cookies in front of moto's bucket; moto's CloudFront would only store the configuration.
 AWS_ONLY_RESOURCE_TYPES.update(
@@ -537,6 +543,85 @@ def vod_playback_environment(naming: Naming) -> dict[str, Any]:
 CARRIER_LISTS_BUCKET_ID = "CarrierListsBucket"
 
 
+# -- vod's live shows: IVS's events and recordings ---------------------------------------------------
+
+LIVE_EVENTS_QUEUE_ID = "LiveEventsQueue"
+LIVE_EVENTS_DLQ_ID = "LiveEventsDlq"
+LIVE_EVENTS_RULE_ID = "LiveChannelStateChangeRule"
+LIVE_EVENTS_POLICY_ID = "LiveEventsQueuePolicy"
+LIVE_RECORDING_ID = "LiveRecordingConfiguration"
+
+
+def live_channel_prefix(naming: Naming) -> str:
+    """vod names each show's IVS channel shop-<stage>-<show id> (chalicelib.live.channel_name)."""
+    return f"shop-{naming.stage}-"
+
+
+def vod_live_resources(naming: Naming) -> Resources:
+    """IVS's stream and recording state changes of this stage's channels reach vod through their own
+    queue (+ DLQ), by a rule on the default bus, where IVS puts them (as MediaConvert's job events reach
+    the transcode-jobs queue: one queue per kind of outside event, each with its own parser). The
+    recording configuration records every show's channel to the media bucket (AWS only)."""
+    queue = naming.queue("vod", "live-events")
+    return {
+        LIVE_EVENTS_DLQ_ID: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {"QueueName": naming.dlq("vod", "live-events"), "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},
+        },
+        LIVE_EVENTS_QUEUE_ID: {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue,
+                "VisibilityTimeout": 30,
+                # IVS's events come unordered: an end before its start is retried until the start came.
+                "RedrivePolicy": {"deadLetterTargetArn": {"Fn::GetAtt": [LIVE_EVENTS_DLQ_ID, "Arn"]}, "maxReceiveCount": 10},
+            },
+        },
+        LIVE_EVENTS_RULE_ID: {
+            "Type": "AWS::Events::Rule",
+            "Properties": {
+                "Name": f"{queue}-state-change",
+                "EventBusName": DEFAULT_BUS,
+                "EventPattern": {
+                    "source": ["aws.ivs"],
+                    "detail-type": ["IVS Stream State Change", "IVS Recording State Change"],
+                    "detail": {"channel_name": [{"prefix": live_channel_prefix(naming)}]},
+                },
+                "State": "ENABLED",
+                "Targets": [{"Id": TARGET_ID, "Arn": {"Fn::GetAtt": [LIVE_EVENTS_QUEUE_ID, "Arn"]}}],
+            },
+        },
+        LIVE_EVENTS_POLICY_ID: {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": LIVE_EVENTS_QUEUE_ID}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": POLICY_SID,
+                            "Effect": "Allow",
+                            "Principal": {"Service": "events.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [LIVE_EVENTS_QUEUE_ID, "Arn"]},
+                            "Condition": {"ArnEquals": {"aws:SourceArn": [{"Fn::GetAtt": [LIVE_EVENTS_RULE_ID, "Arn"]}]}},
+                        }
+                    ],
+                },
+            },
+        },
+        LIVE_RECORDING_ID: {
+            "Type": "AWS::IVS::RecordingConfiguration",
+            "Properties": {
+                "Name": f"{naming.prefix}-{naming.stage}-vod-live",
+                "DestinationConfiguration": {"S3": {"BucketName": {"Ref": MEDIA_BUCKET_ID}}},
+                # One thumbnail a minute; the first is the recording's poster.
+                "ThumbnailConfiguration": {"RecordingMode": "INTERVAL", "TargetIntervalSeconds": 60},
+            },
+        },
+    }
+
+
 def fulfillment_resources(naming: Naming) -> Resources:
     """The bucket of the day's carrier CSV (Yamato B2) for carriers without an API: customers' names and
     addresses, so private and encrypted, and kept when the stack goes (they are shipping records)."""
@@ -562,7 +647,11 @@ def fulfillment_resources(naming: Naming) -> Resources:
 
 
 # Resources a service has beyond its table and subscriptions, by service.
-SERVICE_OWN_RESOURCES = {"notify": notify_resources, "vod": vod_resources, "fulfillment": fulfillment_resources}
+def vod_own_resources(naming: Naming) -> Resources:
+    return {**vod_resources(naming), **vod_live_resources(naming)}
+
+
+SERVICE_OWN_RESOURCES = {"notify": notify_resources, "vod": vod_own_resources, "fulfillment": fulfillment_resources}
 
 
 def service_resources(topology: Topology, service: ServiceSpec, naming: Naming) -> Resources:

@@ -26,9 +26,15 @@ RULES = [
     for service, sub in TOPOLOGY.subscriptions()
     for ref in sub.events
 ]
-# vod's own resources beside its subscriptions (shop_infra.resources.vod_resources): the media bucket, and a
-# queue + DLQ fed by one rule on the default bus (the transcoder's job state changes).
-OWN_QUEUES = [NAMING.queue("vod", "transcode-jobs"), NAMING.dlq("vod", "transcode-jobs")]
+# vod's own resources beside its subscriptions (shop_infra.resources.vod_own_resources): the media bucket, and
+# two queues + DLQs, each fed by one rule on the default bus (the transcoder's job state changes, the live
+# channels' stream and recording state changes).
+OWN_QUEUES = [
+    NAMING.queue("vod", "transcode-jobs"),
+    NAMING.dlq("vod", "transcode-jobs"),
+    NAMING.queue("vod", "live-events"),
+    NAMING.dlq("vod", "live-events"),
+]
 
 
 @dataclass
@@ -133,9 +139,9 @@ def test_creates_a_queue_and_a_dlq_per_subscription_with_redrive(aws: Aws) -> No
 
 
 def test_creates_a_rule_per_subscribed_event_targeting_its_queue(aws: Aws) -> None:
-    rules = {
-        r["Name"]: r for r in aws.events.list_rules(EventBusName="shop-t")["Rules"] if not r["Name"].startswith("Events-Archive")
-    }
+    # ListRules answers in pages (50 rules a page, as AWS's limit): the shop has more than one page.
+    pages = aws.events.get_paginator("list_rules").paginate(EventBusName="shop-t")
+    rules = {r["Name"]: r for page in pages for r in page["Rules"] if not r["Name"].startswith("Events-Archive")}
 
     assert sorted(rules) == sorted(name for *_, name in RULES)
     for service, subscription, event_type, name in RULES:
@@ -179,9 +185,9 @@ def test_the_first_run_lists_what_it_made(aws: Aws) -> None:
     assert sum(c.startswith("created table ") for c in changes) == 5
     assert sum(c.startswith("enabled TTL on ") for c in changes) == 5
     assert sum(c.startswith("enabled point-in-time recovery on ") for c in changes) == 5
-    # Per subscription a queue, a DLQ and a policy, a rule per event; vod's job events add a queue, a DLQ, a
-    # rule and a policy of their own.
-    queues, rules, policies = 2 * len(SUBSCRIPTIONS) + len(OWN_QUEUES), len(RULES) + 1, len(SUBSCRIPTIONS) + 1
+    # Per subscription a queue, a DLQ and a policy, a rule per event; vod's job events and its live channels'
+    # events each add a queue, a DLQ, a rule and a policy of their own.
+    queues, rules, policies = 2 * len(SUBSCRIPTIONS) + len(OWN_QUEUES), len(RULES) + 2, len(SUBSCRIPTIONS) + 2
     assert sum(c.startswith("created queue ") for c in changes) == queues
     assert sum(c.startswith("put rule ") for c in changes) == rules
     assert sum(c.startswith("targeted rule ") for c in changes) == rules
@@ -326,7 +332,10 @@ def test_the_visibility_timeout_override_applies_to_every_subscription(drifting:
     changes = drifting.again(LocalOverrides(visibility_timeout_seconds=2))
 
     updated = sorted(c for c in changes if c.startswith("updated queue "))
-    consumed = [drifting.naming.queue(*key) for key in SUBSCRIPTIONS] + [drifting.naming.queue("vod", "transcode-jobs")]
+    consumed = [drifting.naming.queue(*key) for key in SUBSCRIPTIONS] + [
+        drifting.naming.queue("vod", "transcode-jobs"),
+        drifting.naming.queue("vod", "live-events"),
+    ]
     assert updated == sorted(f"updated queue {queue}: ['VisibilityTimeout']" for queue in consumed)
     assert sorted(set(changes) - set(updated)) == sorted(f"set policy on {queue}" for queue in consumed)
     for key in SUBSCRIPTIONS:

@@ -127,3 +127,14 @@ def test_the_media_distribution_is_declared_for_aws_only_and_provision_leaves_it
     [statement] = vod["MediaBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert (statement["Principal"], statement["Action"]) == ({"Service": "cloudfront.amazonaws.com"}, "s3:GetObject")
     assert statement["Resource"]["Fn::Sub"].endswith("${MediaBucket}/outputs/*")
+
+
+def test_the_live_recording_configuration_is_aws_only_and_records_to_the_media_bucket() -> None:
+    """Locally the stack creates the recording configuration in the fake IVS itself (shop_devstack.stack)."""
+    vod = model(TOPOLOGY, NAMING).services["vod"]
+    [recording] = [r for r in vod.values() if r["Type"] == "AWS::IVS::RecordingConfiguration"]
+    assert "fake IVS" in AWS_ONLY_RESOURCE_TYPES["AWS::IVS::RecordingConfiguration"]
+    assert recording["Properties"]["DestinationConfiguration"] == {"S3": {"BucketName": {"Ref": "MediaBucket"}}}
+    rule = next(r for r in vod.values() if r["Type"] == "AWS::Events::Rule" and "live-events" in r["Properties"]["Name"])
+    assert rule["Properties"]["EventBusName"] == "default"
+    assert rule["Properties"]["EventPattern"]["detail"] == {"channel_name": [{"prefix": f"shop-{NAMING.stage}-"}]}

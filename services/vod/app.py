@@ -17,9 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from chalice.app import Chalice, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
 
-from chalicelib import playback, usecases
+from chalicelib import live_usecases, playback, usecases
 from chalicelib.api_models import (
     CaptionPath,
     CompleteUploadRequest,
@@ -37,7 +37,20 @@ from chalicelib.api_models import (
     VideoResponse,
 )
 from chalicelib.domain import StepRefused
+from chalicelib.ivs import IvsChannels, LiveChannels, playback_token, read_recording, with_token
 from chalicelib.job_events import JobEvents
+from chalicelib.live import PinRefused
+from chalicelib.live_api_models import (
+    CreateLiveShowRequest,
+    ListLiveShowsQuery,
+    LivePlaybackResponse,
+    LiveShowList,
+    LiveShowPath,
+    LiveShowResponse,
+    PinRequest,
+)
+from chalicelib.live_events import LiveEvents
+from chalicelib.live_repository import LiveRepository, LiveUnitOfWork
 from chalicelib.media_signing import CookieSigner, SigningNotConfigured, signer_from_environment
 from chalicelib.repository import VodRepository, VodUnitOfWork
 from chalicelib.storage import S3MediaStore, UploadNotFound, UploadRejected
@@ -544,6 +557,232 @@ job_events = JobEvents(
 @app.on_sqs_message(queue=JOB_EVENTS_QUEUE, batch_size=10, name="transcode_job_events")
 def transcode_job_events(event: SQSEvent) -> dict[str, Any]:
     return job_events.handle(event.to_dict(), event.context)
+
+
+# -- live shows ----------------------------------------------------------------------------------------
+# Paid live shows (services/vod/README.md#live-shows): staff schedule a show (its IVS channel is made
+# with it), IVS's stream and recording events move it SCHEDULED → LIVE → ENDED → RECORDED, ticket
+# holders get a tokened playback URL while it is LIVE, staff pin products during it, and the recording
+# becomes a video whose markers are the pins.
+
+live_repository = LiveRepository(runtime.dynamodb, runtime.table_name)
+# Where IVS's state changes arrive: a rule on the default bus for this stage's channels.
+LIVE_EVENTS_QUEUE = runtime.naming.queue("vod", "live-events")
+# How long a playback token opens the playlist: a playing viewer keeps playing after it; a new one asks again.
+PLAYBACK_TOKEN_TTL = timedelta(seconds=int(os.environ.get("VOD_PLAYBACK_TOKEN_SECONDS", "600")))
+# Who may play the stream in a browser (the token's aws:access-control-allow-origin); the storefront's origin on AWS.
+PLAYBACK_ORIGIN = os.environ.get("VOD_PLAYBACK_ORIGIN", "*")
+# "The show starts soon" goes out this long before the start.
+ANNOUNCE_WINDOW = timedelta(minutes=int(os.environ.get("VOD_LIVE_ANNOUNCE_MINUTES", "15")))
+
+
+class TicketRequired(ApiError):
+    """A signed-in customer without an active ticket (not the 403 of a missing group: no WWW-Authenticate)."""
+
+    status = 403
+    code = "not_entitled"
+
+
+def live_unit_of_work() -> LiveUnitOfWork:
+    return LiveUnitOfWork(runtime.dynamodb, runtime.table_name, runtime.service.source)
+
+
+@cache
+def live_channels() -> LiveChannels:
+    """IVS; on the embedded stack its fake, which boto3 reaches through AWS_ENDPOINT_URL_IVS."""
+    return IvsChannels(runtime.session.client("ivs"), os.environ.get("VOD_IVS_RECORDING_CONFIGURATION_ARN"))
+
+
+@cache
+def playback_private_key() -> str:
+    """The playback key pair's private key (PEM): an SSM SecureString on AWS, the stack's own locally."""
+    parameter = os.environ.get("VOD_PLAYBACK_PRIVATE_KEY_PARAMETER")
+    if parameter:
+        found = runtime.session.client("ssm").get_parameter(Name=parameter, WithDecryption=True)
+        return str(found["Parameter"]["Value"])
+    return os.environ["VOD_PLAYBACK_PRIVATE_KEY"]
+
+
+def sign_playback(channel_arn: str, playback_url: str, viewer_id: str) -> tuple[str, datetime]:
+    token, expires = playback_token(
+        playback_private_key(),
+        channel_arn,
+        viewer_id=viewer_id,
+        origin=PLAYBACK_ORIGIN,
+        now=datetime.now(UTC),
+        ttl=PLAYBACK_TOKEN_TTL,
+    )
+    return with_token(playback_url, token), expires
+
+
+def live_show_body(show: dict[str, Any]) -> LiveShowResponse:
+    """Everyone signed in sees the show and its pin; the channel (stream key included) is for staff."""
+    staff = current_caller().in_any(STAFF)
+    return LiveShowResponse.model_validate({**show, "channel": show.get("channel") if staff else None})
+
+
+def _live_show_path(live_show_id: str) -> str:
+    return parse_params({"live_show_id": live_show_id}, LiveShowPath).live_show_id
+
+
+@app.route("/live-shows", methods=["POST"])
+@operation(
+    "Schedule a live show (with its private IVS channel)",
+    body=CreateLiveShowRequest,
+    responses={201: LiveShowResponse},
+    description="The answer names the channel's ingest endpoint and stream key: broadcast there (RTMPS) to go live.",
+)
+@json_api
+@sign_in.required(app, groups=STAFF)
+def create_live_show() -> Any:
+    request = parse_body(app.current_request.raw_body if app.current_request else None, CreateLiveShowRequest)
+    show = live_usecases.create_live_show(
+        request.title,
+        datetime.fromisoformat(request.starts_at),
+        request.description,
+        current_caller().sub,
+        live_unit_of_work,
+        live_channels(),
+        runtime.naming.stage,
+    )
+    return json_response(live_show_body(show), 201, {"Location": f"/live-shows/{show['live_show_id']}"})
+
+
+@app.route("/live-shows", methods=["GET"])
+@operation("Live shows by their start, earliest first", query=ListLiveShowsQuery, responses={200: LiveShowList})
+@json_api
+@sign_in.required(app)
+def list_live_shows() -> Any:
+    query = parse_params(app.current_request.query_params or {} if app.current_request else {}, ListLiveShowsQuery)
+    try:
+        after = json.loads(base64.urlsafe_b64decode(query.cursor + "=" * (-len(query.cursor) % 4))) if query.cursor else None
+        if after is not None and (not isinstance(after, dict) or set(after) != {"pk", "sk", "gsi1pk", "gsi1sk"}):
+            raise ValueError
+        shows, last = live_repository.live_shows(query.limit, after)
+    except ValueError:
+        raise RequestInvalid.field("cursor", "not a cursor from this API") from None
+    cursor = base64.urlsafe_b64encode(json.dumps(last).encode()).decode().rstrip("=") if last else None
+    return json_response(LiveShowList(live_shows=[live_show_body(show) for show in shows], next_cursor=cursor))
+
+
+@app.route("/live-shows/{live_show_id}", methods=["GET"])
+@operation(
+    "A live show: schedule, state and the product pinned now", path=LiveShowPath, responses={200: LiveShowResponse}, errors={404}
+)
+@json_api
+@sign_in.required(app)
+def get_live_show(live_show_id: str) -> Any:
+    show = live_repository.live_show(_live_show_path(live_show_id))
+    if show is None:
+        raise NotFound(f"no live show {live_show_id}")
+    return json_response(live_show_body(show))
+
+
+@app.route("/live-shows/{live_show_id}/playback", methods=["POST"])
+@operation(
+    "Watch a live show: its playback URL with a short-lived token",
+    path=LiveShowPath,
+    responses={200: LivePlaybackResponse},
+    errors={403, 404, 409},
+    description="Needs an active ticket (403 not_entitled, or access_revoked once cancelled or refunded) and a LIVE show "
+    "(409 not_live).",
+)
+@json_api
+@sign_in.required(app)
+def live_show_playback(live_show_id: str) -> Any:
+    try:
+        answer = live_usecases.playback(
+            _live_show_path(live_show_id), current_caller().sub, live_repository, repository, sign_playback
+        )
+    except live_usecases.LiveShowNotFound:
+        raise NotFound(f"no live show {live_show_id}") from None
+    except live_usecases.NotEntitled as refused:
+        raise TicketRequired(str(refused), code=refused.code) from None
+    except live_usecases.NotLive as not_live:
+        raise Conflict(str(not_live), code="not_live") from None
+    return json_response(LivePlaybackResponse.model_validate(answer))
+
+
+@app.route("/live-shows/{live_show_id}/pin", methods=["PUT"])
+@operation(
+    "Pin a product for the show's viewers (replacing the pinned one)",
+    path=LiveShowPath,
+    body=PinRequest,
+    responses={200: LiveShowResponse},
+    errors={404, 409},
+    description="Only while LIVE (409 not_live). Publishes ProductPinned; viewers get it through the push channel.",
+)
+@json_api
+@sign_in.required(app, groups=STAFF)
+def pin_product(live_show_id: str) -> Any:
+    show_id = _live_show_path(live_show_id)
+    request = parse_body(app.current_request.raw_body if app.current_request else None, PinRequest)
+    try:
+        show = live_usecases.pin_product(
+            show_id, request.sku, current_caller().sub, live_repository, live_unit_of_work, live_channels()
+        )
+    except live_usecases.LiveShowNotFound:
+        raise NotFound(f"no live show {live_show_id}") from None
+    except PinRefused as refused:
+        raise Conflict(str(refused), code=refused.code) from None
+    except live_usecases.PinConflict as conflict:
+        raise Conflict(str(conflict), code="pin_conflict") from None
+    return json_response(live_show_body(show))
+
+
+@app.route("/live-shows/{live_show_id}/pin", methods=["DELETE"])
+@operation(
+    "Unpin the pinned product",
+    path=LiveShowPath,
+    responses={200: LiveShowResponse},
+    errors={404, 409},
+    description="Only while LIVE with a pin (409 not_live, nothing_pinned). Publishes ProductUnpinned.",
+)
+@json_api
+@sign_in.required(app, groups=STAFF)
+def unpin_product(live_show_id: str) -> Any:
+    show_id = _live_show_path(live_show_id)
+    try:
+        show = live_usecases.unpin_product(show_id, live_repository, live_unit_of_work, live_channels())
+    except live_usecases.LiveShowNotFound:
+        raise NotFound(f"no live show {live_show_id}") from None
+    except PinRefused as refused:
+        raise Conflict(str(refused), code=refused.code) from None
+    except live_usecases.PinConflict as conflict:
+        raise Conflict(str(conflict), code="pin_conflict") from None
+    return json_response(live_show_body(show))
+
+
+@cache
+def recordings_s3() -> Any:
+    return runtime.session.client("s3")
+
+
+live_events = LiveEvents(
+    stage=runtime.naming.stage,
+    dlq_name=runtime.naming.dlq("vod", "live-events"),
+    session=runtime.session,
+    logger=runtime.logger,
+    handle=lambda signal: live_usecases.on_live_signal(
+        signal,
+        live_repository,
+        live_unit_of_work,
+        lambda bucket, prefix: read_recording(recordings_s3(), bucket, prefix),
+    ),
+)
+
+
+@app.on_sqs_message(queue=LIVE_EVENTS_QUEUE, batch_size=10, name="live_channel_events")
+def live_channel_events(event: SQSEvent) -> dict[str, Any]:
+    return live_events.handle(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="announce_live_shows")
+def announce_live_shows(event: CloudWatchEvent) -> None:
+    """LiveShowStartingSoon for the shows starting within ANNOUNCE_WINDOW (once each)."""
+    announced = live_usecases.announce_starting_soon(live_repository, live_unit_of_work, datetime.now(UTC), ANNOUNCE_WINDOW)
+    if announced:
+        runtime.logger.info("live shows announced", extra={"live_show_ids": announced})
 
 
 relay_outbox, sweep_outbox = runtime.publish_outbox(app)

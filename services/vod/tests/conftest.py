@@ -44,3 +44,42 @@ def client(vod_app: ModuleType, issuer: Any) -> Iterator[Any]:
 
     with signed_in_client(vod_app.app, issuer, "sam") as signed_in:
         yield signed_in
+
+
+# -- live shows ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ivs(vod_app: ModuleType) -> Iterator[dict[str, Any]]:
+    """The fake IVS (shop_devstack.live_channel), set up as the embedded stack sets it up: a playback key
+    pair (vod gets the private key, IVS the public one) and a recording configuration into the media bucket;
+    vod's IVS adapter reaches it through AWS_ENDPOINT_URL_IVS."""
+    import boto3
+    import imageio_ffmpeg
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from shop_devstack.live_channel import LiveChannelServer
+    from shop_devstack.testing import LOCAL_NAMING
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    with LiveChannelServer(ffmpeg=imageio_ffmpeg.get_ffmpeg_exe(), session=boto3.Session()) as server:
+        client = boto3.client("ivs", endpoint_url=server.url)
+        client.import_playback_key_pair(publicKeyMaterial=public)
+        bucket = f"{LOCAL_NAMING.prefix}-{LOCAL_NAMING.stage}-vod-media"
+        recording = client.create_recording_configuration(destinationConfiguration={"s3": {"bucketName": bucket}})
+        environment = {
+            "AWS_ENDPOINT_URL_IVS": server.url,
+            "VOD_IVS_RECORDING_CONFIGURATION_ARN": recording["recordingConfiguration"]["arn"],
+            "VOD_PLAYBACK_PRIVATE_KEY": private,
+        }
+        with mock.patch.dict(os.environ, environment):
+            vod_app.live_channels.cache_clear()
+            vod_app.playback_private_key.cache_clear()
+            yield {"server": server, "public": public, "bucket": bucket}
+            vod_app.live_channels.cache_clear()
+            vod_app.playback_private_key.cache_clear()

@@ -8,9 +8,11 @@ import json
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+import boto3
 import pytest
 
 from chalicelib import usecases
@@ -18,7 +20,8 @@ from chalicelib.domain import VideoState
 from chalicelib.transcoder import JobOutcome, RenditionOutput
 from shop_contracts.events import Money, OrderCancelledV1, OrderLine, PaymentCapturedV1, VideoAccess
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
-from shop_devstack.testing import deliver_to_subscription, eventbridge_body
+from shop_devstack.dispatcher import scheduled_event
+from shop_devstack.testing import LOCAL_NAMING, deliver_to_subscription, eventbridge_body, lambda_sqs_event
 from shop_eventing.envelope import new_event
 
 SERVICE = "vod"
@@ -28,11 +31,12 @@ DECLARATIONS = declarations_produced_by(SERVICE)
 @dataclass
 class VodProducer(Producer):
     client: Any = None
+    ivs: Any = None
 
 
 @pytest.fixture
-def producer(vod_app: ModuleType, aws: Any, client: Any) -> VodProducer:
-    return VodProducer(vod_app, aws, client)
+def producer(vod_app: ModuleType, aws: Any, client: Any, ivs: Any) -> VodProducer:
+    return VodProducer(vod_app, aws, client, ivs)
 
 
 def staff_complete_an_upload(producer: VodProducer) -> list[dict[str, Any]]:
@@ -169,10 +173,89 @@ def a_transcode_failed(producer: VodProducer) -> list[dict[str, Any]]:
     return producer.events_about(video_id)
 
 
-def a_live_show_is_announced(producer: VodProducer) -> list[dict[str, Any]]:
-    # vod's live shows (the announcement's producer) are another branch's work; until they are merged
-    # there is no code to drive into this state. The declaration is checked by the consumer's tests.
-    pytest.skip("vod does not publish LiveShowStartingSoon on this branch yet")
+# -- live shows: staff schedule through the API, IVS's events arrive through the live-events handler ----------
+
+
+def _schedule(producer: VodProducer, starts_in: timedelta = timedelta(days=2)) -> dict[str, Any]:
+    body = json.dumps({"title": "Contract live", "starts_at": (datetime.now(UTC) + starts_in).isoformat()})
+    response = producer.client.http.post("/live-shows", headers={"Content-Type": "application/json"}, body=body)
+    assert response.status_code == 201, response.body
+    return dict(json.loads(response.body))
+
+
+def _ivs(producer: VodProducer, show: dict[str, Any], detail_type: str, detail: dict[str, Any]) -> None:
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": detail_type,
+        "source": "aws.ivs",
+        "account": "123456789012",
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [show["channel"]["arn"]],
+        "detail": {"channel_name": show["channel"]["name"], "stream_id": "st-contract", **detail},
+    }
+    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:{LOCAL_NAMING.queue('vod', 'live-events')}"
+    answer = producer.app.live_channel_events(lambda_sqs_event(json.dumps(event), queue_arn=queue_arn), None)
+    assert answer == {"batchItemFailures": []}
+
+
+def _live(producer: VodProducer) -> dict[str, Any]:
+    show = _schedule(producer)
+    _ivs(producer, show, "IVS Stream State Change", {"event_name": "Stream Start"})
+    return show
+
+
+def _pin(producer: VodProducer, show: dict[str, Any], sku: str) -> None:
+    body = json.dumps({"sku": sku})
+    path = f"/live-shows/{show['live_show_id']}/pin"
+    response = producer.client.http.put(path, headers={"Content-Type": "application/json"}, body=body)
+    assert response.status_code == 200, response.body
+
+
+def a_show_within_its_announcement_window(producer: VodProducer) -> list[dict[str, Any]]:
+    show = _schedule(producer, timedelta(minutes=5))
+    producer.app.announce_live_shows(scheduled_event("us-east-1", "arn:aws:events:us-east-1:1:rule/r", datetime.now(UTC)), None)
+    return producer.events_about(show["live_show_id"])
+
+
+def a_shows_stream_started(producer: VodProducer) -> list[dict[str, Any]]:
+    return producer.events_about(_live(producer)["live_show_id"])
+
+
+def a_shows_stream_ended(producer: VodProducer) -> list[dict[str, Any]]:
+    show = _live(producer)
+    _ivs(producer, show, "IVS Stream State Change", {"event_name": "Stream End"})
+    return producer.events_about(show["live_show_id"])
+
+
+def staff_pin_a_product(producer: VodProducer) -> list[dict[str, Any]]:
+    show = _live(producer)
+    _pin(producer, show, "MUG-1")
+    return producer.events_about(show["live_show_id"])
+
+
+def staff_unpin_the_pinned_product(producer: VodProducer) -> list[dict[str, Any]]:
+    show = _live(producer)
+    _pin(producer, show, "MUG-1")
+    response = producer.client.http.delete(f"/live-shows/{show['live_show_id']}/pin")
+    assert response.status_code == 200, response.body
+    return producer.events_about(show["live_show_id"])
+
+
+def a_shows_recording_became_a_video(producer: VodProducer) -> list[dict[str, Any]]:
+    show = _live(producer)
+    _pin(producer, show, "MUG-1")
+    prefix = f"ivs/v1/123456789012/{show['channel']['arn'].rsplit('/', 1)[1]}/2026/12/1/10/0/contract{uuid.uuid4().hex[:6]}"
+    rendition = {"path": "360p30", "playlist": "playlist.m3u8", "resolution_width": 640, "resolution_height": 360}
+    ended = {
+        "media": {"hls": {"duration_ms": 600_000, "path": "media/hls", "playlist": "master.m3u8", "renditions": [rendition]}}
+    }
+    bucket = producer.ivs["bucket"]
+    boto3.client("s3").put_object(Bucket=bucket, Key=f"{prefix}/events/recording-ended.json", Body=json.dumps(ended).encode())
+    recording = {"recording_status": "Recording End", "recording_s3_bucket_name": bucket, "recording_s3_key_prefix": prefix}
+    _ivs(producer, show, "IVS Recording State Change", recording)
+    return producer.events_about(show["live_show_id"])
 
 
 class TestVodAsProducer(ProducerContractTests):
@@ -185,8 +268,31 @@ class TestVodAsProducer(ProducerContractTests):
         "a cancelled order's granted live ticket was revoked": a_granted_ticket_is_revoked,
         "a video whose uploader named an e-mail address was transcoded": a_transcode_completed,
         "a video whose uploader named an e-mail address failed to transcode": a_transcode_failed,
-        "a scheduled live show with ticket holders starts within the announcement window": a_live_show_is_announced,
+        # Live shows (README.md#live-shows); consumers name these states in their declarations.
+        "a scheduled live show is within its announcement window": a_show_within_its_announcement_window,
+        "a live show's stream started": a_shows_stream_started,
+        "a live show's stream ended": a_shows_stream_ended,
+        "staff pinned a product during a live show": staff_pin_a_product,
+        "staff unpinned the product pinned during a live show": staff_unpin_the_pinned_product,
+        "a live show's recording became a video with the pins as markers": a_shows_recording_became_a_video,
     }
+
+
+@pytest.mark.parametrize(
+    ("state", "event_type"),
+    [
+        ("a scheduled live show is within its announcement window", "LiveShowStartingSoon"),
+        ("a live show's stream started", "LiveShowStarted"),
+        ("a live show's stream ended", "LiveShowEnded"),
+        ("staff pinned a product during a live show", "ProductPinned"),
+        ("staff unpinned the product pinned during a live show", "ProductUnpinned"),
+        ("a live show's recording became a video with the pins as markers", "VideoReady"),
+    ],
+)
+def test_each_live_provider_state_publishes_its_event(producer: VodProducer, state: str, event_type: str) -> None:
+    """The live shows' provider states, ready for the consumers to come (notify, the push channel)."""
+    published = TestVodAsProducer.PROVIDER_STATES[state](producer)
+    assert event_type in [detail["metadata"]["event_type"] for detail in published]
 
 
 def test_vod_has_consumers_to_satisfy() -> None:
