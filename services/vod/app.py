@@ -56,6 +56,7 @@ from chalicelib.repository import VodRepository, VodUnitOfWork
 from chalicelib.storage import S3MediaStore, UploadNotFound, UploadRejected
 from chalicelib.transcoder import Transcoder
 from shop_contracts import REGISTRY, TOPOLOGY
+from shop_contracts.events import Money, PinnedProduct
 from shop_eventing.auth import SignIn, current_caller
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
@@ -703,6 +704,15 @@ def live_show_playback(live_show_id: str) -> Any:
     return json_response(LivePlaybackResponse.model_validate(answer))
 
 
+def pinned_product(sku: str) -> PinnedProduct | None:
+    """The pin carries the product as vod's read model of catalog knows it now (shoppable's product-view),
+    so a viewer's card shows its name and price without asking catalog; unknown to vod: the SKU alone."""
+    view = shoppable_repository.product_views([sku]).get(sku)
+    if view is None or not view.known or view.price_amount is None or view.currency is None:
+        return None
+    return PinnedProduct(sku=sku, name=view.name, price=Money(amount=view.price_amount, currency=view.currency))
+
+
 @app.route("/live-shows/{live_show_id}/pin", methods=["PUT"])
 @operation(
     "Pin a product for the show's viewers (replacing the pinned one)",
@@ -719,7 +729,13 @@ def pin_product(live_show_id: str) -> Any:
     request = parse_body(app.current_request.raw_body if app.current_request else None, PinRequest)
     try:
         show = live_usecases.pin_product(
-            show_id, request.sku, current_caller().sub, live_repository, live_unit_of_work, live_channels()
+            show_id,
+            request.sku,
+            current_caller().sub,
+            live_repository,
+            live_unit_of_work,
+            live_channels(),
+            product=pinned_product,
         )
     except live_usecases.LiveShowNotFound:
         raise NotFound(f"no live show {live_show_id}") from None

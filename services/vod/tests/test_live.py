@@ -14,7 +14,14 @@ from typing import Any
 import boto3
 import jwt
 
-from shop_contracts.events import Money, OrderCancelledV1, OrderLine, PaymentCapturedV1, VideoAccess
+from shop_contracts.events import (
+    Money,
+    OrderCancelledV1,
+    OrderLine,
+    PaymentCapturedV1,
+    ProductPublishedV1,
+    VideoAccess,
+)
 from shop_devstack.dispatcher import scheduled_event
 from shop_devstack.oidc_issuer import DEMO_USERS
 from shop_devstack.testing import LOCAL_NAMING, bearer, deliver_to_subscription, eventbridge_body, lambda_sqs_event
@@ -219,6 +226,27 @@ def test_pins_replace_each_other_carry_a_growing_sequence_and_late_joiners_read_
     assert [(u["sequence"], u["sku"], u["pin_id"]) for u in unpins] == [(3, "TSHIRT-BLUE-M", pins[1]["pin_id"])]
     assert pins[0]["pinned_by"] == DEMO_USERS["sam"].sub
     assert all(p["offset_ms"] >= 120_000 for p in pins)
+
+
+def test_a_pin_carries_the_products_name_and_price_as_vod_knows_them_and_the_sku_alone_otherwise(client, vod_app, aws, ivs):
+    known, unknown = f"MUG-{uuid.uuid4().hex[:8].upper()}", f"CAP-{uuid.uuid4().hex[:8].upper()}"
+    price = Money(amount=1800, currency="JPY")
+    catalog = ProductPublishedV1(sku=known, name="Tokyo mug", kind="physical", price=price, revision=1)
+    event = new_event(catalog, producer="shop.catalog", correlation_id=f"product:{known}")
+    assert deliver_to_subscription(vod_app, "vod", "product-view", eventbridge_body(event)) == OK
+    show = create_show(client)
+    go_live(vod_app, show, datetime.now(UTC))
+    pin_path = f"/live-shows/{show['live_show_id']}/pin"
+
+    for sku in (known, unknown):
+        pinned = client.http.put(pin_path, body=json.dumps({"sku": sku}), headers={"Content-Type": "application/json"})
+        assert pinned.status_code == 200, pinned.body
+
+    products = [p["product"] for p in published(aws, show["live_show_id"], "ProductPinned")]
+    assert products == [
+        {"sku": known, "name": "Tokyo mug", "price": {"amount": 1800, "currency": "JPY"}},
+        {"sku": unknown, "name": None, "price": None},
+    ]
 
 
 def test_two_pins_racing_take_two_sequences(client, vod_app, aws, ivs):
