@@ -22,6 +22,7 @@ DEFAULT_PORTS = {
     "oidc-issuer": 5102,
     "crm": 5103,
     "logistics-3pl": 5106,
+    "websocket-gateway": 5109,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             issuer_port=ports["oidc-issuer"],
             crm_port=ports["crm"],
             logistics_port=ports["logistics-3pl"],
+            websocket_port=ports["websocket-gateway"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -78,6 +80,7 @@ def _banner(shop: EmbeddedShop) -> None:
         f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",
         f"  CRM (kintone fake)    {shop.crm_url}   (GET /k/v1/records.json?app=1 with X-Cybozu-API-Token)",
         f"  logistics 3PL (fake)  {shop.logistics_url}   (admin: /admin/faults, /admin/shipments/<id>/advance)",
+        f"  push (WebSocket API)  {shop.websocket_url}?token=<access token>   (vod's live pins; API Gateway's stand-in)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

@@ -176,6 +176,21 @@ class UnitOfWork:
             f"Update {key.get('pk')}", {"Update": request}, condition=condition, conflict=conflict, names=names, values=values
         )
 
+    def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: str | None = None,
+        conflict: type[WriteConflict] | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Stage a delete; with a `condition`, `conflict` is what `commit` raises when it fails."""
+        request = {"TableName": self._table, "Key": to_dynamodb(key)}
+        self._add(
+            f"Delete {key.get('pk')}", {"Delete": request}, condition=condition, conflict=conflict, names=names, values=values
+        )
+
     def add_event(self, event: DomainEvent) -> None:
         """Stage `event` in the outbox: it is published after, and only if, `commit` succeeds."""
         self.put(outbox_item(event, self._source), condition="attribute_not_exists(pk)", conflict=EventAlreadyInOutbox)
