@@ -12,6 +12,7 @@ Read this to follow the order flow (docs/design-rules.md#flow):
   vod: upload ─ VideoUploaded ─▶ vod.transcode ─▶ VideoReady / VideoFailed
        PaymentCaptured ─▶ vod.grant-access ─ EntitlementGranted
        OrderCancelled / PaymentRefunded ─▶ vod.revoke-access ─ EntitlementRevoked
+       ProductPinned / ProductUnpinned ─▶ vod.push-pins ─▶ the show's viewers (WebSocket)
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -56,6 +57,8 @@ TOPOLOGY = Topology(
                 Subscription("grant-access", events=(EventRef("PaymentCaptured"),)),
                 # Takes back what grant-access gave; its tombstones make a late grant grant nothing.
                 Subscription("revoke-access", events=(EventRef("OrderCancelled"), EventRef("PaymentRefunded"))),
+                # Pushes each pin and unpin to the show's viewers over the WebSocket API (chalicelib/push.py).
+                Subscription("push-pins", events=(EventRef("ProductPinned"), EventRef("ProductUnpinned"))),
             ),
         ),
         ServiceSpec(

@@ -139,7 +139,11 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "PaymentFailed",
         "PaymentRefunded",
     }
-    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {"VideoUploaded"}
+    assert {d.event_type for d in cc.produced_by(DECLARATIONS, "vod", TOPOLOGY)} == {
+        "VideoUploaded",
+        "ProductPinned",
+        "ProductUnpinned",
+    }
 
 
 # --- loading bad declarations ------------------------------------------------------------------------

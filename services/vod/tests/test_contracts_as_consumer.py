@@ -5,6 +5,7 @@ shop_devstack.contract_testing."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -101,6 +102,27 @@ def access_was_revoked(aws: Any, detail: dict[str, Any]) -> None:
         assert entitlement["status"] == "REVOKED"
 
 
+def about_a_new_show(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's pin or unpin about a show of its own, which nobody watches."""
+    show = f"show-{uuid.uuid4().hex[:10]}"
+    return as_new_event(example, show, live_show_id=show)
+
+
+def current_pin_recorded(aws: Any, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    current = aws.item(f"PUSH#TOPIC#live-show:{data['live_show_id']}", "CURRENT")
+    assert current is not None
+    assert (current["sequence"], current["event_id"], current["fanned_out"]) == (
+        data["sequence"],
+        detail["metadata"]["event_id"],
+        True,
+    )
+    if detail["metadata"]["event_type"] == "ProductPinned":
+        assert json.loads(current["message"])["product"]["sku"] == data["product"]["sku"]
+    else:
+        assert current.get("message") is None  # unpinned: a late joiner gets no pin
+
+
 @pytest.fixture
 def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
     return Consumer(aws, vod_app, markers_in=aws)
@@ -115,4 +137,6 @@ class TestVodAsConsumer(ConsumerContractTests):
         ),
         "vod.revoke-access:OrderCancelled.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
         "vod.revoke-access:PaymentRefunded.v1": Scenario(an_order_whose_access_was_granted, access_was_revoked),
+        "vod.push-pins:ProductPinned.v1": Scenario(about_a_new_show, current_pin_recorded),
+        "vod.push-pins:ProductUnpinned.v1": Scenario(about_a_new_show, current_pin_recorded),
     }
