@@ -63,7 +63,7 @@ class TestVodAsProducer(ProducerContractTests):
     PROVIDER_STATES = {
         "staff completed the upload of a video's source": staff_complete_an_upload,
         "staff pinned a product during a live show": pins_are_published_by_the_pin_api,
-        "staff unpinned the pinned product during a live show": pins_are_published_by_the_pin_api,
+        "staff unpinned the product pinned during a live show": pins_are_published_by_the_pin_api,
     }
 
 
