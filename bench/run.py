@@ -39,7 +39,7 @@ from typing import Any
 
 import urllib3
 
-from bench import model
+from bench import model, push_latency
 from bench.floor import Floor
 from shop_devstack.oidc_issuer import AUDIENCE
 from shop_devstack.request_counter import ENV as COUNT_ENV
@@ -744,6 +744,11 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
             "idle_pollers_per_month": model.idle_poller_cost_per_month(len(sampler.queues), prices),
         }
 
+        # The push channel's latency (issue 12: a pin reaches viewers within two seconds), on the quiet shop.
+        sampler.wait_quiet()
+        print("bench: push channel (pins from the bus to live-show viewers)", flush=True)
+        results["push"] = push_latency.measure(shop)
+
         print(f"bench: cold starts ({args.import_runs} fresh processes per service)", flush=True)
         results["cold_start"] = cold_starts(shop, args.import_runs)
         for service, timing in results["cold_start"].items():
@@ -764,6 +769,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 (the phases, in
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nbench: results in {args.out.relative_to(REPO_ROOT) if args.out.is_relative_to(REPO_ROOT) else args.out}\n")
     print(model.markdown_table(results))
+    if "push" in results:
+        print(push_latency.describe(results["push"]))
     return 0
 
 

@@ -86,9 +86,20 @@ def function_setting(config: dict[str, Any], stage: str, function_name: str, key
     return None
 
 
+# Chalice's config names a WebSocket API's functions by their route, not their handler.
+WEBSOCKET_FUNCTIONS = {
+    "WebsocketConnect": "websocket_connect",
+    "WebsocketMessage": "websocket_message",
+    "WebsocketDisconnect": "websocket_disconnect",
+}
+
+
 def function_name_of(logical_id: str, resource: dict[str, Any]) -> str:
-    """The name Chalice's config knows a function by: its handler's, or api_handler for the API."""
+    """The name Chalice's config knows a function by: its handler's, api_handler for the API, or a
+    WebSocket route's name."""
     handler = str(resource.get("Properties", {}).get("Handler", ""))
+    if logical_id in WEBSOCKET_FUNCTIONS:
+        return WEBSOCKET_FUNCTIONS[logical_id]
     return API_FUNCTION if logical_id == API_HANDLER_ID else handler.rsplit(".", 1)[-1]
 
 
@@ -284,6 +295,60 @@ def _consumed_queue(
     return own
 
 
+# -- a WebSocket API (vod's push channel): Chalice emits the API, its routes, integrations and stage --------
+
+WEBSOCKET_API_ID = "WebsocketAPI"
+WEBSOCKET_CONNECT_ID = "WebsocketConnect"
+PUSH_ENDPOINT_ENV = "VOD_PUSH_ENDPOINT"
+MANAGE_CONNECTIONS_POLICY_ID = "ManageWebsocketConnections"
+# The functions that post to connections (by Chalice's config name): the answer to a client's message,
+# and vod's fan-out of pins. Only their roles may, and only they get the endpoint.
+POSTING_FUNCTIONS = frozenset({"websocket_message", "push_pins"})
+
+
+def _wire_websocket_api(resources: dict[str, Any], chalice_sam: dict[str, Any], naming: Naming) -> None:
+    """What Chalice leaves out of a WebSocket API: every function learns the stage's management endpoint
+    (the SQS fan-out posts to connections without a WebSocket event to read it from), $connect verifies
+    tokens as the REST API does (WebSocket APIs take no Cognito authorizer), and the functions' role may
+    post to this API's connections alone (the static policy file cannot name an API id made at deploy)."""
+    stage_name = chalice_sam["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"]
+    endpoint = {"Fn::Sub": f"https://${{{WEBSOCKET_API_ID}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}/{stage_name}"}
+    roles = []
+    for logical_id, resource in chalice_sam["Resources"].items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        variables = resources[logical_id]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+        if function_name_of(logical_id, resource) in POSTING_FUNCTIONS:
+            variables[PUSH_ENDPOINT_ENV] = endpoint
+            role = resource["Properties"].get("Role")
+            if isinstance(role, dict) and "Fn::GetAtt" in role:
+                roles.append(role["Fn::GetAtt"][0])
+        if logical_id == WEBSOCKET_CONNECT_ID:
+            variables.update(_sign_in_environment(naming))
+    if not roles:
+        raise ValueError(f"no function of the WebSocket API's service posts to connections ({sorted(POSTING_FUNCTIONS)})")
+    resources[MANAGE_CONNECTIONS_POLICY_ID] = {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyName": "ManageWebsocketConnections",
+            "Roles": [{"Ref": role} for role in roles],
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:ManageConnections",
+                        "Resource": {
+                            "Fn::Sub": "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                            f"${{{WEBSOCKET_API_ID}}}/{stage_name}/POST/@connections/*"
+                        },
+                    }
+                ],
+            },
+        },
+    }
+
+
 def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -> dict[str, Any]:
     """The merge template for one service, given the `sam.json` Chalice generated without it.
 
@@ -352,6 +417,8 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
         raise ValueError(f"{service_name} publishes events but its app has no DynamoDB stream relay")
     if service.publishes and not has_sweeper:
         raise ValueError(f"{service_name} publishes events but its app has no scheduled {SWEEPER_HANDLER} (the outbox sweeper)")
+    if WEBSOCKET_API_ID in chalice_sam.get("Resources", {}):
+        _wire_websocket_api(resources, chalice_sam, naming)
     # API Gateway's own errors in the one shape, and the Cognito authorizer on the protected routes.
     if REST_API_ID in chalice_sam.get("Resources", {}):
         resources.update(rest_api_resources(chalice_sam, _authorizer_definition(service_name, naming, chalice_sam)))

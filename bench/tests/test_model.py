@@ -255,3 +255,11 @@ def test_the_request_counter_is_a_no_op_unless_asked_for() -> None:
 
     if not request_counter.enabled():
         assert request_counter.timed("shop-x-local-f", handler) is handler
+
+
+def test_push_latency_summary_is_nearest_rank_in_ms() -> None:
+    from bench.push_latency import summary
+
+    seconds = [n / 1000 for n in range(1, 101)]  # 1 ms .. 100 ms
+
+    assert summary(seconds) == {"count": 100, "p50_ms": 50.5, "p95_ms": 96.0, "max_ms": 100.0}

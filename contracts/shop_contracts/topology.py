@@ -16,6 +16,7 @@ Read this to follow the order flow (docs/design-rules.md#flow):
        VideoReady / VideoFailed ─▶ notify.video-emails (the uploader)
        LiveShowStartingSoon + EntitlementGranted/Revoked (live tickets) + PaymentCaptured ─▶ notify.show-reminders
        ProductPublished / ProductUpdated / ProductRetired / StockLevelChanged ─▶ vod.product-view (timelines)
+       ProductPinned / ProductUnpinned ─▶ vod.push-pins ─▶ the show's viewers (WebSocket)
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -71,6 +72,8 @@ TOPOLOGY = Topology(
                         EventRef("StockLevelChanged"),
                     ),
                 ),
+                # Pushes each pin and unpin to the show's viewers over the WebSocket API (chalicelib/push.py).
+                Subscription("push-pins", events=(EventRef("ProductPinned"), EventRef("ProductUnpinned"))),
             ),
         ),
         ServiceSpec(

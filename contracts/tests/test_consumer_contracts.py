@@ -146,6 +146,8 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
         "EntitlementGranted",
         "EntitlementRevoked",
         "LiveShowStartingSoon",
+        "ProductPinned",
+        "ProductUnpinned",
     }
 
 

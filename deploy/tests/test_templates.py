@@ -192,3 +192,58 @@ def test_every_service_sizes_each_of_its_functions_and_runs_them_on_arm64(servic
         for stage in config["stages"]:
             assert templates.function_memory_mb(config, stage, name) >= 256, (name, stage)
             assert templates.function_architecture(config, stage, name) == "arm64", (name, stage)
+
+
+def vod_sam() -> dict[str, Any]:
+    """vod as Chalice packages it: a function per subscription and queue, the relay and the sweeper, and the
+    WebSocket API's functions (each with its own role, as Chalice makes them) and stage."""
+    naming = Naming("dev")
+
+    def with_role(name: str, resource: dict[str, Any]) -> dict[str, Any]:
+        resource["Properties"]["Role"] = {"Fn::GetAtt": [f"{name}Role", "Arn"]}
+        return resource
+
+    functions = {
+        f"Sub{index}": function(f"app.{subscription.name.replace('-', '_')}", {"E": sqs(naming.queue("vod", subscription.name))})
+        for index, subscription in enumerate(TOPOLOGY.service("vod").subscriptions)
+    }
+    functions["PushPins"] = functions.pop(f"Sub{len(functions) - 1}")
+    functions["Jobs"] = function("app.transcode_job_events", {"E": sqs(naming.queue("vod", "transcode-jobs"))})
+    functions["RelayOutbox"] = function("app.relay_outbox", {"E": {"Type": "DynamoDB", "Properties": {"Stream": "placeholder"}}})
+    functions["SweepOutbox"] = function(
+        "app.sweep_outbox", {"E": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}}
+    )
+    for logical_id, handler in (
+        ("WebsocketConnect", "app.push_connect"),
+        ("WebsocketMessage", "app.push_message"),
+        ("WebsocketDisconnect", "app.push_disconnect"),
+    ):
+        functions[logical_id] = {"Type": "AWS::Serverless::Function", "Properties": {"Handler": handler}}
+    resources = {name: with_role(name, resource) for name, resource in functions.items()}
+    resources["WebsocketAPI"] = {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"ProtocolType": "WEBSOCKET"}}
+    resources["WebsocketAPIStage"] = {"Type": "AWS::ApiGatewayV2::Stage", "Properties": {"StageName": "api"}}
+    return {"Resources": resources}
+
+
+def test_the_websocket_api_gets_its_endpoint_token_check_and_a_policy_for_this_api_alone() -> None:
+    assert TOPOLOGY.service("vod").subscriptions[-1].name == "push-pins"  # vod_sam() relies on the order
+
+    merged = merge_template("vod", "dev", vod_sam())["Resources"]
+
+    endpoint = {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}
+    variables = {name: merged[name]["Properties"].get("Environment", {}).get("Variables", {}) for name in merged}
+    assert {name for name, v in variables.items() if "VOD_PUSH_ENDPOINT" in v} == {"PushPins", "WebsocketMessage"}
+    assert variables["PushPins"]["VOD_PUSH_ENDPOINT"] == endpoint
+    assert set(variables["WebsocketConnect"]) == {"SHOP_AUTH_ISSUER", "SHOP_AUTH_AUDIENCE"}
+    policy = merged["ManageWebsocketConnections"]["Properties"]
+    assert policy["Roles"] == [{"Ref": "PushPinsRole"}, {"Ref": "WebsocketMessageRole"}]
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "execute-api:ManageConnections"
+    assert statement["Resource"]["Fn::Sub"].endswith(":${WebsocketAPI}/api/POST/@connections/*")
+
+
+def test_a_service_without_a_websocket_api_gets_no_push_wiring() -> None:
+    merged = merge_template("catalog", "dev", catalog_sam())["Resources"]
+
+    assert "ManageWebsocketConnections" not in merged
+    assert all("VOD_PUSH_ENDPOINT" not in str(resource) for resource in merged.values())

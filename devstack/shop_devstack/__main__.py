@@ -24,6 +24,7 @@ DEFAULT_PORTS = {
     "logistics-3pl": 5106,
     "media-edge": 5107,
     "live-channel": 5108,
+    "websocket-gateway": 5109,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             logistics_port=ports["logistics-3pl"],
             media_edge_port=ports["media-edge"],
             live_channel_port=ports["live-channel"],
+            websocket_port=ports["websocket-gateway"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -84,6 +86,7 @@ def _banner(shop: EmbeddedShop) -> None:
         f"  logistics 3PL (fake)  {shop.logistics_url}   (admin: /admin/faults, /admin/shipments/<id>/advance)",
         f"  media edge            {shop.media_url}   (CloudFront's stand-in: signed cookies from POST /videos/<id>/playback)",
         f"  live channels (IVS)   {shop.live_channel_url}   (go live: POST /admin/channels/<id>/broadcast; stop: DELETE)",
+        f"  push (WebSocket API)  {shop.websocket_url}?token=<access token>   (vod's live pins; API Gateway's stand-in)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

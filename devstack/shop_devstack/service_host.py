@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--duplicate-deliveries", action="store_true", help="deliver every SQS message twice")
+    parser.add_argument(
+        "--websocket-integration-port", type=int, default=0, help="serve the app's WebSocket functions to the local gateway"
+    )
     args = parser.parse_args(argv)
     die_with_parent()
     # Opt-in (SHOP_COUNT_AWS_REQUESTS, set by `make bench`): before the app makes its first client.
@@ -96,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         sources = _event_sources(module, chalice_app, stage, stop, lambda: bool(drill_flag) and Path(str(drill_flag)).exists())
     for source in sources:
         source.start()
+    if args.websocket_integration_port and chalice_app.websocket_handlers:
+        # API Gateway's WebSocket API invokes these functions; locally shop_devstack.websocket_gateway does, through here.
+        from shop_devstack.websocket_gateway import app_websocket_functions, serve_integration  # noqa: PLC0415 - aiohttp, vod only
+
+        serve_integration(*app_websocket_functions(module, chalice_app, stage), args.host, args.websocket_integration_port)
 
     config_path = service_dir / ".chalice" / "config.json"
     config = Config.create(

@@ -43,6 +43,8 @@ from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides, media_bucket_name
 
 SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
+# The WebSocket API's stage, as Chalice names it on AWS (api_gateway_stage in services/vod/.chalice/config.json).
+WEBSOCKET_STAGE = "api"
 MAIL_SENDER = "shop@example.com"
 # The fake 3PL's API token and the tracking webhook's shared secret, given to both sides (on AWS they
 # are SSM SecureString parameters: services/fulfillment/README.md).
@@ -96,6 +98,7 @@ class StackOptions:
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
     duplicate_deliveries: bool = False
     overrides: LocalOverrides = EMBEDDED_OVERRIDES
+    websocket_port: int = 0  # the push channel's WebSocket API (shop_devstack.websocket_gateway)
 
 
 class EmbeddedShop:
@@ -111,6 +114,10 @@ class EmbeddedShop:
         self.live_channel_url = ""
         self._live: dict[str, str] = {}
         self.service_urls: dict[str, str] = {}
+        # The push channel: clients connect to websocket_url, vod posts to them through push_endpoint.
+        self.websocket_url = ""
+        self.push_endpoint = ""
+        self._websocket_integration_port = 0
         self.provisioned: Provisioned | None = None
         self._processes: list[tuple[str, subprocess.Popen[str]]] = []
         self._pumps: list[threading.Thread] = []
@@ -189,6 +196,7 @@ class EmbeddedShop:
 
         if o.duplicate_deliveries:
             self._drill_flag.touch()
+        self._start_websocket_gateway(child_env)
         waiting = []
         for service in SERVICES:
             port = o.service_ports.get(service) or free_port(o.host)
@@ -211,6 +219,7 @@ class EmbeddedShop:
                 # vod transcodes with the real ffmpeg of the pinned wheel (MediaConvert on AWS).
                 "VOD_TRANSCODER": "ffmpeg",
                 "VOD_FFMPEG": imageio_ffmpeg.get_ffmpeg_exe(),
+                **self._push_environment(service),
             }
             command = [
                 sys.executable,
@@ -222,6 +231,7 @@ class EmbeddedShop:
                 o.host,
                 "--port",
                 str(port),
+                *self._push_arguments(service),
             ]
             env[DUPLICATE_DRILL_FLAG_ENV] = str(self._drill_flag)
             self._service_commands[service] = (command, env)
@@ -296,6 +306,28 @@ class EmbeddedShop:
             "VOD_IVS_RECORDING_CONFIGURATION_ARN": recording,
             "VOD_PLAYBACK_PRIVATE_KEY": private_pem,
         }
+
+    # -- the push channel: API Gateway's WebSocket API, played by shop_devstack.websocket_gateway ----------
+    def _start_websocket_gateway(self, env: dict[str, str]) -> None:
+        """The gateway first: vod's process needs its management endpoint, and the gateway calls vod's
+        WebSocket functions (served by vod's process on a port chosen here) only once a client connects."""
+        o = self.options
+        port = o.websocket_port or free_port(o.host)
+        self._websocket_integration_port = free_port(o.host)
+        command = [
+            *(sys.executable, "-m", "shop_devstack.websocket_gateway", "--host", o.host, "--port", str(port)),
+            *("--integration", f"http://{o.host}:{self._websocket_integration_port}", "--stage", WEBSOCKET_STAGE),
+        ]
+        self._spawn("websocket-gateway", command, env)
+        _wait_http(f"http://{o.host}:{port}/health", "websocket-gateway")
+        self.websocket_url = f"ws://{o.host}:{port}/{WEBSOCKET_STAGE}"
+        self.push_endpoint = f"http://{o.host}:{port}/{WEBSOCKET_STAGE}"
+
+    def _push_environment(self, service: str) -> dict[str, str]:
+        return {"VOD_PUSH_ENDPOINT": self.push_endpoint} if service == "vod" else {}
+
+    def _push_arguments(self, service: str) -> list[str]:
+        return ["--websocket-integration-port", str(self._websocket_integration_port)] if service == "vod" else []
 
     def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:
         """Start one of the stack's own HTTP servers (`python -m module --host --port`, logging as

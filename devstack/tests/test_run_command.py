@@ -14,7 +14,18 @@ import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PORT_NAMES = ("moto", "payment-gateway", "media-edge", "live-channel", "catalog", "vod", "orders", "fulfillment", "notify")
+PORT_NAMES = (
+    "moto",
+    "payment-gateway",
+    "media-edge",
+    "live-channel",
+    "websocket-gateway",
+    "catalog",
+    "vod",
+    "orders",
+    "fulfillment",
+    "notify",
+)
 
 
 def listening(port: int) -> bool:
@@ -51,6 +62,7 @@ def test_run_prints_urls_serves_the_seeded_shop_and_stops_on_ctrl_c():
             assert f"http://127.0.0.1:{ports[service]}" in banner
         assert f"http://127.0.0.1:{ports['moto']}" in banner
         assert f"media edge            http://127.0.0.1:{ports['media-edge']}" in banner
+        assert f"ws://127.0.0.1:{ports['websocket-gateway']}/api" in banner
 
         # The seeded demo products reach the storefront through the event flow.
         deadline = time.monotonic() + 30

@@ -176,10 +176,20 @@ class UnitOfWork:
             f"Update {key.get('pk')}", {"Update": request}, condition=condition, conflict=conflict, names=names, values=values
         )
 
-    def delete(self, key: Mapping[str, str]) -> None:
-        """Stage a delete (of an item that may be gone already: deleting nothing is no conflict)."""
+    def delete(
+        self,
+        key: Mapping[str, str],
+        *,
+        condition: str | None = None,
+        conflict: type[WriteConflict] | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Stage a delete; with a `condition`, `conflict` is what `commit` raises when it fails."""
         request = {"TableName": self._table, "Key": to_dynamodb(key)}
-        self._add(f"Delete {key.get('pk')}", {"Delete": request}, condition=None, conflict=None)
+        self._add(
+            f"Delete {key.get('pk')}", {"Delete": request}, condition=condition, conflict=conflict, names=names, values=values
+        )
 
     def add_event(self, event: DomainEvent) -> None:
         """Stage `event` in the outbox: it is published after, and only if, `commit` succeeds."""

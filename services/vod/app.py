@@ -17,9 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent
+from chalice.app import Chalice, CloudWatchEvent, Rate, SQSEvent, WebsocketEvent
 
-from chalicelib import live_usecases, playback, usecases
+from chalicelib import live_usecases, playback, push, usecases
 from chalicelib.api_models import (
     CaptionPath,
     CompleteUploadRequest,
@@ -52,12 +52,13 @@ from chalicelib.live_api_models import (
 from chalicelib.live_events import LiveEvents
 from chalicelib.live_repository import LiveRepository, LiveUnitOfWork
 from chalicelib.media_signing import CookieSigner, SigningNotConfigured, signer_from_environment
+from chalicelib.push_store import ApiGatewayConnections, DynamoPushStore
 from chalicelib.repository import VodRepository, VodUnitOfWork
 from chalicelib.storage import S3MediaStore, UploadNotFound, UploadRejected
 from chalicelib.transcoder import Transcoder
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_contracts.events import Money, PinnedProduct
-from shop_eventing.auth import SignIn, current_caller
+from shop_eventing.auth import SignIn, Unauthorized, current_caller
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import (
     MAX_BODY_BYTES,
@@ -68,6 +69,7 @@ from shop_eventing.http import (
     RequestInvalid,
     Unprocessable,
     current_request,
+    error_body,
     json_api,
     json_response,
     parse_body,
@@ -802,3 +804,73 @@ def announce_live_shows(event: CloudWatchEvent) -> None:
 
 
 relay_outbox, sweep_outbox = runtime.publish_outbox(app)
+
+
+# -- the push channel: a WebSocket API whose viewers get a live show's pins as they happen -------------
+# (chalicelib/push.py has the protocol; API Gateway's WebSocket API on AWS, shop_devstack.websocket_gateway locally)
+
+app.experimental_feature_flags.update(["WEBSOCKETS"])
+# Chalice configures its own management client per WebSocket event; the handlers post through
+# push_connections() instead, whose endpoint the SQS fan-out knows too (it has no WebSocket event).
+app.websocket_api.session = runtime.session
+push_store = DynamoPushStore(runtime.dynamodb, runtime.table_name, runtime.service.source)
+
+
+@cache
+def push_connections() -> ApiGatewayConnections:
+    """API Gateway's management API of the WebSocket stage: VOD_PUSH_ENDPOINT, https://<api-id>.execute-api.
+    <region>.amazonaws.com/<stage> on AWS (the merge template sets it), the local gateway on the embedded stack."""
+
+    def client() -> Any:
+        endpoint = os.environ.get("VOD_PUSH_ENDPOINT")
+        if not endpoint:
+            raise RuntimeError("the push channel is not configured: set VOD_PUSH_ENDPOINT to the WebSocket stage's URL")
+        return runtime.session.client("apigatewaymanagementapi", endpoint_url=endpoint)
+
+    return ApiGatewayConnections(client)
+
+
+@app.on_ws_connect(name="push_connect")
+def push_connect(event: WebsocketEvent) -> dict[str, Any]:
+    """Browsers cannot set headers on a WebSocket: the access token comes as ?token=. A refusal is the
+    handshake's answer (API Gateway passes the status on), so the client never gets a connection."""
+    token = (event.to_dict().get("queryStringParameters") or {}).get("token")
+    try:
+        if not token:
+            raise Unauthorized("connect with ?token=<access token>", error=None)
+        caller = sign_in.verifier.verify(token)
+    except Unauthorized as refused:
+        return {
+            "statusCode": refused.status,
+            "headers": {"Content-Type": "application/json", **refused.headers},
+            "body": json.dumps(error_body(refused.code, str(refused))),
+        }
+    push.connect(event.connection_id, caller.sub, caller.groups, push_store, datetime.now(UTC))
+    return {"statusCode": 200}
+
+
+@app.on_ws_message(name="push_message")
+def push_message(event: WebsocketEvent) -> dict[str, Any]:
+    body = event.to_dict().get("body")
+    push.on_message(event.connection_id, body, push_store, repository, push_connections(), datetime.now(UTC))
+    return {"statusCode": 200}
+
+
+@app.on_ws_disconnect(name="push_disconnect")
+def push_disconnect(event: WebsocketEvent) -> dict[str, Any]:
+    push.disconnect(event.connection_id, push_store)
+    return {"statusCode": 200}
+
+
+def _push_pin(event: DomainEvent, subscriber: str) -> None:
+    result = push.fan_out(event, subscriber, push_store, push_connections(), datetime.now(UTC))
+    runtime.logger.info(
+        "pin pushed", extra={"outcome": result.outcome, "sent": result.sent, "gone": len(result.gone), "event_id": event.event_id}
+    )
+
+
+# Posting to connections is outside any transaction: powertools' idempotency (by event_id) stops a
+# repeat after success, the current pin's sequence a late or repeated change, and the processed-marker
+# is written with the note that the change went out to everyone (push.fan_out).
+push_subscriber = runtime.subscriber("push-pins", {"ProductPinned": _push_pin, "ProductUnpinned": _push_pin})
+push_pins = runtime.consume(app, "push_pins", push_subscriber)

@@ -123,6 +123,27 @@ def product_view_was_kept(aws: Any, detail: dict[str, Any]) -> None:
             assert (view["revision"], view["retired"]) == (data["revision"], False)
 
 
+def about_a_new_show(aws: Any, example: dict[str, Any]) -> dict[str, Any]:
+    """The example's pin or unpin about a show of its own, which nobody watches."""
+    show = f"show-{uuid.uuid4().hex[:10]}"
+    return as_new_event(example, show, live_show_id=show)
+
+
+def current_pin_recorded(aws: Any, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    current = aws.item(f"PUSH#TOPIC#live-show:{data['live_show_id']}", "CURRENT")
+    assert current is not None
+    assert (current["sequence"], current["event_id"], current["fanned_out"]) == (
+        data["sequence"],
+        detail["metadata"]["event_id"],
+        True,
+    )
+    if detail["metadata"]["event_type"] == "ProductPinned":
+        assert json.loads(current["message"])["product"]["sku"] == data["product"]["sku"]
+    else:
+        assert current.get("message") is None  # unpinned: a late joiner gets no pin
+
+
 @pytest.fixture
 def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
     return Consumer(aws, vod_app, markers_in=aws)
@@ -141,4 +162,6 @@ class TestVodAsConsumer(ConsumerContractTests):
             f"vod.product-view:{event}.v1": Scenario(about_a_new_product, product_view_was_kept)
             for event in ("ProductPublished", "ProductUpdated", "ProductRetired", "StockLevelChanged")
         },
+        "vod.push-pins:ProductPinned.v1": Scenario(about_a_new_show, current_pin_recorded),
+        "vod.push-pins:ProductUnpinned.v1": Scenario(about_a_new_show, current_pin_recorded),
     }

@@ -303,4 +303,6 @@ def test_vod_has_consumers_to_satisfy() -> None:
         "EntitlementGranted",
         "EntitlementRevoked",
         "LiveShowStartingSoon",
+        "ProductPinned",
+        "ProductUnpinned",
     }
