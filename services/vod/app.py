@@ -37,8 +37,16 @@ from chalicelib.api_models import (
     VideoResponse,
 )
 from chalicelib.domain import StepRefused
-from chalicelib.ivs import IvsChannels, LiveChannels, playback_token, read_recording, with_token
-from chalicelib.job_events import JobEvents
+from chalicelib.ivs import (
+    IvsChannels,
+    LiveChannels,
+    LiveSignal,
+    NotALiveEvent,
+    parse_live_event,
+    playback_token,
+    read_recording,
+    with_token,
+)
 from chalicelib.live import PinRefused
 from chalicelib.live_api_models import (
     CreateLiveShowRequest,
@@ -49,13 +57,13 @@ from chalicelib.live_api_models import (
     LiveShowResponse,
     PinRequest,
 )
-from chalicelib.live_events import LiveEvents
 from chalicelib.live_repository import LiveRepository, LiveUnitOfWork
 from chalicelib.media_signing import CookieSigner, SigningNotConfigured, signer_from_environment
+from chalicelib.outside_events import OutsideEvents
 from chalicelib.push_store import ApiGatewayConnections, DynamoPushStore
 from chalicelib.repository import VodRepository, VodUnitOfWork
 from chalicelib.storage import S3MediaStore, UploadNotFound, UploadRejected
-from chalicelib.transcoder import Transcoder
+from chalicelib.transcoder import JobOutcome, NotAJobEvent, Transcoder, parse_job_state_change
 from shop_contracts import REGISTRY, TOPOLOGY
 from shop_contracts.events import Money, PinnedProduct
 from shop_eventing.auth import SignIn, Unauthorized, current_caller
@@ -548,12 +556,17 @@ revoke_subscriber = runtime.subscriber(
 )
 revoke_access = runtime.consume(app, "revoke_access", revoke_subscriber)
 
-job_events = JobEvents(
+job_events = OutsideEvents[JobOutcome](
+    kind="job state change",
     stage=runtime.naming.stage,
     dlq_name=runtime.naming.dlq("vod", "transcode-jobs"),
     session=runtime.session,
     logger=runtime.logger,
-    finish=lambda outcome: usecases.finish_transcode(outcome, repository, unit_of_work, media_store()),
+    # None: an intermediate state (PROGRESSING, STATUS_UPDATE) or another stage's job.
+    parse=parse_job_state_change,
+    act=lambda outcome: usecases.finish_transcode(outcome, repository, unit_of_work, media_store()),
+    describe=lambda outcome: {"video_id": outcome.video_id, "job_id": outcome.job_id},
+    invalid=NotAJobEvent,
 )
 
 
@@ -776,17 +789,22 @@ def recordings_s3() -> Any:
     return runtime.session.client("s3")
 
 
-live_events = LiveEvents(
+live_events = OutsideEvents[LiveSignal](
+    kind="live event",
     stage=runtime.naming.stage,
     dlq_name=runtime.naming.dlq("vod", "live-events"),
     session=runtime.session,
     logger=runtime.logger,
-    handle=lambda signal: live_usecases.on_live_signal(
+    # None: a state vod does not act on, or another stage's channel.
+    parse=parse_live_event,
+    act=lambda signal: live_usecases.on_live_signal(
         signal,
         live_repository,
         live_unit_of_work,
         lambda bucket, prefix: read_recording(recordings_s3(), bucket, prefix),
     ),
+    describe=lambda signal: {"live_show_id": signal.live_show_id, "signal": signal.kind, "correlation_id": signal.live_show_id},
+    invalid=NotALiveEvent,
 )
 
 
