@@ -26,7 +26,10 @@ from shop_eventing.topology import Naming
 from shop_infra.provision import Clients, bucket_cors, bucket_encryption, bucket_public_access_block, bucket_versioning
 from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 
-AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::")
+# The functions, their roles and the APIs in front of them are played locally by the dispatcher, the
+# service host and the WebSocket gateway (shop_devstack.websocket_gateway for API Gateway's v2 WebSocket
+# API), not by moto's resources: there is nothing local to compare them with.
+AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::", "AWS::ApiGatewayV2::")
 AWS_ONLY_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket"})
 MISSING = "<missing>"
 NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "404", "NoSuchBucket")
