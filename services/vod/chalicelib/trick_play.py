@@ -64,7 +64,7 @@ def image_playlist_uri(master: str) -> str | None:
 
 def parse_image_playlist(text: str) -> list[TileImage]:
     """Every image of an image media playlist, in order. A `#EXT-X-TILES` holds for the images after it
-    until the next one (the specification's examples repeat it per image, some packagers write it once). Raises ValueError for
+    until the next one: some playlists repeat it per image, others write it once. Raises ValueError for
     an image without a duration or a grid."""
     tiles: dict[str, str] | None = None
     duration: float | None = None
