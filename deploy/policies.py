@@ -29,7 +29,7 @@ from typing import Any
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming, ServiceSpec
-from shop_infra.resources import ledger_bucket_name
+from shop_infra.resources import ledger_bucket_name, mediaconvert_role_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = tuple(s.name for s in TOPOLOGY.services)
@@ -93,7 +93,7 @@ def vod_statements(naming: Naming) -> list[dict[str, Any]]:
             "Sid": "PassTheMediaConvertRole",
             "Effect": "Allow",
             "Action": "iam:PassRole",
-            "Resource": f"arn:aws:iam::*:role/{naming.prefix}-{naming.stage}-vod-mediaconvert",
+            "Resource": f"arn:aws:iam::*:role/{mediaconvert_role_name(naming)}",
             "Condition": {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}},
         },
         {"Sid": "ConsumeLiveEvents", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": [live, live_dlq]},

@@ -50,7 +50,8 @@ from shop_eventing.topology import Naming
 
 # Above this size CloudFormation wants the template from S3 rather than inline.
 TEMPLATE_BODY_LIMIT = 51_200
-SERVICE_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND")  # Chalice's roles; the SAM transform
+# Chalice's roles; vod's named MediaConvert role (its static policy names the role); the SAM transform.
+SERVICE_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 BUSY_SUFFIX = "_IN_PROGRESS"
 CHALICE_CODE_URI = "./deployment.zip"

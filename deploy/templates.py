@@ -14,6 +14,8 @@ from the model, and patches what Chalice cannot express:
 - the relay's DynamoDB event source `Stream` (a placeholder string at package time) becomes
   `Fn::GetAtt [ShopTable, StreamArn]`: a string replaced by a dict merges cleanly;
 - every function logs to the service's one log group (`LoggingConfig`), made here with a retention;
+- a function that reads a resource of its own stack gets it in its environment (API_ENVIRONMENT,
+  SERVICE_API_ENVIRONMENT for the API, FUNCTION_ENVIRONMENT for others: vod's MediaConvert role);
 - every function runs on the architecture its service's `.chalice/config.json` names
   (`lambda_architecture`, per function under `lambda_functions` or for the whole app): Chalice has no
   such setting, so the merge template writes `Architectures`. Memory is Chalice's own
@@ -255,6 +257,12 @@ def _vod_api_environment(naming: Naming) -> dict[str, Any]:
 # What a service's API function reads besides the sign-in settings, by service.
 API_ENVIRONMENT: dict[str, Callable[[Naming], dict[str, Any]]] = {"vod": _vod_api_environment}
 
+# What other functions read from resources of their service's stack, by service and Chalice function name
+# (vod: the transcode subscriber passes MediaConvert its role; the API never calls MediaConvert).
+FUNCTION_ENVIRONMENT: dict[str, dict[str, Callable[[Naming], dict[str, Any]]]] = {
+    "vod": {"start_transcode": model.vod_transcode_environment}
+}
+
 
 def _api_environment(service_name: str, naming: Naming) -> dict[str, Any]:
     extra = API_ENVIRONMENT.get(service_name)
@@ -385,6 +393,9 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
                 "Architectures": [function_architecture(config, stage, function_name_of(logical_id, resource))],
             }
         }
+        extra = FUNCTION_ENVIRONMENT.get(service.name, {}).get(function_name_of(logical_id, resource))
+        if extra is not None:
+            resources[logical_id]["Properties"]["Environment"] = {"Variables": extra(naming)}
         if logical_id == API_HANDLER_ID:
             # The API verifies tokens: its issuer and audience come from the platform's user pool.
             variables = {

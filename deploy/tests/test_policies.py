@@ -10,6 +10,7 @@ from policies import SERVICES, UNSCOPED_ALLOWED, policy, policy_path, render
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
+from shop_infra.resources import model
 
 STAGE = "dev"
 
@@ -149,3 +150,13 @@ def test_a_broader_policy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
         test_no_wildcard_action_or_resource_beyond_the_named_exceptions("catalog")
     with pytest.raises(AssertionError):
         test_every_resource_belongs_to_the_service("catalog")
+
+
+def test_vod_may_pass_only_the_mediaconvert_role_its_stack_declares() -> None:
+    """The policy names the role literally (a static file); the model's role must carry that very name."""
+    [passing] = [s for s in statements("vod") if "iam:PassRole" in as_list(s["Action"])]
+    vod = model(TOPOLOGY, Naming("dev")).services["vod"]
+    [role] = [r for r in vod.values() if r["Type"] == "AWS::IAM::Role"]
+
+    assert passing["Resource"] == f"arn:aws:iam::*:role/{role['Properties']['RoleName']}"
+    assert passing["Condition"] == {"StringEquals": {"iam:PassedToService": "mediaconvert.amazonaws.com"}}

@@ -118,13 +118,18 @@ def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer(
     assert {"shop-dev-user-pool-arn", "shop-dev-issuer", "shop-dev-user-pool-client-id"} <= exported
 
 
-def test_vods_api_signs_playback_cookies_for_its_own_distribution_with_the_key_in_ssm() -> None:
+def vod_sam() -> dict[str, Any]:
+    """vod's functions as Chalice names them: a subscriber per subscription (handler `app.<chalice name>`,
+    the transcode subscriber's being start_transcode), the job-events consumer, the relay, the sweeper, the API."""
     naming = Naming("dev")
+    handlers = {"transcode": "app.start_transcode"}
     subscribers = {
-        f"Handle{s.name.title().replace('-', '')}": function("app.handle", {"E": sqs(naming.queue("vod", s.name))})
+        f"Handle{s.name.title().replace('-', '')}": function(
+            handlers.get(s.name, "app.handle"), {"E": sqs(naming.queue("vod", s.name))}
+        )
         for s in TOPOLOGY.service("vod").subscriptions
     }
-    sam = {
+    return {
         "Resources": {
             **subscribers,
             "JobEvents": function("app.transcode_job_events", {"E": sqs(naming.queue("vod", "transcode-jobs"))}),
@@ -136,7 +141,9 @@ def test_vods_api_signs_playback_cookies_for_its_own_distribution_with_the_key_i
         }
     }
 
-    merged = merge_template("vod", "dev", sam)["Resources"]
+
+def test_vods_api_signs_playback_cookies_for_its_own_distribution_with_the_key_in_ssm() -> None:
+    merged = merge_template("vod", "dev", vod_sam())["Resources"]
 
     variables = merged["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert variables["VOD_MEDIA_BASE_URL"] == {"Fn::Sub": "https://${MediaDistribution.DomainName}"}
@@ -146,6 +153,19 @@ def test_vods_api_signs_playback_cookies_for_its_own_distribution_with_the_key_i
     encoded = merged["MediaSigningPublicKey"]["Properties"]["PublicKeyConfig"]["EncodedKey"]
     assert encoded == "{{resolve:ssm:/shop/dev/vod/media-signing-public-key}}"
     assert merged["MediaKeyGroup"]["Properties"]["KeyGroupConfig"]["Items"] == [{"Ref": "MediaSigningPublicKey"}]
+
+
+def test_vods_transcode_subscriber_passes_mediaconvert_the_role_its_stack_declares() -> None:
+    """start_transcode is the one function that calls CreateJob: it alone gets the role's ARN."""
+    merged = merge_template("vod", "dev", vod_sam())["Resources"]
+
+    assert merged["HandleTranscode"]["Properties"]["Environment"] == {
+        "Variables": {"VOD_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": ["MediaConvertRole", "Arn"]}}
+    }
+    assert merged["MediaConvertRole"]["Properties"]["RoleName"] == "shop-dev-vod-mediaconvert"
+    assert "VOD_MEDIACONVERT_ROLE_ARN" not in merged["APIHandler"]["Properties"]["Environment"]["Variables"]
+    others = set(vod_sam()["Resources"]) - {"HandleTranscode", "APIHandler"}
+    assert others and all("Environment" not in merged[k]["Properties"] for k in others)
 
 
 def test_a_protected_route_chalice_does_not_know_is_refused() -> None:

@@ -69,6 +69,12 @@ AWS_ONLY_RESOURCE_TYPES["AWS::IVS::RecordingConfiguration"] = (
 )
 
 
+AWS_ONLY_RESOURCE_TYPES["AWS::IAM::Role"] = (
+    "transcoding: locally ffmpeg runs in vod's own worker process with the stack's credentials, so nothing "
+    "assumes MediaConvert's role; moto's IAM would only store it, and no local policy is enforced to prove it"
+)
+
+
 # vod's media distribution: locally the embedded stack's media edge (shop_devstack.media_edge) checks the
 # same signed cookies in front of moto's bucket; moto's CloudFront would only store the configuration.
 AWS_ONLY_RESOURCE_TYPES.update(
@@ -366,10 +372,72 @@ def media_bucket_name(naming: Naming) -> str:
     return f"{naming.prefix}-{naming.stage}-vod-media"
 
 
+MEDIACONVERT_ROLE_ID = "MediaConvertRole"
+MEDIACONVERT_SERVICE = "mediaconvert.amazonaws.com"
+
+
+def mediaconvert_role_name(naming: Naming) -> str:
+    """Named, not generated: vod's IAM policy is a static file (deploy/policies.py) that may pass this role
+    and no other, so the name must be known before the stack exists."""
+    return f"{naming.prefix}-{naming.stage}-vod-mediaconvert"
+
+
+def mediaconvert_role(naming: Naming) -> Resources:
+    """The role MediaConvert assumes to run vod's jobs (VOD_MEDIACONVERT_ROLE_ARN): only MediaConvert may
+    assume it, and it reads the sources and writes the outputs of the media bucket, nothing else (not
+    the captions, not another stage's bucket). AWS only: locally ffmpeg needs no role."""
+    bucket = f"arn:${{AWS::Partition}}:s3:::${{{MEDIA_BUCKET_ID}}}"
+    return {
+        MEDIACONVERT_ROLE_ID: {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": mediaconvert_role_name(naming),
+                "Description": "MediaConvert reads vod's sources and writes its outputs",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": MEDIACONVERT_SERVICE}, "Action": "sts:AssumeRole"}
+                    ],
+                },
+                "Policies": [
+                    {
+                        "PolicyName": "media-bucket",
+                        "PolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Sid": "ReadSources",
+                                    "Effect": "Allow",
+                                    "Action": "s3:GetObject",
+                                    "Resource": {"Fn::Sub": f"{bucket}/sources/*"},
+                                },
+                                {
+                                    # The HLS ladder, the poster and the trick-play images of every attempt.
+                                    "Sid": "WriteOutputs",
+                                    "Effect": "Allow",
+                                    "Action": "s3:PutObject",
+                                    "Resource": {"Fn::Sub": f"{bucket}/outputs/*"},
+                                },
+                            ],
+                        },
+                    }
+                ],
+            },
+        }
+    }
+
+
+def vod_transcode_environment(naming: Naming) -> dict[str, Any]:
+    """What vod's transcode subscriber (the one function that calls CreateJob) reads on AWS: the role
+    it passes MediaConvert."""
+    return {"VOD_MEDIACONVERT_ROLE_ARN": {"Fn::GetAtt": [MEDIACONVERT_ROLE_ID, "Arn"]}}
+
+
 def vod_resources(naming: Naming) -> Resources:
-    """The media bucket (sources, HLS outputs, captions) and the queue the transcoder's job state
-    changes reach vod through: a rule on the default bus for MediaConvert's events of this stage's
-    jobs (userMetadata.shop_stage), which the embedded stack's ffmpeg transcoder emits alike."""
+    """The media bucket (sources, HLS outputs, captions), the role MediaConvert transcodes with, and the
+    queue the transcoder's job state changes reach vod through: a rule on the default bus for
+    MediaConvert's events of this stage's jobs (userMetadata.shop_stage), which the embedded stack's
+    ffmpeg transcoder emits alike."""
     queue = naming.queue("vod", "transcode-jobs")
     return {
         MEDIA_BUCKET_ID: {
@@ -380,6 +448,7 @@ def vod_resources(naming: Naming) -> Resources:
             "Properties": {"BucketName": media_bucket_name(naming), "CorsConfiguration": {"CorsRules": MEDIA_CORS_RULES}},
         },
         **media_distribution_resources(naming),
+        **mediaconvert_role(naming),
         JOB_EVENTS_DLQ_ID: {
             "Type": "AWS::SQS::Queue",
             "Properties": {"QueueName": naming.dlq("vod", "transcode-jobs"), "MessageRetentionPeriod": DLQ_RETENTION_SECONDS},

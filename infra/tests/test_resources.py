@@ -138,3 +138,23 @@ def test_the_live_recording_configuration_is_aws_only_and_records_to_the_media_b
     rule = next(r for r in vod.values() if r["Type"] == "AWS::Events::Rule" and "live-events" in r["Properties"]["Name"])
     assert rule["Properties"]["EventBusName"] == "default"
     assert rule["Properties"]["EventPattern"]["detail"] == {"channel_name": [{"prefix": f"shop-{NAMING.stage}-"}]}
+
+
+def test_the_mediaconvert_role_is_aws_only_and_may_only_read_sources_and_write_outputs() -> None:
+    """The role vod passes MediaConvert (deploy/policies.py lets vod pass it by this name and no other).
+    Locally ffmpeg transcodes with the stack's own credentials, so provision leaves it out."""
+    vod = model(TOPOLOGY, NAMING).services["vod"]
+    [(logical_id, role)] = [(k, r) for k, r in vod.items() if r["Type"] == "AWS::IAM::Role"]
+    assert "ffmpeg" in AWS_ONLY_RESOURCE_TYPES["AWS::IAM::Role"]
+    assert apply({logical_id: role}, NOWHERE).changes == []
+    props = role["Properties"]
+    assert props["RoleName"] == f"shop-{NAMING.stage}-vod-mediaconvert"
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "mediaconvert.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    [policy] = props["Policies"]
+    granted = {(s["Effect"], s["Action"], s["Resource"]["Fn::Sub"]) for s in policy["PolicyDocument"]["Statement"]}
+    assert granted == {
+        ("Allow", "s3:GetObject", "arn:${AWS::Partition}:s3:::${MediaBucket}/sources/*"),
+        ("Allow", "s3:PutObject", "arn:${AWS::Partition}:s3:::${MediaBucket}/outputs/*"),
+    }

@@ -166,7 +166,7 @@ def plan_storyboard(probe: Probe) -> Storyboard:
     return Storyboard(interval, count, columns, math.ceil(count / columns), width, height)
 
 
-def _timestamp(seconds: float) -> str:
+def vtt_timestamp(seconds: float) -> str:
     millis = round(seconds * 1000)
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
@@ -184,7 +184,7 @@ def storyboard_vtt(board: Storyboard, sprite_name: str, duration_ms: int) -> str
         x = (index % board.columns) * board.thumb_width
         y = (index // board.columns) * board.thumb_height
         lines += [
-            f"{_timestamp(start)} --> {_timestamp(max(end, start + 0.001))}",
+            f"{vtt_timestamp(start)} --> {vtt_timestamp(max(end, start + 0.001))}",
             f"{sprite_name}#xywh={x},{y},{board.thumb_width},{board.thumb_height}",
             "",
         ]

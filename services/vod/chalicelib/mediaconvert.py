@@ -1,14 +1,16 @@
 """The AWS transcoder: Elemental MediaConvert.
 
 `start` probes the source with MediaConvert's Probe, picks the ladder with the same rule as the ffmpeg
-adapter (domain.choose_ladder) and creates one job: an HLS group with a rendition per rung, and a file
-group with frame captures for the poster and the storyboard's thumbnails. `ClientRequestToken` is the
-job id the use case derives from the attempt, so a start repeated after a crash is the same job.
-Completion and errors arrive as MediaConvert's "Job State Change" events on the default bus
-(chalicelib.transcoder parses them; userMetadata names the video and attempt).
+adapter (domain.choose_ladder) and creates one job: an HLS group with a rendition per rung and
+image-based trick play (the storyboard), and a file group with one frame capture for the poster.
+`ClientRequestToken` is the job id the use case derives from the attempt, so a start repeated after a
+crash is the same job. Completion and errors arrive as MediaConvert's "Job State Change" events on the
+default bus (chalicelib.transcoder parses them; userMetadata names the video and attempt).
 
-MediaConvert makes no sprite: on AWS the storyboard is the frame captures themselves (one JPEG per
-interval); tiling them into one sprite is left for later (README).
+The storyboard is MediaConvert's own tiling: `ImageBasedTrickPlay: ADVANCED` with the grid, thumbnail
+size and interval of the ffmpeg adapter's sprite (domain.plan_storyboard) writes tiled JPEGs and an
+image playlist the master names. MediaConvert writes no WebVTT track, so vod writes `storyboard.vtt`
+from that playlist when the job completes (chalicelib.trick_play, called by usecases.finish_transcode).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from chalicelib.domain import Probe, Rung, UnusableSource, choose_ladder, plan_s
 from chalicelib.transcoder import JobRefused, TranscodeJob
 
 SEGMENT_SECONDS = 4
-FRAMERATE_FOR_CAPTURES = 1  # MediaConvert's frame capture rate is captures per FramerateDenominator seconds
+# MediaConvert's limits on a trick-play thumbnail's size.
+THUMBNAIL_WIDTH_MULTIPLE = 8
 
 
 def probe_result(result: dict[str, Any]) -> Probe:
@@ -42,9 +45,25 @@ def probe_result(result: dict[str, Any]) -> Probe:
     return Probe(width, height, int(duration * 1000), any(t.get("TrackType") == "audio" for t in tracks))
 
 
+def trick_play_settings(probe: Probe) -> dict[str, Any]:
+    """The ffmpeg adapter's sprite as MediaConvert's tiling: its grid, its interval, and its thumbnail
+    size, the width brought down to the multiple of 8 MediaConvert requires (a portrait 90x160 becomes
+    88x156), the height kept to the aspect and even."""
+    board = plan_storyboard(probe)
+    width = max(THUMBNAIL_WIDTH_MULTIPLE, board.thumb_width // THUMBNAIL_WIDTH_MULTIPLE * THUMBNAIL_WIDTH_MULTIPLE)
+    height = max(2, round(width * board.thumb_height / board.thumb_width / 2) * 2)
+    return {
+        "TileWidth": board.columns,
+        "TileHeight": board.rows,
+        "ThumbnailWidth": width,
+        "ThumbnailHeight": height,
+        "IntervalCadence": "FOLLOW_CUSTOM",
+        "ThumbnailInterval": float(board.interval_s),
+    }
+
+
 def job_settings(job: TranscodeJob, probe: Probe, ladder: list[Rung]) -> dict[str, Any]:
     destination = f"s3://{job.bucket}/{job.output_prefix}"
-    board = plan_storyboard(probe)
     inputs: dict[str, Any] = {
         "FileInput": f"s3://{job.bucket}/{job.source_key}",
         "TimecodeSource": "ZEROBASED",
@@ -85,15 +104,6 @@ def job_settings(job: TranscodeJob, probe: Probe, ladder: list[Rung]) -> dict[st
                 }
             ]
         hls_outputs.append(output)
-    frame_capture = {
-        "Codec": "FRAME_CAPTURE",
-        "FrameCaptureSettings": {
-            "FramerateNumerator": 1,
-            "FramerateDenominator": board.interval_s,
-            "MaxCaptures": board.count,
-            "Quality": 80,
-        },
-    }
     return {
         "TimecodeConfig": {"Source": "ZEROBASED"},
         "Inputs": [inputs],
@@ -109,12 +119,14 @@ def job_settings(job: TranscodeJob, probe: Probe, ladder: list[Rung]) -> dict[st
                         "DirectoryStructure": "SINGLE_DIRECTORY",
                         "ManifestDurationFormat": "INTEGER",
                         "OutputSelection": "MANIFESTS_AND_SEGMENTS",
+                        "ImageBasedTrickPlay": "ADVANCED",
+                        "ImageBasedTrickPlaySettings": trick_play_settings(probe),
                     },
                 },
                 "Outputs": hls_outputs,
             },
             {
-                "Name": "Poster and storyboard",
+                "Name": "Poster",
                 "OutputGroupSettings": {"Type": "FILE_GROUP_SETTINGS", "FileGroupSettings": {"Destination": f"{destination}"}},
                 "Outputs": [
                     {
@@ -124,7 +136,7 @@ def job_settings(job: TranscodeJob, probe: Probe, ladder: list[Rung]) -> dict[st
                             "Width": ladder[0].width,
                             "Height": ladder[0].height,
                             "CodecSettings": {
-                                **frame_capture,
+                                "Codec": "FRAME_CAPTURE",
                                 "FrameCaptureSettings": {
                                     "FramerateNumerator": 1,
                                     "FramerateDenominator": 1,
@@ -132,15 +144,6 @@ def job_settings(job: TranscodeJob, probe: Probe, ladder: list[Rung]) -> dict[st
                                     "Quality": 90,
                                 },
                             },
-                        },
-                    },
-                    {
-                        "NameModifier": "storyboard",
-                        "ContainerSettings": {"Container": "RAW"},
-                        "VideoDescription": {
-                            "Width": board.thumb_width,
-                            "Height": board.thumb_height,
-                            "CodecSettings": frame_capture,
                         },
                     },
                 ],

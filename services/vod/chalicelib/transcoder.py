@@ -128,7 +128,8 @@ def _completed(video_id: str, attempt: int, job_id: str, detail: dict[str, Any])
             for output in group.get("outputDetails", []):
                 video = output.get("videoDetails", {})
                 paths = output.get("outputFilePaths", [])
-                if not paths:
+                # Without a picture size it is no rendition (the trick-play images, should MediaConvert list them).
+                if not paths or "widthInPx" not in video or "heightInPx" not in video:
                     continue
                 renditions.append(RenditionOutput(int(video["widthInPx"]), int(video["heightInPx"]), _s3_key(paths[0])[1]))
                 duration = duration or output.get("durationInMs")

@@ -30,6 +30,7 @@ from chalicelib.playback import MediaFiles, publish_subtitles
 from chalicelib.repository import EntitlementExists, OrderAccessMoved, VideoMoved
 from chalicelib.storage import MediaStore
 from chalicelib.transcoder import JobOutcome, JobRefused, TranscodeJob, Transcoder
+from chalicelib.trick_play import write_storyboard
 from shop_contracts.events import (
     EntitlementGrantedV1,
     EntitlementRevokedV1,
@@ -319,7 +320,8 @@ def start_transcode(
 def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOfWork, files: MediaFiles | None = None) -> str:
     """A job's final state: the video becomes READY (VideoReady) or FAILED (VideoFailed) if it is still
     transcoding that attempt; a repeated or stale state change changes nothing. Returns what happened.
-    A READY video's captions attached before (`files`: the media bucket) go into its master playlist."""
+    A READY video's captions attached before (`files`: the media bucket) go into its master playlist, and
+    a job that tiled thumbnails without writing a WebVTT track (MediaConvert's trick play) gets one."""
     video = repository.video(outcome.video_id)
     if video is None:
         return "unknown video"
@@ -329,18 +331,31 @@ def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOf
             publish_subtitles(video, files)
         return f"ignored: the video is {video['state']} at attempt {video['attempt']}"
     uow = new_uow()
+    missing_storyboard = None
     if outcome.status == "COMPLETE":
         assert outcome.bucket and outcome.master_playlist_key
+        sprite, vtt, renditions = outcome.storyboard_sprite_key, outcome.storyboard_vtt_key, outcome.renditions
+        if vtt is None and files is not None:
+            # MediaConvert tiles the thumbnails but writes no track: vod writes it before VideoReady names it.
+            try:
+                written = write_storyboard(outcome.master_playlist_key, files)
+            except ValueError as unreadable:
+                # The storyboard is a nicety: an image playlist vod cannot read must not keep the video from
+                # playing, and no retry would read it better. S3's errors are not caught: those are retried.
+                written, missing_storyboard = None, str(unreadable)
+            if written is not None:
+                sprite, vtt = written.sprite_key, written.vtt_key
+                renditions = [r for r in renditions if r.playlist_key != written.playlist_key]
         outputs = VideoOutputs(
             bucket=outcome.bucket,
             master_playlist_key=outcome.master_playlist_key,
             renditions=[
                 Rendition(name=f"{min(r.width, r.height)}p", width=r.width, height=r.height, playlist_key=r.playlist_key)
-                for r in outcome.renditions
+                for r in renditions
             ],
             poster_key=outcome.poster_key,
-            storyboard_sprite_key=outcome.storyboard_sprite_key,
-            storyboard_vtt_key=outcome.storyboard_vtt_key,
+            storyboard_sprite_key=sprite,
+            storyboard_vtt_key=vtt,
             duration_ms=outcome.duration_ms,
         )
         uow.move_video(
@@ -378,7 +393,7 @@ def finish_transcode(outcome: JobOutcome, repository: Videos, new_uow: NewUnitOf
         return "ignored: the video moved meanwhile"
     if outcome.status == "COMPLETE" and files is not None:
         publish_subtitles(_video(repository, outcome.video_id), files)
-    return outcome.status
+    return outcome.status if missing_storyboard is None else f"{outcome.status} without a storyboard: {missing_storyboard}"
 
 
 def _told(video: dict[str, Any]) -> dict[str, Any]:
