@@ -14,8 +14,8 @@ from the model, and patches what Chalice cannot express:
 - the relay's DynamoDB event source `Stream` (a placeholder string at package time) becomes
   `Fn::GetAtt [ShopTable, StreamArn]`: a string replaced by a dict merges cleanly;
 - every function logs to the service's one log group (`LoggingConfig`), made here with a retention;
-- a function that reads a resource of its own stack gets it in its environment (API_ENVIRONMENT,
-  SERVICE_API_ENVIRONMENT for the API, FUNCTION_ENVIRONMENT for others: vod's MediaConvert role);
+- a function that reads a resource of its own stack gets it in its environment (API_ENVIRONMENT for
+  the API, FUNCTION_ENVIRONMENT for others: vod's MediaConvert role);
 - every function runs on the architecture its service's `.chalice/config.json` names
   (`lambda_architecture`, per function under `lambda_functions` or for the whole app): Chalice has no
   such setting, so the merge template writes `Architectures`. Memory is Chalice's own
@@ -228,14 +228,6 @@ def _authorizer_definition(service_name: str, naming: Naming, chalice_sam: dict[
     }
 
 
-def _nothing(naming: Naming) -> dict[str, Any]:
-    return {}
-
-
-# What a service's API reads from resources of its own stack (vod: its media distribution and signing key).
-SERVICE_API_ENVIRONMENT = {"vod": model.vod_playback_environment}
-
-
 def _sign_in_environment(naming: Naming) -> dict[str, Any]:
     exports = user_pool_exports(naming)
     return {
@@ -249,12 +241,14 @@ def _vod_api_environment(naming: Naming) -> dict[str, Any]:
     and signs their playback tokens with the playback key pair's private key (a SecureString put there
     once per stage with the key pair's import: docs/deploy.md)."""
     return {
+        # Videos: the media distribution's URL and the key that signs playback cookies.
+        **model.vod_playback_environment(naming),
         "VOD_IVS_RECORDING_CONFIGURATION_ARN": {"Ref": LIVE_RECORDING_ID},
         "VOD_PLAYBACK_PRIVATE_KEY_PARAMETER": f"/{naming.prefix}/{naming.stage}/vod/playback-private-key",
     }
 
 
-# What a service's API function reads besides the sign-in settings, by service.
+# What a service's API function reads from resources of its own stack besides the sign-in settings, by service.
 API_ENVIRONMENT: dict[str, Callable[[Naming], dict[str, Any]]] = {"vod": _vod_api_environment}
 
 # What other functions read from resources of their service's stack, by service and Chalice function name
@@ -264,9 +258,14 @@ FUNCTION_ENVIRONMENT: dict[str, dict[str, Callable[[Naming], dict[str, Any]]]] =
 }
 
 
-def _api_environment(service_name: str, naming: Naming) -> dict[str, Any]:
-    extra = API_ENVIRONMENT.get(service_name)
-    return extra(naming) if extra else {}
+def _function_environment(service_name: str, logical_id: str, resource: dict[str, Any], naming: Naming) -> dict[str, Any] | None:
+    """What a function reads besides Chalice's settings: the API verifies tokens (issuer and audience from
+    the platform's user pool) and reads its service's own resources; another function its extras, if any."""
+    if logical_id == API_HANDLER_ID:
+        extra = API_ENVIRONMENT.get(service_name)
+        return {**_sign_in_environment(naming), **(extra(naming) if extra else {})}
+    own = FUNCTION_ENVIRONMENT.get(service_name, {}).get(function_name_of(logical_id, resource))
+    return own(naming) if own else None
 
 
 def subscription_resources(service: ServiceSpec, subscription: Subscription, naming: Naming) -> dict[str, Any]:
@@ -393,16 +392,8 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
                 "Architectures": [function_architecture(config, stage, function_name_of(logical_id, resource))],
             }
         }
-        extra = FUNCTION_ENVIRONMENT.get(service.name, {}).get(function_name_of(logical_id, resource))
-        if extra is not None:
-            resources[logical_id]["Properties"]["Environment"] = {"Variables": extra(naming)}
-        if logical_id == API_HANDLER_ID:
-            # The API verifies tokens: its issuer and audience come from the platform's user pool.
-            variables = {
-                **_sign_in_environment(naming),
-                **SERVICE_API_ENVIRONMENT.get(service.name, _nothing)(naming),
-                **_api_environment(service_name, naming),
-            }
+        variables = _function_environment(service_name, logical_id, resource, naming)
+        if variables is not None:
             resources[logical_id]["Properties"]["Environment"] = {"Variables": variables}
         for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
             if event.get("Type") == "SQS":

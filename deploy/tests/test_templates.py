@@ -214,7 +214,7 @@ def test_every_service_sizes_each_of_its_functions_and_runs_them_on_arm64(servic
             assert templates.function_architecture(config, stage, name) == "arm64", (name, stage)
 
 
-def vod_sam() -> dict[str, Any]:
+def vod_sam_with_websockets() -> dict[str, Any]:
     """vod as Chalice packages it: a function per subscription and queue, the relay and the sweeper, and the
     WebSocket API's functions (each with its own role, as Chalice makes them) and stage."""
     naming = Naming("dev")
@@ -246,9 +246,9 @@ def vod_sam() -> dict[str, Any]:
 
 
 def test_the_websocket_api_gets_its_endpoint_token_check_and_a_policy_for_this_api_alone() -> None:
-    assert TOPOLOGY.service("vod").subscriptions[-1].name == "push-pins"  # vod_sam() relies on the order
+    assert TOPOLOGY.service("vod").subscriptions[-1].name == "push-pins"  # vod_sam_with_websockets() relies on the order
 
-    merged = merge_template("vod", "dev", vod_sam())["Resources"]
+    merged = merge_template("vod", "dev", vod_sam_with_websockets())["Resources"]
 
     endpoint = {"Fn::Sub": "https://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}
     variables = {name: merged[name]["Properties"].get("Environment", {}).get("Variables", {}) for name in merged}
