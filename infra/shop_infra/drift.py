@@ -26,8 +26,11 @@ from shop_eventing.topology import Naming
 from shop_infra.provision import Clients, bucket_cors, bucket_encryption, bucket_public_access_block, bucket_versioning
 from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 
-AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::")
-AWS_ONLY_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket"})
+AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::", "AWS::ApiGatewayV2::")
+# Alarms and the topic they notify exist on AWS alone: locally nobody is paged (deploy/templates.py).
+AWS_ONLY_TYPES = frozenset(
+    {"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::Subscription"}
+)
 MISSING = "<missing>"
 NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "404", "NoSuchBucket")
 ABSENT = None
