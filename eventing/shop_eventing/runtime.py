@@ -92,6 +92,7 @@ class ServiceRuntime:
             self.naming.bus,
             table_marker(self.dynamodb, self.table_name),
             changes=self._change_feed,
+            service=self.service.source,
         )
 
     @cached_property
