@@ -17,8 +17,9 @@ Granted, and nothing else:
   provider's key; fulfillment: the 3PL's token and the tracking webhook's secret; vod: the key it signs
   playback cookies with); fulfillment: writing
   its carrier lists' objects.
-The one unavoidable `"Resource": "*"`: `dynamodb:ListStreams` has no resource type in IAM
-(read-only listing of stream ARNs; Lambda's DynamoDB event source needs it).
+- X-Ray's trace writes (every function traces actively).
+The unavoidable `"Resource": "*"`: `dynamodb:ListStreams` (read-only listing of stream ARNs; Lambda's
+DynamoDB event source needs it), X-Ray's writes and vod's `mediaconvert:Probe` have no resource type in IAM.
 """
 
 from __future__ import annotations
@@ -58,7 +59,13 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
     ],
 }
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
-UNSCOPED_ALLOWED = {"ListTableStreams": ["dynamodb:ListStreams"], "ProbeSources": ["mediaconvert:Probe"]}
+# X-Ray's (AWSXRayDaemonWriteAccess's writes): every function traces (Tracing: Active); no resource type.
+TRACE_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+UNSCOPED_ALLOWED = {
+    "ListTableStreams": ["dynamodb:ListStreams"],
+    "ProbeSources": ["mediaconvert:Probe"],
+    "WriteTraces": TRACE_ACTIONS,
+}
 
 
 def vod_statements(naming: Naming) -> list[dict[str, Any]]:
@@ -182,6 +189,7 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
     statements: list[dict[str, Any]] = [
         {"Sid": "Logs", "Effect": "Allow", "Action": LOG_ACTIONS, "Resource": log_group_arns(service_name, naming)},
         {"Sid": "OwnTable", "Effect": "Allow", "Action": TABLE_ACTIONS, "Resource": [table, f"{table}/index/*"]},
+        {"Sid": "WriteTraces", "Effect": "Allow", "Action": UNSCOPED_ALLOWED["WriteTraces"], "Resource": "*"},
     ]
     if service.publishes:
         statements += [

@@ -31,7 +31,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import package
 from policies import ROOT, SERVICES
-from templates import ARTIFACTS_BUCKET_OUTPUT, TABLE_ID, platform_template
+from templates import ALARM_EMAIL_PARAMETER, ARTIFACTS_BUCKET_OUTPUT, TABLE_ID, platform_template
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
 
 # Above this size CloudFormation wants the template from S3 rather than inline.
 TEMPLATE_BODY_LIMIT = 51_200
+# The address `make deploy` subscribes to the service stack's alarm topic (docs/deploy.md).
+ALARM_EMAIL_VARIABLE = "SHOP_ALARM_EMAIL"
 # Chalice's roles; vod's named MediaConvert role (its static policy names the role); the SAM transform.
 SERVICE_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -143,6 +145,20 @@ def point_code_at(template: dict[str, Any], code_uri: str) -> dict[str, Any]:
     return updated
 
 
+def stack_parameters(existing: dict[str, Any] | None, given: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """A parameter given a value gets it; one not given keeps the value the stack already has (an update
+    without it would reset it to its default, and drop the alarm e-mail set by an earlier deploy); a
+    new stack takes the defaults."""
+    had = {parameter["ParameterKey"] for parameter in (existing or {}).get("Parameters", [])}
+    chosen: list[dict[str, Any]] = []
+    for key, value in given.items():
+        if value:
+            chosen.append({"ParameterKey": key, "ParameterValue": value})
+        elif key in had:
+            chosen.append({"ParameterKey": key, "UsePreviousValue": True})
+    return chosen
+
+
 def _change(item: dict[str, Any]) -> Change:
     change = item.get("ResourceChange", {})
     return Change(
@@ -195,8 +211,10 @@ class Deployer:
         execute: bool = True,
         refuse: Callable[[Sequence[Change]], list[str]] = lambda changes: [],
         template_bucket: str | None = None,
+        parameters: Mapping[str, str | None] | None = None,
     ) -> Outcome:
-        """Create or update `stack` through a change set; return what changed."""
+        """Create or update `stack` through a change set; return what changed. `parameters`: see
+        `stack_parameters`."""
         existing = self.describe(stack)
         if (
             existing is not None
@@ -220,6 +238,9 @@ class Deployer:
             "Tags": [{"Key": "shop:stage", "Value": self.stage}, {"Key": "shop:stack", "Value": stack}],
             **self._template_argument(stack, template, template_bucket),
         }
+        given = stack_parameters(None if creating else existing, parameters or {})
+        if given:
+            arguments["Parameters"] = given
         try:
             change_set_arn = self.cfn.create_change_set(**arguments)["Id"]
         except ClientError as error:
@@ -366,6 +387,7 @@ class Deployer:
             execute=execute,
             refuse=(lambda changes: []) if allow_table_replacement else table_refusals,
             template_bucket=bucket,
+            parameters={ALARM_EMAIL_PARAMETER: os.environ.get(ALARM_EMAIL_VARIABLE)},
         )
         if outcome.status in ("created", "updated", "unchanged"):
             self.check_partial_batch_responses(outcome.stack)

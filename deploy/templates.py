@@ -19,7 +19,10 @@ from the model, and patches what Chalice cannot express:
 - every function runs on the architecture its service's `.chalice/config.json` names
   (`lambda_architecture`, per function under `lambda_functions` or for the whole app): Chalice has no
   such setting, so the merge template writes `Architectures`. Memory is Chalice's own
-  (`lambda_memory_size`), which it writes as `MemorySize`; docs/performance.md says why each size.
+  (`lambda_memory_size`), which it writes as `MemorySize`; docs/performance.md says why each size;
+- what on-call needs (`_observability`): X-Ray tracing active on every function and the REST API, the
+  metrics namespace, alarms on every queue, DLQ and outbox, the topic they notify, and the payment
+  subscription's concurrency bound (`ScalingConfig`, beside `FunctionResponseTypes`).
 The SQS event's `Queue` is never touched: Chalice writes it as an Fn::Sub string, and a Fn::GetAtt
 merged into it would leave both keys in one dict, which CloudFormation rejects. Chalice's ARN is
 built from the queue's name, which Naming derives, so it is the model's queue anyway.
@@ -425,9 +428,152 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
     if REST_API_ID in chalice_sam.get("Resources", {}):
         resources.update(rest_api_resources(chalice_sam, _authorizer_definition(service_name, naming, chalice_sam)))
     return {
+        **_observability(service, naming, chalice_sam, resources),
         "Resources": resources,
         "Outputs": {
             "TableName": {"Value": {"Ref": TABLE_ID}},
             "TableStreamArn": {"Value": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}},
+            "AlarmTopicArn": {"Value": {"Ref": ALARM_TOPIC_ID}},
         },
+    }
+
+
+# -- what an on-call person needs on AWS: traces, alarms, where the alarms go -----------------------------
+
+ALARM_TOPIC_ID = "AlarmTopic"
+ALARM_EMAIL_PARAMETER = "AlarmEmail"
+HAS_ALARM_EMAIL = "HasAlarmEmail"
+METRICS_NAMESPACE = "shop"  # shop_eventing.metrics writes here (POWERTOOLS_METRICS_NAMESPACE)
+# A message older than this in a subscription's queue pages: five minutes is many times what any
+# handler takes, yet short enough that a customer waiting on an order is still waiting.
+OLDEST_MESSAGE_ALARM_SECONDS = 300
+# A subscription whose messages may wait longer by design names its own threshold here.
+OLDEST_MESSAGE_ALARM_OVERRIDES: dict[tuple[str, str], int] = {}
+# An event still in the outbox this long was missed by the stream relay and not yet swept: the
+# sweeper takes what waited past its grace (2 minutes) every 5 minutes, so a healthy outbox publishes
+# everything within about 7.
+OUTBOX_AGE_ALARM_SECONDS = 600
+# Subscriptions that call a rate-limited partner, bounded in concurrent function instances (SQS's
+# `MaximumConcurrency`, at least 2). Payments: Stripe allows 100 read/write requests per second in live
+# mode and 25 in test mode; a charge is one request (a confirmed PaymentIntent) of about 0.3 s or more,
+# so each instance makes at most ~3 requests a second, and 5 instances stay under test mode's 25 with
+# room left in live mode for refunds and the API. The rest of a burst waits in the queue, which is
+# what the queue is for (docs/reliability.md).
+MAXIMUM_CONCURRENCY: dict[tuple[str, str], int] = {("orders", "charge-payment"): 5}
+
+
+def oldest_message_alarm_seconds(service: str, subscription: str) -> int:
+    return OLDEST_MESSAGE_ALARM_OVERRIDES.get((service, subscription), OLDEST_MESSAGE_ALARM_SECONDS)
+
+
+def _alarm(
+    description: str, metric: dict[str, Any], threshold: int, *, period: int = 60, missing: str = "notBreaching"
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            **metric,
+            "Statistic": "Maximum",
+            "Period": period,
+            "EvaluationPeriods": 1,
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": missing,
+            "AlarmActions": [{"Ref": ALARM_TOPIC_ID}],
+            "OKActions": [{"Ref": ALARM_TOPIC_ID}],
+        },
+    }
+
+
+def _sqs_metric(name: str, queue_name: Any) -> dict[str, Any]:
+    return {"Namespace": "AWS/SQS", "MetricName": name, "Dimensions": [{"Name": "QueueName", "Value": queue_name}]}
+
+
+def queue_alarms(service_name: str, naming: Naming, resources: dict[str, Any]) -> dict[str, Any]:
+    """Per queue with a DLQ (every subscription's, and those a service owns besides): any message in its
+    DLQ, and its oldest message past the subscription's threshold."""
+    subscription_of = {naming.queue(service_name, s.name): s.name for s in TOPOLOGY.service(service_name).subscriptions}
+    alarms: dict[str, Any] = {}
+    for logical_id, resource in list(resources.items()):
+        properties = resource.get("Properties", {})
+        if resource.get("Type") != "AWS::SQS::Queue" or "RedrivePolicy" not in properties:
+            continue
+        queue_name = str(properties["QueueName"])
+        dlq_id = properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        dlq_name = resources[dlq_id]["Properties"]["QueueName"]
+        subscription = subscription_of.get(queue_name)
+        threshold = oldest_message_alarm_seconds(service_name, subscription) if subscription else OLDEST_MESSAGE_ALARM_SECONDS
+        alarms[f"{dlq_id}MessagesAlarm"] = _alarm(
+            f"{dlq_name} holds a message: an event no retry could handle (shop dlq show, docs/reliability.md)",
+            _sqs_metric("ApproximateNumberOfMessagesVisible", dlq_name),
+            0,
+        )
+        alarms[f"{logical_id}AgeAlarm"] = _alarm(
+            f"{queue_name}'s oldest message is over {threshold} s old: its subscriber is failing or falling behind",
+            _sqs_metric("ApproximateAgeOfOldestMessage", queue_name),
+            threshold,
+        )
+    return alarms
+
+
+def outbox_alarm(service: ServiceSpec) -> dict[str, Any]:
+    """An event published later than OUTBOX_AGE_ALARM_SECONDS after it was written (the relay's and the
+    sweeper's OutboxAgeSeconds, shop_eventing.metrics)."""
+    metric = {
+        "Namespace": METRICS_NAMESPACE,
+        "MetricName": "OutboxAgeSeconds",
+        "Dimensions": [{"Name": "service", "Value": service.source}],
+    }
+    description = (
+        f"{service.name} published an event over {OUTBOX_AGE_ALARM_SECONDS} s after writing it: the outbox has a backlog"
+    )
+    return {"OutboxBacklogAlarm": _alarm(description, metric, OUTBOX_AGE_ALARM_SECONDS, period=300)}
+
+
+def alarm_topic() -> dict[str, Any]:
+    """The stack's alarms notify one topic; an e-mail address given as the AlarmEmail parameter
+    (deploy/stacks.py passes SHOP_ALARM_EMAIL) is subscribed to it."""
+    return {
+        ALARM_TOPIC_ID: {"Type": "AWS::SNS::Topic", "Properties": {}},
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": HAS_ALARM_EMAIL,
+            "Properties": {"TopicArn": {"Ref": ALARM_TOPIC_ID}, "Protocol": "email", "Endpoint": {"Ref": ALARM_EMAIL_PARAMETER}},
+        },
+    }
+
+
+def _observability(
+    service: ServiceSpec, naming: Naming, chalice_sam: dict[str, Any], resources: dict[str, Any]
+) -> dict[str, Any]:
+    """Adds to `resources` what on-call needs; returns the template's Parameters and Conditions for it."""
+    by_queue = {naming.queue(service.name, s.name): s.name for s in service.subscriptions}
+    for logical_id, resource in chalice_sam.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resources[logical_id]["Properties"]
+        # Active, not PassThrough: every function samples and starts a trace of its own, so an event's
+        # consumers appear even when its producer's trace did not travel with it.
+        properties["Tracing"] = "Active"
+        properties.setdefault("Environment", {}).setdefault("Variables", {})["POWERTOOLS_METRICS_NAMESPACE"] = METRICS_NAMESPACE
+        for event_id, event in resource.get("Properties", {}).get("Events", {}).items():
+            bound = MAXIMUM_CONCURRENCY.get((service.name, by_queue.get(_queue_name_of(event) or "", "")))
+            if event.get("Type") == "SQS" and bound is not None:
+                properties["Events"][event_id]["Properties"]["ScalingConfig"] = {"MaximumConcurrency": bound}
+    if REST_API_ID in chalice_sam.get("Resources", {}):
+        resources.setdefault(REST_API_ID, {}).setdefault("Properties", {})["TracingEnabled"] = True
+    resources.update(queue_alarms(service.name, naming, resources))
+    if service.publishes:
+        resources.update(outbox_alarm(service))
+    resources.update(alarm_topic())
+    return {
+        "Parameters": {
+            ALARM_EMAIL_PARAMETER: {
+                "Type": "String",
+                "Default": "",
+                "Description": "An e-mail address to notify of this stack's alarms (empty: none)",
+            }
+        },
+        "Conditions": {HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [{"Ref": ALARM_EMAIL_PARAMETER}, ""]}]}},
     }

@@ -151,7 +151,7 @@ class Shop:
             try:
                 record = json.loads(line)
             except ValueError:
-                continue  # a line from outside the service's logger (the service host's own output)
+                continue  # not a log record (the host's ready line, a library's print)
             if isinstance(record, dict):
                 records.append(record)
         return records

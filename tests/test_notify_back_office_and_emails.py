@@ -127,9 +127,8 @@ NOTIFY_FUNCTIONS = ("send_order_emails", "sync_crm", "book_sales_ledger")
 
 def copies_sent(shop, function: str) -> int:
     """How many messages the duplicate-delivery drill has re-sent to one of notify's functions so far."""
-    return sum(
-        "duplicate delivery drill: re-sent" in line and line.endswith(f"-{function}") for line in shop.log("notify").splitlines()
-    )
+    messages = (str(record.get("message", "")) for record in shop.log_records("notify"))
+    return sum("duplicate delivery drill: re-sent" in message and message.endswith(f"-{function}") for message in messages)
 
 
 def new_email(label: str) -> str:

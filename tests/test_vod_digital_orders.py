@@ -157,9 +157,8 @@ def queue_drained(shop: Any, service: str, subscription: str) -> bool:
 
 def copies_sent(shop: Any, function: str) -> int:
     """How many messages the duplicate-delivery drill has re-sent to one of notify's functions so far."""
-    return sum(
-        "duplicate delivery drill: re-sent" in line and line.endswith(f"-{function}") for line in shop.log("notify").splitlines()
-    )
+    messages = (str(record.get("message", "")) for record in shop.log_records("notify"))
+    return sum("duplicate delivery drill: re-sent" in message and message.endswith(f"-{function}") for message in messages)
 
 
 def test_the_uploader_is_told_once_that_the_video_is_ready_even_when_every_message_comes_twice(shop, tmp_path):

@@ -106,5 +106,11 @@ def test_completing_the_upload_twice_transcodes_once(shop, tmp_path):
     video = settled(shop, uploaded["video_id"])
 
     assert (video["state"], video["attempt"]) == ("READY", 1)
-    ready = [r for r in shop.log_records("vod") if r.get("video_id") == uploaded["video_id"] and r.get("result") == "COMPLETE"]
+    # The handler logs its outcome just after the commit that made the video READY: wait for the line.
+    ready = eventually(
+        lambda: [
+            r for r in shop.log_records("vod") if r.get("video_id") == uploaded["video_id"] and r.get("result") == "COMPLETE"
+        ],
+        what="the job state change's log line",
+    )
     assert len(ready) == 1

@@ -270,3 +270,19 @@ def test_the_script_exits_non_zero_when_a_deploy_is_refused() -> None:
 
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.startswith("deploy: no AWS region"), proc.stderr
+
+
+def test_the_alarm_email_is_set_when_given_and_kept_when_not() -> None:
+    """An update without the parameter would reset it to its default (none), unsubscribing on-call."""
+    with_email = {"Parameters": [{"ParameterKey": "AlarmEmail", "ParameterValue": "oncall@example.com"}]}
+
+    assert deploy.stack_parameters(None, {"AlarmEmail": "a@example.com"}) == [
+        {"ParameterKey": "AlarmEmail", "ParameterValue": "a@example.com"}
+    ]
+    assert deploy.stack_parameters(with_email, {"AlarmEmail": None}) == [{"ParameterKey": "AlarmEmail", "UsePreviousValue": True}]
+    assert deploy.stack_parameters(with_email, {"AlarmEmail": "b@example.com"}) == [
+        {"ParameterKey": "AlarmEmail", "ParameterValue": "b@example.com"}
+    ]
+    # A new stack, or one from before the parameter existed: its default.
+    assert deploy.stack_parameters(None, {"AlarmEmail": None}) == []
+    assert deploy.stack_parameters({"Parameters": []}, {"AlarmEmail": ""}) == []

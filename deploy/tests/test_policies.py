@@ -129,7 +129,8 @@ def test_put_events_only_with_its_own_source(service: str) -> None:
 def test_only_notify_sends_email(service: str) -> None:
     actions = {a for s in statements(service) for a in as_list(s["Action"])}
     services_used = {a.split(":")[0] for a in actions}
-    expected = {"logs", "dynamodb"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
+    # Every function writes its traces (Tracing: Active).
+    expected = {"logs", "dynamodb", "xray"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
     expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
     # vod: its media, MediaConvert and its role; IVS channels; its signing keys (its own parameters).

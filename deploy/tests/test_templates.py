@@ -75,7 +75,10 @@ def test_the_templates_carry_the_resource_model_unchanged() -> None:
     platform = platform_template("dev")["Resources"]
 
     assert {k: v for k, v in merged.items() if k in shop.services["catalog"]} == shop.services["catalog"]
-    assert sorted(set(merged) - set(shop.services["catalog"])) == [
+    alarms = {
+        k for k, v in merged.items() if v.get("Type") in ("AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::Subscription")
+    }
+    assert sorted(set(merged) - set(shop.services["catalog"]) - alarms) == [
         "APIHandler",
         "RelayOutbox",
         "ReleaseStock",
@@ -113,6 +116,7 @@ def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer(
     assert merged["APIHandler"]["Properties"]["Environment"]["Variables"] == {
         "SHOP_AUTH_ISSUER": {"Fn::ImportValue": "shop-dev-issuer"},
         "SHOP_AUTH_AUDIENCE": {"Fn::ImportValue": "shop-dev-user-pool-client-id"},
+        "POWERTOOLS_METRICS_NAMESPACE": "shop",
     }
     exported = {o["Export"]["Name"] for o in platform_template("dev")["Outputs"].values() if "Export" in o}
     assert {"shop-dev-user-pool-arn", "shop-dev-issuer", "shop-dev-user-pool-client-id"} <= exported
@@ -254,7 +258,7 @@ def test_the_websocket_api_gets_its_endpoint_token_check_and_a_policy_for_this_a
     variables = {name: merged[name]["Properties"].get("Environment", {}).get("Variables", {}) for name in merged}
     assert {name for name, v in variables.items() if "VOD_PUSH_ENDPOINT" in v} == {"PushPins", "WebsocketMessage"}
     assert variables["PushPins"]["VOD_PUSH_ENDPOINT"] == endpoint
-    assert set(variables["WebsocketConnect"]) == {"SHOP_AUTH_ISSUER", "SHOP_AUTH_AUDIENCE"}
+    assert set(variables["WebsocketConnect"]) == {"SHOP_AUTH_ISSUER", "SHOP_AUTH_AUDIENCE", "POWERTOOLS_METRICS_NAMESPACE"}
     policy = merged["ManageWebsocketConnections"]["Properties"]
     assert policy["Roles"] == [{"Ref": "PushPinsRole"}, {"Ref": "WebsocketMessageRole"}]
     [statement] = policy["PolicyDocument"]["Statement"]
@@ -267,3 +271,113 @@ def test_a_service_without_a_websocket_api_gets_no_push_wiring() -> None:
 
     assert "ManageWebsocketConnections" not in merged
     assert all("VOD_PUSH_ENDPOINT" not in str(resource) for resource in merged.values())
+
+
+# -- what on-call needs: traces, alarms, the topic, the payment bound ----------------------------------
+
+
+def orders_sam() -> dict[str, Any]:
+    naming = Naming("dev")
+    subscriptions = TOPOLOGY.service("orders").subscriptions
+    functions = {
+        f"Handle{s.name.title().replace('-', '')}": function("app.handle", {"Queue": sqs(naming.queue("orders", s.name))})
+        for s in subscriptions
+    }
+    return with_rest_api(
+        {
+            "Resources": {
+                **functions,
+                "RelayOutbox": function("app.relay_outbox", {"E": {"Type": "DynamoDB", "Properties": {"Stream": "placeholder"}}}),
+                "SweepOutbox": function(
+                    "app.sweep_outbox", {"E": {"Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}}
+                ),
+                "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"Handler": "app.app"}},
+            }
+        },
+        {path: {method: {} for method in methods} for path, methods in protected_operations("orders").items()},
+    )
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {logical_id: r for logical_id, r in resources.items() if r.get("Type") == kind}
+
+
+def test_every_function_and_the_api_trace_actively_and_write_metrics_to_the_shops_namespace() -> None:
+    sam = orders_sam()
+    merged = merge_template("orders", "dev", sam)["Resources"]
+
+    functions = of_type(sam["Resources"], "AWS::Serverless::Function")
+    assert len(functions) == len(TOPOLOGY.service("orders").subscriptions) + 3
+    for name in functions:
+        assert merged[name]["Properties"]["Tracing"] == "Active", name
+        assert merged[name]["Properties"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == "shop", name
+    assert merged["RestAPI"]["Properties"]["TracingEnabled"] is True
+
+
+def test_every_queue_alarms_on_its_dlq_and_its_oldest_message_and_notifies_the_stacks_topic() -> None:
+    naming = Naming("dev")
+    template = merge_template("orders", "dev", orders_sam())
+    merged = template["Resources"]
+    alarms = of_type(merged, "AWS::CloudWatch::Alarm")
+
+    def watched(metric: str) -> dict[str, Any]:
+        found = {}
+        for alarm in alarms.values():
+            properties = alarm["Properties"]
+            if properties["MetricName"] == metric:
+                found[properties["Dimensions"][0]["Value"]] = (properties["Threshold"], properties["ComparisonOperator"])
+        return found
+
+    subscriptions = TOPOLOGY.service("orders").subscriptions
+    assert watched("ApproximateNumberOfMessagesVisible") == {
+        naming.dlq("orders", s.name): (0, "GreaterThanThreshold") for s in subscriptions
+    }
+    assert watched("ApproximateAgeOfOldestMessage") == {
+        naming.queue("orders", s.name): (300, "GreaterThanThreshold") for s in subscriptions
+    }
+    assert watched("OutboxAgeSeconds") == {"shop.orders": (templates.OUTBOX_AGE_ALARM_SECONDS, "GreaterThanThreshold")}
+    assert {alarm["Properties"]["Namespace"] for alarm in alarms.values()} == {"AWS/SQS", "shop"}
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert merged["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    # The e-mail subscription exists only when the stack is given an address.
+    assert merged["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+    assert merged["AlarmEmailSubscription"]["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert template["Parameters"]["AlarmEmail"]["Default"] == ""
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+def test_a_subscription_may_name_its_own_oldest_message_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(templates.OLDEST_MESSAGE_ALARM_OVERRIDES, ("catalog", "reserve-stock"), 60)
+    merged = merge_template("catalog", "dev", catalog_sam())["Resources"]
+
+    assert merged["ReserveStockQueueAgeAlarm"]["Properties"]["Threshold"] == 60
+    assert merged["ReleaseStockQueueAgeAlarm"]["Properties"]["Threshold"] == 300
+
+
+def test_a_service_that_publishes_nothing_has_no_outbox_alarm() -> None:
+    naming = Naming("dev")
+    service = TOPOLOGY.service("notify")
+    assert not service.publishes
+    sam = {
+        "Resources": {
+            f"Handle{s.name.title().replace('-', '')}": function("app.handle", {"Q": sqs(naming.queue(service.name, s.name))})
+            for s in service.subscriptions
+        }
+    }
+    assert "OutboxBacklogAlarm" not in merge_template(service.name, "dev", sam)["Resources"]
+
+
+def test_only_the_payment_subscription_is_bounded_in_concurrency() -> None:
+    sam = orders_sam()
+    merged = merge_template("orders", "dev", sam)["Resources"]
+
+    bounds = {
+        name: merged[name]["Properties"]["Events"]["Queue"]["Properties"].get("ScalingConfig")
+        for name, resource in sam["Resources"].items()
+        if "Queue" in resource["Properties"].get("Events", {})
+    }
+    assert bounds.pop("HandleChargePayment") == {"MaximumConcurrency": 5}
+    assert set(bounds.values()) == {None}
+    # SQS refuses a MaximumConcurrency below 2; Stripe's test mode allows 25 requests a second.
+    assert all(2 <= bound <= 25 for bound in templates.MAXIMUM_CONCURRENCY.values())

@@ -16,6 +16,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfig
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     # Opt-in (SHOP_COUNT_AWS_REQUESTS, set by `make bench`): before the app makes its first client.
     request_counter.install_from_env(args.service)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {args.service} %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, handlers=[json_log_handler(args.service)])
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
     service_dir = REPO_ROOT / "services" / args.service
@@ -133,6 +135,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+ACCESS_LOG = logging.getLogger("shop.access")
+# The id an HTTP request is about, the one its events carry as correlation_id (an order's, a video's).
+CORRELATED_PATH = re.compile(r"^/(?:staff/)?(?:orders|videos)/([^/?#]+)")
+
+
+def json_log_handler(service: str) -> logging.Handler:
+    """The host's own lines (access log, event sources, errors) as JSON, in the shape the functions'
+    powertools Logger writes: level, location, message, timestamp, service, and any `extra` keys."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(LambdaPowertoolsFormatter(service=f"shop.{service}"))
+    return handler
+
+
+def access_fields(method: str, path: str, status: int, client: str) -> dict[str, Any]:
+    fields: dict[str, Any] = {"method": method, "path": path, "status": status, "client": client}
+    correlated = CORRELATED_PATH.match(path)
+    if correlated:
+        fields["correlation_id"] = correlated.group(1)
+    return fields
+
+
 # A client that announces more body than it sends (or stalls) gets a 408 after this long instead of
 # holding a thread and a connection forever; idle keep-alive connections are closed after it too.
 READ_TIMEOUT_SECONDS = float(os.environ.get("SHOP_HTTP_READ_TIMEOUT_SECONDS", "10"))
@@ -164,6 +187,17 @@ class ApiGatewayLikeHandler(ChaliceRequestHandler):
     """
 
     timeout = READ_TIMEOUT_SECONDS
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One JSON line per request (http.server's default is a plain text line on stderr)."""
+        status = int(code) if str(code).isdigit() else 0
+        fields = access_fields(
+            str(getattr(self, "command", "") or ""), str(getattr(self, "path", "")), status, self.client_address[0]
+        )
+        ACCESS_LOG.info(f"{fields['method']} {fields['path']} {status}", extra=fields)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        ACCESS_LOG.warning(format % args, extra={"client": self.client_address[0]})
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         self.log_error("code %d, message %s", code, message)

@@ -26,6 +26,11 @@ skips the first: the marker alone makes a repeat change nothing, and powertools'
 cost two more writes per message (decision 0012). One with an effect elsewhere (an e-mail, a charge)
 keeps it.
 
+Each invocation writes one metrics line per subscriber (shop_eventing.metrics): EventsHandled (the
+handler applied it), DuplicatesSkipped (the processed-marker or powertools' record said it was applied
+before), EventsFailed (the handler raised: retried, and dead-lettered by SQS after `max_receive_count`)
+and EventsDeadLettered (sent to the DLQ here, never handled).
+
 What operators see (`shop dlq show`, `shop reconcile`, `shop trace`): a record dead-lettered here
 carries its reason as a message attribute; a record whose handler raised gets a failure record in the
 service's own table (`failure_record_key`: the exception and the receive count of its last failure),
@@ -47,6 +52,7 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
+from shop_eventing.metrics import Tally
 from shop_eventing.outbox import ITEM_TYPE, PROCESSED_ITEM_TYPE, AlreadyProcessed, processed_marker_key, to_dynamodb
 from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
 
@@ -64,6 +70,7 @@ FAILURE_ITEM_TYPE = "failure"
 # As long as SQS may keep the message it explains (the longest retention a queue can have).
 FAILURE_RETENTION = timedelta(days=14)
 MAX_REASON_CHARS = 1000
+HANDLED, DUPLICATES, FAILED, DEAD_LETTERED = "EventsHandled", "DuplicatesSkipped", "EventsFailed", "EventsDeadLettered"
 
 
 def failure_record_key(subscriber: str, event_id: str) -> dict[str, str]:
@@ -122,6 +129,9 @@ class Subscriber:
         # powertools persistence layer (a boto3 client) and the idempotency and batch modules.
         self._idempotent: tuple[IdempotencyConfig, Callable[..., Any]] | None = None
         self._lock = threading.Lock()
+        # Per thread: the invocation's tally, and whether the handler ran for the record at hand (when
+        # powertools answers a repeat from its record, `_apply` never runs).
+        self._local = threading.local()
 
     def _apply_once(self, detail: dict[str, Any]) -> Any:
         if self._deduplicated_by_marker:
@@ -177,7 +187,19 @@ class Subscriber:
         if not self._deduplicated_by_marker and context is not None and hasattr(context, "get_remaining_time_in_millis"):
             self._idempotent_apply()[0].register_lambda_context(context)
         processor = BatchProcessor(event_type=EventType.SQS)
-        return dict(process_partial_response(event=sqs_event, record_handler=self._record, processor=processor, context=context))
+        self._local.tally = tally = Tally(self.service.source, subscriber=self.id)
+        tally.zero(HANDLED, DUPLICATES, FAILED, DEAD_LETTERED)
+        try:
+            return dict(
+                process_partial_response(event=sqs_event, record_handler=self._record, processor=processor, context=context)
+            )
+        finally:
+            tally.flush()
+
+    def _count(self, name: str) -> None:
+        tally: Tally | None = getattr(self._local, "tally", None)
+        if tally is not None:
+            tally.count(name)
 
     def _record(self, record: SQSRecord) -> None:
         try:
@@ -189,12 +211,16 @@ class Subscriber:
         self._log.thread_safe_append_keys(
             event_id=event.event_id, correlation_id=event.metadata.correlation_id, event_type=event.event_type
         )
+        self._local.applied = False
         try:
             self._apply_once(detail=event.to_detail())
         except Exception as error:
+            self._count(FAILED)
             self._log.exception("handler failed; the record will be retried", extra={"message_id": record.message_id})
             self._record_failure(record, event, error)
             raise
+        else:
+            self._count(HANDLED if self._local.applied else DUPLICATES)
         finally:
             self._log.thread_safe_remove_keys(["event_id", "correlation_id", "event_type"])
 
@@ -230,6 +256,7 @@ class Subscriber:
         except AlreadyProcessed:
             self._log.info("duplicate delivery: already applied")
             return {"status": "duplicate"}
+        self._local.applied = True
         if self._marks_after_handler:
             self._put_marker(event)
         self._log.info("event handled")
@@ -286,3 +313,4 @@ class Subscriber:
                 "shop-original-message-id": {"DataType": "String", "StringValue": record.message_id},
             },
         )
+        self._count(DEAD_LETTERED)

@@ -18,6 +18,11 @@ these ride in the same PutEvents calls as the outbox's events: no second reader 
 extra invocation. They have no outbox item to mark and the sweeper does not know them: a change
 event lost with its stream record (24 hours of failing) stays lost, so a change feed is for views
 that the next change corrects, never for a step of a flow.
+
+Every publishing call (the relay's and the sweeper's) writes one metrics line (shop_eventing.metrics):
+OutboxPublished, the outbox events it put on the bus, and OutboxAgeSeconds, per event, how long after
+its use case wrote it (`occurred_at`) it was published: the outbox's backlog, which the outbox alarm
+watches (deploy/templates.py). Change events are not outbox events and count in neither.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from shop_eventing.envelope import DomainEvent
+from shop_eventing.metrics import Tally
 from shop_eventing.outbox import ITEM_TYPE, OUTBOX_ITEM_TYPE, PENDING_INDEX, PENDING_PARTITION, from_dynamodb
 
 log = logging.getLogger(__name__)
@@ -170,8 +176,13 @@ class OutboxRelay:
         backoff_seconds: float = 0.2,
         sleep: Callable[[float], None] = time.sleep,
         changes: ChangeFeed | None = None,
+        service: str = "",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`service`: the source of the service whose outbox this is (the metrics' dimension)."""
         self._bus = bus
+        self._service = service
+        self._clock = clock
         self._changes = changes
         self._bus_name = bus_name
         self._mark_published = mark_published
@@ -190,12 +201,20 @@ class OutboxRelay:
 
     def publish(self, pending: Sequence[PendingEvent]) -> int:
         """Put `pending` on the bus and mark each published; returns how many."""
-        for start in range(0, len(pending), PUT_EVENTS_MAX_ENTRIES):
-            chunk = pending[start : start + PUT_EVENTS_MAX_ENTRIES]
-            self._publish(chunk)
-            for event in chunk:
-                if event.key is not None:
-                    self._mark_published(event.key)
+        tally = Tally(self._service)
+        try:
+            for start in range(0, len(pending), PUT_EVENTS_MAX_ENTRIES):
+                chunk = pending[start : start + PUT_EVENTS_MAX_ENTRIES]
+                self._publish(chunk)
+                published_at = self._clock()
+                for event in chunk:
+                    if event.key is not None:
+                        self._mark_published(event.key)
+                        tally.count("OutboxPublished")
+                        tally.seconds("OutboxAgeSeconds", (published_at - event.entry["Time"]).total_seconds())
+        finally:
+            # What was published before a failure counts too: its ages are the backlog's.
+            tally.flush()
         return len(pending)
 
     def _publish(self, chunk: Sequence[PendingEvent]) -> None:

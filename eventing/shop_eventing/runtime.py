@@ -5,17 +5,30 @@ the embedded stack; only AWS_ENDPOINT_URL (read by boto3 itself) differs locally
 - SHOP_STAGE: the stage whose resources to use (default "local").
 - SHOP_TABLE_STREAM_ARN: the service table's stream, for the outbox relay's event source.
 - AWS_DEFAULT_REGION / credentials: as boto3 reads them.
+
+Tracing (`trace`): on AWS every invocation of every function is an X-Ray subsegment `## <function>`,
+annotated with the service and whether it was a cold start, and every AWS call under it a subsegment
+of its own (botocore patched), so one request or event's work is one trace per function, linked
+along SQS and EventBridge by X-Ray. The X-Ray SDK is imported on the first traced invocation, never
+at import (a cold start's cost) and never locally, where POWERTOOLS_TRACE_DISABLED=true.
+
+The deployment packages do not ship the X-Ray SDK yet: aws-xray-sdk requires botocore, which its lock
+would put into every package (32 MB installed) over the one Lambda's runtime provides. Without it a
+function still gets Lambda's own segments (Tracing: Active), not these subsegments: `tracer` says so
+once and traces nothing, rather than failing the invocation.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from chalice.app import Chalice, CloudWatchEvent, DynamoDBEvent, Rate, SQSEvent
 
 from shop_eventing.consumer import Handler, Subscriber
@@ -46,6 +59,10 @@ class ServiceRuntime:
         self.session = session or boto3.Session()
         self.logger = Logger(service=self.service.source)
         self._change_feed: ChangeFeed | None = None
+        self._tracer: Tracer | None = None
+        self._tracer_lock = threading.Lock()
+        self._cold_start = True
+        self._sdk_missing = False
 
     @property
     def table_name(self) -> str:
@@ -92,6 +109,7 @@ class ServiceRuntime:
             self.naming.bus,
             table_marker(self.dynamodb, self.table_name),
             changes=self._change_feed,
+            service=self.service.source,
         )
 
     @cached_property
@@ -136,3 +154,46 @@ class ServiceRuntime:
             app.on_dynamodb_record(stream_arn=self.table_stream_arn, name="relay_outbox")(relay_outbox),
             app.schedule(Rate(SWEEP_EVERY_MINUTES, unit=Rate.MINUTES), name="sweep_outbox")(sweep_outbox),
         )
+
+    def trace(self, app: Chalice) -> None:
+        """Trace every function of `app` on AWS (see the module's docstring): one middleware for every
+        kind of event Chalice dispatches, routes and WebSocket messages included."""
+
+        @app.middleware("all")
+        def traced(event: Any, get_response: Callable[[Any], Any]) -> Any:
+            tracer = self.tracer()
+            if tracer is None:
+                return get_response(event)
+            with self._tracer_lock:
+                cold_start, self._cold_start = self._cold_start, False
+            # A route's Request keeps the Lambda context apart (its `context` is API Gateway's).
+            context = getattr(event, "lambda_context", None) or getattr(event, "context", None)
+            name = getattr(context, "function_name", None) or self.service.name
+            with tracer.provider.in_subsegment(name=f"## {name}") as subsegment:
+                subsegment.put_annotation(key="ColdStart", value=cold_start)
+                subsegment.put_annotation(key="Service", value=self.service.source)
+                return get_response(event)
+
+    def tracer(self) -> Tracer | None:
+        """powertools' Tracer with boto3 patched, made on the first invocation that traces; None where
+        nothing traces (outside Lambda, or POWERTOOLS_TRACE_DISABLED)."""
+        if not tracing_enabled():
+            return None
+        with self._tracer_lock:
+            if self._sdk_missing:
+                return None
+            if self._tracer is None:
+                if importlib.util.find_spec("aws_xray_sdk") is None:
+                    self._sdk_missing = True
+                    self.logger.warning("aws-xray-sdk is not in the package: Lambda's segments only, no subsegments")
+                    return None
+                self._tracer = Tracer(service=self.service.source, auto_patch=True, patch_modules=("botocore",))
+            return self._tracer
+
+
+def tracing_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """powertools' own rule (Tracer._is_tracer_disabled), read without importing the X-Ray SDK: in
+    Lambda (LAMBDA_TASK_ROOT), not under a local emulator, not switched off."""
+    disabled = environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in ("1", "true", "yes", "on")
+    emulated = bool(environ.get("AWS_SAM_LOCAL") or environ.get("AWS_CHALICE_CLI_MODE"))
+    return bool(environ.get("LAMBDA_TASK_ROOT")) and not disabled and not emulated

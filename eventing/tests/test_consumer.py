@@ -496,3 +496,78 @@ def test_a_subscriber_marking_after_its_handler_leaves_the_marker_a_marking_hand
 
     assert handler.applied == [1]
     assert (marker(handled), marker(broken)) == (True, False)
+
+
+def metric_lines(out: str) -> list[dict[str, Any]]:
+    """The EMF lines among a run's stdout (the logger's JSON lines are there too)."""
+    found = []
+    for text in out.splitlines():
+        try:
+            line = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(line, dict) and "_aws" in line:
+            found.append(line)
+    return found
+
+
+def counts(line: dict[str, Any]) -> dict[str, float]:
+    names = [metric["Name"] for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+    return {name: sum(line[name]) for name in names}
+
+
+def test_each_batch_writes_what_it_handled_skipped_failed_and_dead_lettered_per_subscriber(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    handler = Recorder(fail=lambda event: event.data.n == 2)  # type: ignore[attr-defined]
+    first, failing = ping(1), ping(2)
+    arn = aws.queue_arn()
+    consumer = subscriber(aws, handler)
+    capsys.readouterr()
+
+    consumer.handle(
+        lambda_sqs_event(eventbridge_body(first), eventbridge_body(failing), "not json", queue_arn=arn), FakeContext()
+    )
+    # `first` redelivered: powertools' record answers for it, the handler does not run again.
+    consumer.handle(lambda_sqs_event(eventbridge_body(first), eventbridge_body(ping(3)), queue_arn=arn), FakeContext())
+
+    lines = metric_lines(capsys.readouterr().out)
+    assert [counts(line) for line in lines] == [
+        {"EventsHandled": 1, "DuplicatesSkipped": 0, "EventsFailed": 1, "EventsDeadLettered": 1},
+        {"EventsHandled": 1, "DuplicatesSkipped": 1, "EventsFailed": 0, "EventsDeadLettered": 0},
+    ]
+    for line in lines:
+        assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "shop"
+        assert sorted(line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["service", "subscriber"]
+        assert (line["service"], line["subscriber"]) == ("shop.consumer", SUBSCRIBER_ID)
+
+
+def test_a_repeat_the_processed_marker_stops_counts_as_a_skipped_duplicate(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+
+    def duplicate(event: DomainEvent, subscriber_id: str) -> None:
+        raise AlreadyProcessed()
+
+    capsys.readouterr()
+    subscriber(aws, duplicate).handle(lambda_sqs_event(eventbridge_body(ping(1)), queue_arn=aws.queue_arn()), FakeContext())
+
+    [line] = metric_lines(capsys.readouterr().out)
+    assert counts(line) == {"EventsHandled": 0, "DuplicatesSkipped": 1, "EventsFailed": 0, "EventsDeadLettered": 0}
+
+
+def test_a_batch_that_fails_whole_still_writes_its_metrics(
+    aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    capsys.readouterr()
+
+    with pytest.raises(BatchProcessingError):
+        subscriber(aws, Recorder(fail=lambda _: True)).handle(
+            lambda_sqs_event(eventbridge_body(ping(1)), queue_arn=aws.queue_arn()), FakeContext()
+        )
+
+    [line] = metric_lines(capsys.readouterr().out)
+    assert counts(line)["EventsFailed"] == 1

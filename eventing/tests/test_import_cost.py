@@ -17,11 +17,20 @@ from shop_eventing.runtime import ServiceRuntime
 
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
 subscriber = runtime.subscriber("charge-payment", {"StockReserved": lambda event, subscriber: None})
+from chalice import Chalice
+runtime.trace(Chalice(app_name="probe"))
 print(" ".join(sorted(m for m in LAZY if m in sys.modules)))
 """
 # PyJWT imports cryptography (the token verifier's, used by the API alone, on its first token);
-# powertools' batch and idempotency modules are used by a subscriber's own function, on its first batch.
-LAZY = ("jwt", "cryptography", "aws_lambda_powertools.utilities.batch", "aws_lambda_powertools.utilities.idempotency")
+# powertools' batch and idempotency modules are used by a subscriber's own function, on its first batch;
+# the X-Ray SDK on AWS alone, on the first traced invocation.
+LAZY = (
+    "jwt",
+    "cryptography",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.idempotency",
+    "aws_xray_sdk",
+)
 
 
 def test_importing_the_shared_packages_and_declaring_a_subscriber_loads_none_of_the_lazy_modules() -> None:

@@ -382,3 +382,51 @@ def test_without_a_feed_table_changes_publish_nothing() -> None:
 
     assert relay(bus, Marks()).handle({"Records": [level_record(2)]}) == 0
     assert bus.calls == []
+
+
+def emf_lines(out: str) -> list[dict[str, Any]]:
+    return [line for line in map(json.loads, filter(None, out.splitlines())) if "_aws" in line]
+
+
+def test_each_publish_writes_how_many_outbox_events_went_out_and_how_old_each_was(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    events = pings(3)  # written at T0, T0+1s, T0+2s
+    published_at = T0 + timedelta(seconds=30)
+    capsys.readouterr()
+
+    OutboxRelay(FakeBus(), BUS, Marks(), service="shop.test", clock=lambda: published_at).handle(stream(events))
+
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "shop"
+    assert line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+    assert line["service"] == "shop.test"
+    assert line["OutboxPublished"] == [3.0]
+    assert line["OutboxAgeSeconds"] == [30.0, 29.0, 28.0]
+
+
+def test_what_went_out_before_a_failure_is_still_written(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    events = pings(12)
+    bus = FakeBus(failures={events[11].event_id: 99})
+    capsys.readouterr()
+
+    with pytest.raises(RelayFailed):
+        OutboxRelay(bus, BUS, Marks(), max_attempts=2, sleep=lambda s: None, service="shop.test").handle(stream(events))
+
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert line["OutboxPublished"] == [10.0]
+
+
+def test_without_a_namespace_no_metrics_are_written(
+    stream: Callable[[list[DomainEvent]], dict[str, Any]], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    capsys.readouterr()
+
+    OutboxRelay(FakeBus(), BUS, Marks(), service="shop.test").handle(stream(pings(2)))
+
+    assert emf_lines(capsys.readouterr().out) == []

@@ -30,7 +30,10 @@ from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 # service host and the WebSocket gateway (shop_devstack.websocket_gateway for API Gateway's v2 WebSocket
 # API), not by moto's resources: there is nothing local to compare them with.
 AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::", "AWS::ApiGatewayV2::")
-AWS_ONLY_TYPES = frozenset({"AWS::Logs::LogGroup", "AWS::S3::Bucket"})
+# Alarms and the topic they notify exist on AWS alone: locally nobody is paged (deploy/templates.py).
+AWS_ONLY_TYPES = frozenset(
+    {"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::Subscription"}
+)
 MISSING = "<missing>"
 NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "404", "NoSuchBucket")
 ABSENT = None

@@ -62,6 +62,7 @@ serve_openapi(
     description="Products, prices and stock: the staff's catalog (/staff/...) and the storefront's view of what is on sale.",
 )
 runtime = ServiceRuntime(TOPOLOGY, "catalog", REGISTRY)
+runtime.trace(app)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 STAFF = "staff"  # only staff keep the catalog

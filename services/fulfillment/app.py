@@ -50,6 +50,7 @@ serve_openapi(
     description="Shipments for the physical goods of paid orders: picking list, hand-off, tracking.",
 )
 runtime = ServiceRuntime(TOPOLOGY, "fulfillment", REGISTRY)
+runtime.trace(app)
 repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 # Who packs and ships, and staff who answer customers about it.

@@ -54,6 +54,7 @@ app = Chalice(app_name="shop-notify")
 use_one_error_shape(app)
 serve_openapi(app, title="shop notify API", version="1", description="E-mails to customers (no API beyond its health).")
 runtime = ServiceRuntime(TOPOLOGY, "notify", REGISTRY)
+runtime.trace(app)
 # botocore must not resend on its own: a resend after a lost answer could send an e-mail twice.
 ses = runtime.session.client("ses", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 mailer = SesMailer(ses, os.environ.get("SHOP_MAIL_SENDER", "shop@example.com"))

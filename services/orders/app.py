@@ -54,6 +54,7 @@ app = Chalice(app_name="shop-orders")
 use_one_error_shape(app)
 serve_openapi(app, title="shop orders API", version="1", description="Checkout, payment and order history: the storefront's API.")
 runtime = ServiceRuntime(TOPOLOGY, "orders", REGISTRY)
+runtime.trace(app)
 repository = OrdersRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 # The embedded stack's fake accepts any test key; on AWS the key is a SecureString in SSM.

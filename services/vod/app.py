@@ -96,6 +96,7 @@ serve_openapi(
     description="Videos: presigned upload, transcoding to HLS, captions; the access customers bought.",
 )
 runtime = ServiceRuntime(TOPOLOGY, "vod", REGISTRY)
+runtime.trace(app)
 repository = VodRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 STAFF = frozenset({"staff"})
