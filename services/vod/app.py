@@ -1,9 +1,13 @@
-"""vod: videos — upload, transcode, access (playback and live come later).
+"""vod: videos and live shows — upload, transcode, access, protected playback, shoppable timelines,
+live shows with pinned products and the push channel that brings the pins to viewers.
 
 Staff create a video and upload its source through a presigned S3 PUT (or multipart), then say it is
 complete; VideoUploaded starts one transcode job (ffmpeg locally, MediaConvert on AWS), whose state
 change makes the video READY or FAILED. PaymentCaptured grants the access a paid line sells;
-OrderCancelled and PaymentRefunded revoke it.
+OrderCancelled and PaymentRefunded revoke it. Playback signs CloudFront cookies for an entitled viewer;
+a video's timeline shows the products placed on it with their price and stock now (product-view keeps
+catalog's products). A live show runs on an IVS channel; staff pin products, push-pins sends each pin to
+the show's viewers over the WebSocket API, and the recording becomes a video with the pins as markers.
 """
 
 from __future__ import annotations
