@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-status destroy clean help
+.PHONY: web browser browser-tests run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-status destroy clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -52,11 +52,34 @@ lock: $(STAMP)
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# The storefront and the staff console (web/): node_modules exactly as web/package-lock.json says, then
+# the static build in web/dist (tsc checks the TypeScript first), which the embedded stack's web edge serves.
+WEB_STAMP := web/node_modules/.installed
+WEB_SOURCES := $(shell find web/src web/index.html web/console/index.html web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make: Node.js 20+ with npm is needed to build web/ (e.g. apt-get install nodejs npm)." >&2; exit 2; }
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+web/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES)
+	cd web && npm run build --silent
+
+web: web/dist/index.html
+
+# Debian's chromium, which the browser tests drive through Playwright (no browser is downloaded at test time).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (the browser tests drive it)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
+	@$(CHROMIUM) --version
+
+run: $(STAMP) web
 	$(PY) -m shop_devstack
 
 # Each tier in turn, timed; the summary says where the run's time went (also when a tier fails).
-TEST_TIERS := lint typecheck contracts-check openapi-check unit service-tests e2e
+TEST_TIERS := lint typecheck contracts-check openapi-check unit service-tests e2e browser-tests
 test: $(STAMP)
 	@summary=""; status=0; \
 	for tier in $(TEST_TIERS); do \
@@ -122,8 +145,13 @@ service-tests: $(STAMP)
 	done
 
 # Through HTTP and the real event flow, against the embedded shop the tests start themselves.
-e2e: $(STAMP)
-	$(PY) -m pytest -q tests
+e2e: $(STAMP) web
+	$(PY) -m pytest -q tests --ignore=tests/browser
+
+# The storefront and console in a real browser (Debian's chromium, headless) against an embedded shop;
+# screenshots land in build/browser-artifacts/.
+browser-tests: $(STAMP) web browser
+	$(PY) -m pytest -q tests/browser
 
 # The benchmark (docs/performance.md): its own embedded shop, a few minutes by default, results in
 # bench/results.json and a table on stdout. Not part of `make test`: its figures are not pass/fail.

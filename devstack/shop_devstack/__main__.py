@@ -25,6 +25,7 @@ DEFAULT_PORTS = {
     "media-edge": 5107,
     "live-channel": 5108,
     "websocket-gateway": 5109,
+    "web-edge": 5110,
     "catalog": 8101,
     "vod": 8102,
     "orders": 8103,
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             media_edge_port=ports["media-edge"],
             live_channel_port=ports["live-channel"],
             websocket_port=ports["websocket-gateway"],
+            web_port=ports["web-edge"],
             service_ports={s: ports[s] for s in SERVICES},
             duplicate_deliveries=args.duplicate_deliveries,
         )
@@ -79,6 +81,10 @@ def _banner(shop: EmbeddedShop) -> None:
     lines = [
         "",
         "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
+        "",
+        f"  Open the storefront:  {shop.web_url}/   (sign in as ada / ada-secret-1815)",
+        f"  Staff console:        {shop.web_url}/console/   (sign in as sam / sam-secret-staff)",
+        "",
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
         f"  payment gateway       {shop.gateway_url}   (fake Stripe: tok_visa, tok_chargeDeclined, tok_flaky, tok_timeoutOnce)",
         f"  OIDC issuer           {shop.issuer_url}   (Cognito's stand-in; audience {AUDIENCE})",

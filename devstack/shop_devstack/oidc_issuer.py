@@ -15,8 +15,15 @@ Endpoints:
                                               and, after a rotation, the previous one (its tokens still live)
 * ``GET /authorize``                          a minimal HTML sign-in form; ``POST /authorize`` with
                                               ``username`` and ``password`` answers 302 to the redirect URI
-                                              with the code (scripts post it directly: shop_devstack.signin)
-* ``POST /token``                             authorization_code (+ code_verifier) and refresh_token grants
+                                              with the code (scripts post it directly: shop_devstack.signin).
+                                              A browser that signed in keeps a session cookie, as with
+                                              Cognito's hosted UI: while it lasts ``GET /authorize`` answers
+                                              with a code at once (``prompt=login`` asks again)
+* ``POST /token``                             authorization_code (+ code_verifier) and refresh_token grants;
+                                              CORS for the storefront's origins (``--web-origin``), which
+                                              call it from the page
+* ``GET /logout?client_id=…&logout_uri=…``    Cognito's sign-out: the session cookie goes, then 302 to
+                                              ``logout_uri`` (one of the storefront's registered pages)
 * ``GET /health``
 
 Local only, for tests and drills (Cognito rotates its own keys and has no such switches):
@@ -53,6 +60,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant, RefreshTokenGrant
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from authlib.oidc.core.grants import OpenIDCode
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
@@ -69,6 +77,12 @@ AUDIENCE: Final = "shop-api"
 CLIENT_ID: Final = "shop-web"
 # Loopback redirect (RFC 8252): the signin script never follows it; it reads the code off Location.
 REDIRECT_URI: Final = "http://127.0.0.1:8765/callback"
+# A web origin (the storefront, `--web-origin`) may come back to these pages of its (Cognito: the app
+# client's CallbackURLs and LogoutURLs).
+WEB_CALLBACK_PATHS: Final = ("/callback", "/console/callback")
+WEB_LOGOUT_PATHS: Final = ("/", "/console/")
+SESSION_COOKIE: Final = "shop_issuer_session"
+SESSION_SECONDS: Final = 8 * 3600
 SCOPES: Final = ("openid", "profile", "email", "shop")
 # Cognito's claim name, so the services read one name locally and on AWS.
 GROUPS_CLAIM: Final = "cognito:groups"
@@ -107,6 +121,12 @@ DEMO_USERS: Final[Mapping[str, DemoUser]] = {
 class Client(ClientMixin):  # type: ignore[misc]
     """The one public client; authlib asks it what it may do."""
 
+    def __init__(self, web_origins: tuple[str, ...] = ()) -> None:
+        self.redirect_uris = frozenset(
+            {REDIRECT_URI, *(f"{origin}{path}" for origin in web_origins for path in WEB_CALLBACK_PATHS)}
+        )
+        self.logout_uris = frozenset(f"{origin}{path}" for origin in web_origins for path in WEB_LOGOUT_PATHS)
+
     def get_client_id(self) -> str:
         return CLIENT_ID
 
@@ -119,7 +139,7 @@ class Client(ClientMixin):  # type: ignore[misc]
         return " ".join(s for s in scope.split() if s in SCOPES)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri == REDIRECT_URI
+        return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
         return False  # public: it has none
@@ -143,9 +163,24 @@ class AuthorizationCode:
     code_challenge: str
     code_challenge_method: str
     expires_at: float
+    nonce: str | None = None
+    auth_time: int | None = None
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
+
+    # OpenID Connect's questions about the sign-in behind the code (the ID token's claims).
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int | None:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return None
+
+    def get_amr(self) -> list[str] | None:
+        return ["pwd"]
 
     def get_scope(self) -> str:
         return self.scope
@@ -217,6 +252,8 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
                 code_challenge=data["code_challenge"],
                 code_challenge_method=data["code_challenge_method"],
                 expires_at=time.time() + 300,
+                nonce=data.get("nonce"),
+                auth_time=int(time.time()),
             )
 
     def query_authorization_code(self, code: str, client: Client) -> AuthorizationCode | None:
@@ -231,6 +268,41 @@ class CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> DemoUser:
         return authorization_code.user
+
+
+class IdTokens(OpenIDCode):  # type: ignore[misc]
+    """The ID token a browser app asks for with the `openid` scope (as Cognito issues it): who signed
+    in, for the client (aud), signed by the issuer's current key."""
+
+    def __init__(self, issuer_url: str, keys: KeyRing) -> None:
+        super().__init__(require_nonce=False)
+        self.issuer_url = issuer_url
+        self.keys = keys
+
+    def resolve_client_private_key(self, client: Client) -> RSAKey:
+        return self.keys.current
+
+    def get_client_algorithm(self, client: Client) -> str:
+        return ALGORITHM
+
+    def get_encode_header(self, client: Client) -> dict[str, str]:
+        return {"alg": ALGORITHM, "kid": str(self.keys.current.kid)}
+
+    def get_client_claims(self, client: Client) -> dict[str, Any]:
+        return {"iss": self.issuer_url, "aud": [CLIENT_ID], "exp": int(time.time()) + ACCESS_TOKEN_SECONDS}
+
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
+        return False  # codes are single-use already; a nonce only binds the ID token to the request
+
+    def generate_user_info(self, user: DemoUser, scope: str) -> dict[str, Any]:
+        return {
+            "sub": user.sub,
+            "email": user.email,
+            "email_verified": True,
+            "preferred_username": user.username,
+            "cognito:username": user.username,
+            GROUPS_CLAIM: list(user.groups),
+        }
 
 
 class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
@@ -366,16 +438,19 @@ def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] =
 
 
 class Issuer(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, issuer_url: str, audience: str = AUDIENCE) -> None:
+    def __init__(self, issuer_url: str, audience: str = AUDIENCE, web_origins: tuple[str, ...] = ()) -> None:
         super().__init__(scopes_supported=list(SCOPES))
         self.issuer_url = issuer_url
         self.audience = audience
+        self.web_origins = frozenset(web_origins)
         self.state = State()
         self.keys = KeyRing()
-        self.client = Client()
+        self.client = Client(web_origins)
+        # Browser sessions (the hosted UI's cookie): session id -> (username, expiry).
+        self._sessions: dict[str, tuple[str, float]] = {}
         self.tokens = AccessTokens(issuer_url, audience, self.keys)
         self.register_token_generator("default", self.tokens)
-        self.register_grant(CodeGrant, [S256Only(required=True)])
+        self.register_grant(CodeGrant, [S256Only(required=True), IdTokens(issuer_url, self.keys)])
         self.register_grant(RefreshGrant)
 
     # -- authlib's framework hooks ---------------------------------------------------------------
@@ -405,6 +480,7 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         return {
             "issuer": base,
             "authorization_endpoint": f"{base}/authorize",
+            "end_session_endpoint": f"{base}/logout",
             "token_endpoint": f"{base}/token",
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "response_types_supported": ["code"],
@@ -423,14 +499,66 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
             # No trustworthy redirect URI yet: say it to the person, not to a URL.
             return json_reply(HTTPStatus.BAD_REQUEST, dict(error.get_body()))
         if request.method == "GET":
-            return Reply(HTTPStatus.OK, _form(request.args).encode(), (("Content-Type", "text/html; charset=utf-8"),))
+            signed_in = self._session_user(request)
+            if signed_in is not None and request.args.get("prompt") != "login":
+                remembered: Reply = self.create_authorization_response(request, grant_user=signed_in, grant=grant)
+                return remembered
+            return _html_reply(HTTPStatus.OK, _form(request.args))
         user = DEMO_USERS.get(request.form.get("username", ""))
         if user is None or request.form.get("password") != user.password:
+            if "text/html" in request.headers.get("Accept", ""):
+                return _html_reply(HTTPStatus.UNAUTHORIZED, _form(request.args, error="Unknown user or wrong password."))
             return json_reply(
                 HTTPStatus.UNAUTHORIZED, {"error": "access_denied", "error_description": "unknown user or wrong password"}
             )
         reply: Reply = self.create_authorization_response(request, grant_user=user, grant=grant)
-        return reply
+        session = generate_token(32)
+        with self.state.lock:
+            self._sessions[session] = (user.username, time.time() + SESSION_SECONDS)
+        cookie = f"{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_SECONDS}"
+        return Reply(reply.status, reply.body, (*reply.headers, ("Set-Cookie", cookie)))
+
+    def _session_id(self, request: HttpRequest) -> str | None:
+        cookies = str(request.headers.get("Cookie", ""))
+        for part in cookies.split(";"):
+            name, _, value = part.strip().partition("=")
+            if name == SESSION_COOKIE and value:
+                return value
+        return None
+
+    def _session_user(self, request: HttpRequest) -> DemoUser | None:
+        session = self._session_id(request)
+        with self.state.lock:
+            found = self._sessions.get(session or "")
+        if found is None or found[1] < time.time():
+            return None
+        return DEMO_USERS.get(found[0])
+
+    def logout(self, request: HttpRequest) -> Reply:
+        """Cognito's /logout: forget the browser's session, then back to a registered sign-out page."""
+        target = request.args.get("logout_uri", "")
+        if request.args.get("client_id") != CLIENT_ID or target not in self.client.logout_uris:
+            return json_reply(
+                HTTPStatus.BAD_REQUEST, {"error": "invalid_request", "error_description": "unknown client_id or logout_uri"}
+            )
+        session = self._session_id(request)
+        with self.state.lock:
+            self._sessions.pop(session or "", None)
+        expired = f"{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        return Reply(HTTPStatus.FOUND, b"", (("Location", target), ("Set-Cookie", expired)))
+
+    def cors_headers(self, request_headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The storefront's page calls the token endpoint (and reads discovery) from its own origin."""
+        origin = request_headers.get("Origin", "")
+        if origin not in self.web_origins:
+            return ()
+        return (
+            ("Access-Control-Allow-Origin", origin),
+            ("Vary", "Origin"),
+            ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+            ("Access-Control-Allow-Headers", "Content-Type, Authorization"),
+            ("Access-Control-Max-Age", "600"),
+        )
 
     def mint(self, claims: Mapping[str, Any]) -> str:
         """An access token with chosen claims over sensible defaults, signed by the current key (admin only)."""
@@ -454,14 +582,32 @@ class Issuer(AuthorizationServer):  # type: ignore[misc]
         return jwt.encode({"alg": ALGORITHM, "typ": "at+jwt"}, chosen, self.keys.signing_keys())
 
 
-def _form(args: Mapping[str, str]) -> str:
-    hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in args.items())
+def _html_reply(status: int, page: str) -> Reply:
+    return Reply(status, page.encode(), (("Content-Type", "text/html; charset=utf-8"),))
+
+
+_FORM_STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem;color:#1b1b1f}"
+    "label{display:block;margin:.75rem 0}input{display:block;width:100%;padding:.4rem;font:inherit;box-sizing:border-box}"
+    "button{margin-top:1rem;padding:.5rem 1rem;font:inherit;background:#0b57d0;color:#fff;border:0;border-radius:6px}"
+    ":focus-visible{outline:3px solid #f9ab00;outline-offset:2px}.error{color:#b3261e;font-weight:600}"
+)
+
+
+def _form(args: Mapping[str, str], error: str = "") -> str:
+    """The sign-in page; the request's parameters ride in the form's action, as the signin script sends them."""
+    alert = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
     return (
-        "<!doctype html><title>Sign in to the shop</title><h1>Sign in</h1>"
-        f'<form method="post" action="/authorize?{html.escape(urlencode(args))}">{hidden}'
-        '<label>User <input name="username" autocomplete="username"></label> '
-        '<label>Password <input name="password" type="password" autocomplete="current-password"></label> '
-        "<button>Sign in</button></form>"
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Sign in to the shop</title><style>{_FORM_STYLE}</style></head><body><main>"
+        f"<h1>Sign in to the shop</h1>{alert}"
+        f'<form method="post" action="/authorize?{html.escape(urlencode(args))}">'
+        '<label for="username">User name</label>'
+        '<input id="username" name="username" autocomplete="username" required autofocus>'
+        '<label for="password">Password</label>'
+        '<input id="password" name="password" type="password" autocomplete="current-password" required>'
+        '<button type="submit">Sign in</button></form></main></body></html>'
     )
 
 
@@ -489,6 +635,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch()
 
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.info("%s %s", self.command, self.path.split("?")[0])
 
@@ -499,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("unhandled error serving %s %s", self.command, self.path)
             reply = json_reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "server_error"})
         self.send_response(reply.status)
-        for name, value in reply.headers:
+        for name, value in (*reply.headers, *self.server.issuer.cors_headers(dict(self.headers.items()))):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(reply.body)))
         self.send_header("Cache-Control", "no-store")
@@ -515,6 +664,8 @@ class _Handler(BaseHTTPRequestHandler):
             return json_reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "invalid_request"})
         body = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
         route = (self.command, url.path)
+        if self.command == "OPTIONS":  # a CORS preflight: the headers are added to every reply
+            return Reply(HTTPStatus.NO_CONTENT, b"")
         if route == ("GET", "/health"):
             return json_reply(HTTPStatus.OK, {"status": "ok"})
         if route == ("GET", "/.well-known/openid-configuration"):
@@ -526,6 +677,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/authorize"): lambda: issuer.authorize(request),
             ("POST", "/authorize"): lambda: issuer.authorize(request),
             ("POST", "/token"): lambda: issuer.create_token_response(request),
+            ("GET", "/logout"): lambda: issuer.logout(request),
             ("POST", "/admin/rotate"): lambda: json_reply(HTTPStatus.OK, issuer.keys.rotate()),
             ("POST", "/admin/retire"): lambda: json_reply(HTTPStatus.OK, issuer.keys.retire()),
             ("POST", "/admin/tokens"): lambda: json_reply(
@@ -539,8 +691,10 @@ class _Handler(BaseHTTPRequestHandler):
 class IssuerServer:
     """The issuer on a background thread, for tests: ``with IssuerServer() as issuer: issuer.url``."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, audience: str = AUDIENCE) -> None:
-        self._http = _IssuerHTTPServer((host, port), lambda url: Issuer(url, audience))
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, audience: str = AUDIENCE, web_origins: tuple[str, ...] = ()
+    ) -> None:
+        self._http = _IssuerHTTPServer((host, port), lambda url: Issuer(url, audience, web_origins))
         self._thread: threading.Thread | None = None
 
     @property
@@ -575,9 +729,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5102)
     parser.add_argument("--audience", default=AUDIENCE)
+    parser.add_argument(
+        "--web-origin", action="append", default=[], help="a storefront origin: its /callback pages, CORS, sign-out"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = IssuerServer(args.host, args.port, args.audience)
+    server = IssuerServer(args.host, args.port, args.audience, tuple(args.web_origin))
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.stop, daemon=True).start()

@@ -36,13 +36,15 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shop_contracts import TOPOLOGY
 from shop_devstack import crm_kintone
-from shop_devstack.oidc_issuer import AUDIENCE
+from shop_devstack.oidc_issuer import AUDIENCE, CLIENT_ID, SCOPES
 from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides, media_bucket_name
 
 SERVICES = ("catalog", "vod", "orders", "fulfillment", "notify")
+# The built storefront and console (`make web`), served by the stack's web edge.
+WEB_ROOT = Path(__file__).resolve().parents[2] / "web" / "dist"
 # The WebSocket API's stage, as Chalice names it on AWS (api_gateway_stage in services/vod/.chalice/config.json).
 WEBSOCKET_STAGE = "api"
 MAIL_SENDER = "shop@example.com"
@@ -99,6 +101,8 @@ class StackOptions:
     duplicate_deliveries: bool = False
     overrides: LocalOverrides = EMBEDDED_OVERRIDES
     websocket_port: int = 0  # the push channel's WebSocket API (shop_devstack.websocket_gateway)
+    web_port: int = 0  # the storefront's edge (shop_devstack.web_edge)
+    web_root: Path = WEB_ROOT
 
 
 class EmbeddedShop:
@@ -112,6 +116,8 @@ class EmbeddedShop:
         self.logistics_url = ""
         self.media_url = ""
         self.live_channel_url = ""
+        # The storefront (/) and the staff console (/console/), with every API under /api/<service>/.
+        self.web_url = ""
         self._live: dict[str, str] = {}
         self.service_urls: dict[str, str] = {}
         # The push channel: clients connect to websocket_url, vod posts to them through push_endpoint.
@@ -148,13 +154,21 @@ class EmbeddedShop:
         # Children get the embedded AWS through their environment; this process keeps its own
         # untouched and uses explicit clients (self.client), so two shops can live in one test run.
         child_env = {**os.environ, **LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint, "SHOP_STAGE": o.stage}
+        # The storefront's origin is known first: the issuer, the media edge and the media bucket let it in.
+        web_port = o.web_port or free_port(o.host)
+        self.web_url = f"http://{o.host}:{web_port}"
         self._start_server("moto", "shop_devstack.moto_main", moto_port, "/moto-api/", child_env)
         # The card network's stand-in, and Cognito's: a real OIDC issuer whose JWKS the services fetch.
         self.gateway_url = self._start_server(
             "payment-gateway", "shop_devstack.payment_gateway", o.gateway_port or free_port(o.host), "/health", child_env
         )
         self.issuer_url = self._start_server(
-            "oidc-issuer", "shop_devstack.oidc_issuer", o.issuer_port or free_port(o.host), "/health", child_env
+            "oidc-issuer",
+            "shop_devstack.oidc_issuer",
+            o.issuer_port or free_port(o.host),
+            "/health",
+            child_env,
+            ("--web-origin", self.web_url),
         )
         # The back office's CRM (a kintone app), which notify keeps up to date.
         self.crm_url = self._start_server(
@@ -174,7 +188,7 @@ class EmbeddedShop:
             **child_env,
             "MEDIA_EDGE_BUCKET": media_bucket_name(self.naming),
             "MEDIA_EDGE_PUBLIC_KEYS": json.dumps({MEDIA_KEY_PAIR_ID: self._media_public_key}),
-            "MEDIA_EDGE_CORS_ORIGINS": ",".join(o.media_origins),
+            "MEDIA_EDGE_CORS_ORIGINS": ",".join((*o.media_origins, self.web_url)),
             "MEDIA_EDGE_CLOCK_OFFSET_FILE": str(self._media_clock),
         }
         self.media_url = self._start_server(
@@ -193,6 +207,7 @@ class EmbeddedShop:
         )
         # On AWS the sender identity is verified once by a human (DNS/mail click); moto needs the call.
         self.client("ses").verify_email_identity(EmailAddress=MAIL_SENDER)
+        self._let_the_console_upload()
 
         if o.duplicate_deliveries:
             self._drill_flag.touch()
@@ -245,8 +260,52 @@ class EmbeddedShop:
         _post_json(
             f"{self.logistics_url}/admin/config", {"webhook_url": f"{self.service_urls['fulfillment']}{LOGISTICS_WEBHOOK_PATH}"}
         )
+        self._start_web_edge(web_port, child_env)
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._supervisor.start()
+
+    # -- the storefront ---------------------------------------------------------------------------------
+    def web_config(self) -> dict[str, Any]:
+        """The page's /config.json: what `make deploy-web` writes from the stage's outputs on AWS."""
+        return {
+            "issuer": self.issuer_url,
+            "client_id": CLIENT_ID,
+            "scopes": " ".join(SCOPES),
+            "redirect_path": "/callback",
+            "logout_url": f"{self.issuer_url}/logout",
+            "api": {service: f"/api/{service}" for service in SERVICES},
+            "push_url": self.websocket_url,
+            "media_origin": self.media_url,
+            # The console uploads sources straight to the bucket with presigned URLs (moto's S3 here).
+            "upload_origin": self.endpoint,
+        }
+
+    def _start_web_edge(self, port: int, env: dict[str, str]) -> None:
+        o = self.options
+        command = [
+            *(sys.executable, "-m", "shop_devstack.web_edge", "--host", o.host, "--port", str(port)),
+            *("--root", str(o.web_root), "--config", json.dumps(self.web_config()), "--apis", json.dumps(self.service_urls)),
+        ]
+        self._spawn("web-edge", command, env)
+        _wait_http(f"{self.web_url}/health", "web-edge")
+
+    def _let_the_console_upload(self) -> None:
+        """The console PUTs video sources to presigned URLs of the media bucket from the storefront's
+        origin: the bucket answers CORS for it (and exposes ETag, which a multipart upload reports)."""
+        self.client("s3").put_bucket_cors(
+            Bucket=media_bucket_name(self.naming),
+            CORSConfiguration={
+                "CORSRules": [
+                    {
+                        "AllowedOrigins": [self.web_url],
+                        "AllowedMethods": ["PUT", "GET", "HEAD"],
+                        "AllowedHeaders": ["*"],
+                        "ExposeHeaders": ["ETag"],
+                        "MaxAgeSeconds": 600,
+                    }
+                ]
+            },
+        )
 
     def _logistics_environment(self, service: str) -> dict[str, str]:
         """The 3PL's URL, token and webhook secret, for fulfillment alone."""
@@ -329,11 +388,13 @@ class EmbeddedShop:
     def _push_arguments(self, service: str) -> list[str]:
         return ["--websocket-integration-port", str(self._websocket_integration_port)] if service == "vod" else []
 
-    def _start_server(self, name: str, module: str, port: int, probe: str, env: dict[str, str]) -> str:
-        """Start one of the stack's own HTTP servers (`python -m module --host --port`, logging as
-        `name`) and wait until `probe` answers; returns its base URL."""
+    def _start_server(
+        self, name: str, module: str, port: int, probe: str, env: dict[str, str], arguments: tuple[str, ...] = ()
+    ) -> str:
+        """Start one of the stack's own HTTP servers (`python -m module --host --port [arguments]`,
+        logging as `name`) and wait until `probe` answers; returns its base URL."""
         url = f"http://{self.options.host}:{port}"
-        command = [sys.executable, "-m", module, "--host", self.options.host, "--port", str(port)]
+        command = [sys.executable, "-m", module, "--host", self.options.host, "--port", str(port), *arguments]
         self._spawn(name, command, env)
         _wait_http(f"{url}{probe}", name)
         return url
