@@ -20,7 +20,14 @@ from tests.test_vod_playback import clip_with_sound, put_on_sale, upload
 REPO_ROOT = Path(__file__).resolve().parents[2]
 README_IMAGES = REPO_ROOT / "docs" / "images"
 FILM_SECONDS = 8
-ADDRESS = {"line1": "1-2-3 Jingumae", "city": "Shibuya-ku", "region": "Tokyo", "postal_code": "150-0001", "phone": "03-1234-5678"}
+ADDRESS = {
+    "recipient": "Ada Lovelace",
+    "line1": "1-2-3 Jingumae",
+    "city": "Shibuya-ku",
+    "region": "Tokyo",
+    "postal_code": "150-0001",
+    "phone": "03-1234-5678",
+}
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ def add_to_cart(page: Page, sku: str, quantity: int | None = None) -> None:
 
 def fill_checkout(page: Page, *, card: str = "tok_visa") -> None:
     """The checkout form on /cart: the address (shown for physical lines) and the test card."""
+    page.get_by_label("Recipient").fill(ADDRESS["recipient"])
     page.get_by_label("Address line 1").fill(ADDRESS["line1"])
     page.get_by_label("City").fill(ADDRESS["city"])
     page.get_by_label("Prefecture, state or province").fill(ADDRESS["region"])

@@ -195,12 +195,12 @@ function CheckoutForm(props: { lines: CartLine[]; email: string; submitting: boo
       {physical && (
         <fieldset>
           <legend>{t("store.checkout.address")}</legend>
-          {field("recipient", t("store.checkout.recipient"), { autocomplete: "name" })}
+          {field("recipient", t("store.checkout.recipient"), { required: true, autocomplete: "name" })}
           {field("line1", t("store.checkout.line1"), { required: true, autocomplete: "address-line1" })}
           {field("line2", t("store.checkout.line2"), { autocomplete: "address-line2" })}
           {field("city", t("store.checkout.city"), { autocomplete: "address-level2" })}
-          {field("region", t("store.checkout.region"), { autocomplete: "address-level1" })}
-          {field("postal_code", t("store.checkout.postalCode"), { autocomplete: "postal-code" })}
+          {field("region", t("store.checkout.region"), { required: true, autocomplete: "address-level1" })}
+          {field("postal_code", t("store.checkout.postalCode"), { required: true, autocomplete: "postal-code" })}
           <label>
             <span>{t("store.checkout.country")}</span>
             <select name="country" value={address.country ?? "JP"} onChange={(e) => setAddress({ ...address, country: (e.target as HTMLSelectElement).value })}>
@@ -211,7 +211,8 @@ function CheckoutForm(props: { lines: CartLine[]; email: string; submitting: boo
               ))}
             </select>
           </label>
-          {field("phone", t("store.checkout.phone"), { autocomplete: "tel", type: "tel" })}
+          {field("phone", t("store.checkout.phone"), { required: true, autocomplete: "tel", type: "tel" })}
+          <p class="muted">{t("store.checkout.addressHelp")}</p>
         </fieldset>
       )}
       <label>
