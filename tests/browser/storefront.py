@@ -110,14 +110,19 @@ def order_id_from(page: Page) -> str:
     return page.url.rsplit("/", 1)[-1]
 
 
-def ship(shop: Any, order_id: str) -> None:
-    """The warehouse picks and packs the parcel, the 3PL takes it and the carrier has it: SHIPPED."""
+def hand_to_logistics(shop: Any, order_id: str) -> dict[str, Any]:
+    """The warehouse picks and packs the parcel and the 3PL takes the instruction: SHIPMENT_INSTRUCTED."""
     fulfillment = Fulfillment(shop)
     shop.settled_order(order_id, wanting={"SHIPMENT_REQUESTED"}, timeout=60)
     fulfillment.pick_and_pack(order_id)
-    shipment = fulfillment.shipment_reaches(order_id, "INSTRUCTED")
+    return fulfillment.shipment_reaches(order_id, "INSTRUCTED")
+
+
+def ship(shop: Any, order_id: str) -> None:
+    """Then the 3PL picks, packs and gives the parcel to the carrier: SHIPPED."""
+    shipment = hand_to_logistics(shop, order_id)
     for status in ("picking", "packed", "shipped"):
-        fulfillment.advance(shipment["logistics_shipment_id"], status)
+        Fulfillment(shop).advance(shipment["logistics_shipment_id"], status)
 
 
 def mark_the_page(page: Page) -> None:

@@ -11,7 +11,8 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from tests.browser.browsing import assert_accessible, signed_in
-from tests.browser.storefront import add_to_cart, fill_checkout, order_id_from, orders_with
+from tests.browser.storefront import add_to_cart, fill_checkout, hand_to_logistics, order_id_from, orders_with
+from tests.fulfillment_e2e import JP_ADDRESS
 
 ORDERS_POST = re.compile(r".*/api/orders/orders$")
 
@@ -75,6 +76,29 @@ def test_a_customer_cancels_an_order_and_a_refusal_is_shown(shop, page: Page) ->
     page.goto("/me/orders")
     row = page.get_by_role("row").filter(has=page.get_by_role("link", name=order_id))
     expect(row).to_contain_text("Cancelled")
+    assert_accessible(page)
+
+
+def test_a_cancel_the_api_refuses_says_why(shop, page: Page) -> None:
+    """The page still offers the cancel (its refreshes are cut off) when the parcel has gone to the 3PL:
+    the orders API refuses, and the page says why."""
+    sku = shop.new_product(amount=800)
+    placed = shop.place_order([(sku, 1)], email="ada@example.com", address=JP_ADDRESS)  # the 3PL needs all of it
+    assert placed.status == 201, placed.body
+    order_id = placed.body["order_id"]
+    signed_in(page, "ada", start=f"/me/orders/{order_id}")
+    status = page.get_by_test_id("order-status")
+    expect(status).to_have_attribute("data-status", "SHIPMENT_REQUESTED", timeout=60_000)
+    order_url = re.compile(rf".*/api/orders/orders/{order_id}$")
+    page.route(order_url, lambda route: route.abort())
+    hand_to_logistics(shop, order_id)
+    shop.settled_order(order_id, wanting={"SHIPMENT_INSTRUCTED"})  # orders heard of it too
+    page.get_by_role("button", name="Cancel order").click()
+    expect(page.get_by_test_id("refusal")).to_contain_text("already with the logistics service")
+    page.unroute(order_url)
+    expect(status).to_have_attribute("data-status", "SHIPMENT_INSTRUCTED")
+    expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)
+    assert shop.order(order_id)["status"] == "SHIPMENT_INSTRUCTED"
     assert_accessible(page)
 
 

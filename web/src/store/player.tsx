@@ -13,14 +13,19 @@ export interface PlayerProps {
   onTime?: (seconds: number) => void;
   /** A fatal error the player could not get over (network, media); the page says what happened. */
   onFatal?: (details: string) => void;
+  /**
+   * Ask for access again (new signed cookies: they last minutes, the film may last longer). Called once
+   * on a fatal network error, after which loading resumes where it stopped; a second failure is fatal.
+   */
+  renew?: () => Promise<void>;
   videoRef?: { current: HTMLVideoElement | null };
 }
 
 export function HlsPlayer(props: PlayerProps) {
   const own = useRef<HTMLVideoElement | null>(null);
-  const { src, withCredentials, onFatal, onTime } = props;
-  const callbacks = useRef({ onFatal, onTime });
-  callbacks.current = { onFatal, onTime };
+  const { src, withCredentials, onFatal, onTime, renew } = props;
+  const callbacks = useRef({ onFatal, onTime, renew });
+  callbacks.current = { onFatal, onTime, renew };
 
   useEffect(() => {
     const video = own.current;
@@ -28,6 +33,7 @@ export function HlsPlayer(props: PlayerProps) {
     if (props.videoRef) props.videoRef.current = video;
     let hls: Hls | null = null;
     let cancelled = false;
+    let renewed = false;
     const start = () => void video.play().catch(() => undefined); // blocked autoplay: the person presses play
     void import("hls.js").then(({ default: HlsJs }) => {
       if (cancelled) return;
@@ -40,10 +46,22 @@ export function HlsPlayer(props: PlayerProps) {
             : undefined,
         });
         hls.on(HlsJs.Events.MANIFEST_PARSED, start);
+        hls.on(HlsJs.Events.FRAG_LOADED, () => {
+          renewed = false; // loading again: a later expiry may renew once more
+        });
         hls.on(HlsJs.Events.ERROR, (_event, data) => {
           if (!data.fatal) return;
           if (data.type === HlsJs.ErrorTypes.MEDIA_ERROR) {
             hls?.recoverMediaError();
+            return;
+          }
+          const renewAccess = callbacks.current.renew;
+          if (data.type === HlsJs.ErrorTypes.NETWORK_ERROR && renewAccess && !renewed) {
+            renewed = true;
+            renewAccess().then(
+              () => !cancelled && hls?.startLoad(video.currentTime),
+              () => callbacks.current.onFatal?.(`${data.type}: ${data.details}`),
+            );
             return;
           }
           callbacks.current.onFatal?.(`${data.type}: ${data.details}`);

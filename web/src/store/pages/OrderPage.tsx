@@ -212,7 +212,13 @@ function CancelForm(props: { order: Order; onDone: () => void }) {
           {t("store.order.cancel")}
         </button>
       </p>
-      {refusal ? <ErrorNotice error={refusal} /> : null}
+      {refusal instanceof ApiError && labelFor("store.refusal", refusal.code) !== refusal.code ? (
+        <p class="error" role="alert" data-testid="refusal">
+          {labelFor("store.refusal", refusal.code)} ({refusal.message})
+        </p>
+      ) : refusal ? (
+        <ErrorNotice error={refusal} />
+      ) : null}
     </form>
   );
 }

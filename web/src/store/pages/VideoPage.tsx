@@ -60,7 +60,14 @@ function Watch(props: { id: string }) {
     <section aria-labelledby="video-title" class="watch">
       <h1 id="video-title">{t("store.video.title")}</h1>
       <div class="stage">
-        <HlsPlayer src={master_url} withCredentials label={t("store.video.player")} onTime={setNow} onFatal={setFatal} />
+        <HlsPlayer
+          src={master_url}
+          withCredentials
+          label={t("store.video.player")}
+          onTime={setNow}
+          onFatal={setFatal}
+          renew={() => api("vod", `/videos/${encodeURIComponent(props.id)}/playback`, { body: {} }).then(() => undefined)}
+        />
         <aside class="shoppable" aria-labelledby="shop-now-title">
           <h2 id="shop-now-title">{t("store.video.inThisScene")}</h2>
           <div aria-live="polite" data-testid="shoppable-now">
