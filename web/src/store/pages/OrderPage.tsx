@@ -47,9 +47,14 @@ function OrderView(props: { id: string }) {
     void refresh();
   }, [refresh]);
 
+  const highestPushed = useRef(-1);
   const pushed = useOrderPush((orderId, version) => {
     if (orderId !== props.id) return;
-    if (version !== null && (shown.current?.status_version ?? -1) >= version) return;
+    if (version !== null) {
+      // At least once and in any order: a version not above the newest seen (or shown) is old news.
+      if (version <= highestPushed.current || (shown.current?.status_version ?? -1) >= version) return;
+      highestPushed.current = version;
+    }
     void refresh();
   });
 
@@ -86,7 +91,7 @@ function OrderView(props: { id: string }) {
         <a href="/me/orders">{t("store.order.toList")}</a>
       </p>
       <h1 id="order-title">{t("store.order.heading", { id: order.order_id })}</h1>
-      <p role="status" aria-live="polite" aria-atomic="true" class="order-status">
+      <p role="status" aria-live="polite" aria-atomic="true" class="order-status" data-testid="order-status-line" data-updates={pushed ? "push" : final ? "none" : "poll"}>
         {t("store.order.status")}{" "}
         <strong data-testid="order-status" data-status={order.status}>
           {labelFor("store.status", order.status)}
