@@ -62,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     print("starting the embedded shop (moto, payment gateway, OIDC issuer, 5 services)...", flush=True)
     shop.start()
     try:
+        film = None
         if not args.no_seed:
-            seed(shop.service_urls["catalog"], shop.issuer_url)
-        _banner(shop)
+            film = seed(shop.service_urls["catalog"], shop.issuer_url, shop.service_urls["vod"])
+        _banner(shop, film)
         while not stop.wait(1):
             dead = shop.dead_processes()
             if dead:
@@ -77,13 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _banner(shop: EmbeddedShop) -> None:
+def _banner(shop: EmbeddedShop, film: str | None = None) -> None:
     lines = [
         "",
         "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
         "",
         f"  Open the storefront:  {shop.web_url}/   (sign in as ada / ada-secret-1815)",
         f"  Staff console:        {shop.web_url}/console/   (sign in as sam / sam-secret-staff)",
+    ]
+    if film:
+        lines.append(f"  Demo film:            rent it in the storefront, then watch {shop.web_url}/videos/{film}")
+    lines += [
         "",
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
         f"  payment gateway       {shop.gateway_url}   (fake Stripe: tok_visa, tok_chargeDeclined, tok_flaky, tok_timeoutOnce)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -63,6 +64,8 @@ def test_run_prints_urls_serves_the_seeded_shop_and_stops_on_ctrl_c():
         assert f"http://127.0.0.1:{ports['moto']}" in banner
         assert f"media edge            http://127.0.0.1:{ports['media-edge']}" in banner
         assert f"ws://127.0.0.1:{ports['websocket-gateway']}/api" in banner
+        # The demo film behind the rental was transcoded before the banner (vod's own ffmpeg).
+        assert re.search(r"Demo film: .*/videos/vid_\w+", banner), banner[-3000:]
 
         # The seeded demo products reach the storefront through the event flow.
         deadline = time.monotonic() + 30
