@@ -55,6 +55,9 @@ def test_a_double_click_and_a_reload_during_the_submit_make_one_order(shop, page
     page.goto("/cart")
     expect(page.get_by_text("Your cart is empty.")).to_be_visible()
     assert [order["order_id"] for order in orders_with(shop, sku)] == [made]
+    storage = page.evaluate("() => JSON.stringify({local: {...localStorage}, session: {...sessionStorage}})")
+    assert "eyJ" not in storage, f"a token was written to web storage: {storage}"
+    assert "shop.checkout.pending" not in storage, "the confirmed checkout's key is forgotten"
 
 
 def test_a_customer_cancels_an_order_and_a_refusal_is_shown(shop, page: Page) -> None:

@@ -49,10 +49,14 @@ function newKey(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The checkout's key: the pending one if it was made for this very body, else a new one (kept at once). */
+/**
+ * The checkout to send: the pending one if there is one (its outcome is not known yet: it is finished
+ * as it was begun, whatever the form says now, so it can never become a second order), else a new one
+ * for `body`, kept at once, before anything is sent.
+ */
 export function checkoutFor(body: PlaceOrderRequest): PendingCheckout {
   const pending = pendingCheckout();
-  if (pending && JSON.stringify(pending.body) === JSON.stringify(body)) return pending;
+  if (pending) return pending;
   const fresh = { key: newKey(), body };
   sessionStorage.setItem(PENDING_KEY, JSON.stringify(fresh));
   return fresh;
