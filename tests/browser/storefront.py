@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from playwright.sync_api import Page, expect
 
 from shop_devstack.testing import eventually
@@ -65,11 +66,22 @@ def ready_film(shop: Any, workdir: Path) -> Film:
     return Film(video_id=video_id, rental_sku=put_on_sale(shop, video_id), early_sku=early, late_sku=late)
 
 
+def place_order(shop: Any, lines: list[tuple[str, int]], **options: Any) -> str:
+    """POST /orders through the API, once more with the same Idempotency-Key if the connection dropped
+    before an answer (a service closes idle keep-alive connections after 10 s, and a pooled one may be
+    reused just as it closes): the key makes the repeat the same order. Returns the order id."""
+    key = uuid.uuid4().hex
+    try:
+        placed = shop.place_order(lines, key=key, **options)
+    except urllib3.exceptions.ProtocolError:
+        placed = shop.place_order(lines, key=key, **options)
+    assert placed.status == 201, placed.body
+    return str(placed.body["order_id"])
+
+
 def rented(shop: Any, film: Film, user: str) -> str:
     """`user` rents the film through the API (tests about buying use the pages); returns the order id."""
-    placed = shop.place_order([(film.rental_sku, 1)], address=None, user=user)
-    assert placed.status == 201, placed.body
-    order_id = str(placed.body["order_id"])
+    order_id = place_order(shop, [(film.rental_sku, 1)], address=None, user=user)
 
     def entitled() -> bool:
         mine = shop.call("vod", "GET", "/me/videos", user=user).body["entitlements"]

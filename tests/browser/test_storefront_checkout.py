@@ -11,7 +11,7 @@ from typing import Any
 from playwright.sync_api import Page, Route, expect
 
 from tests.browser.browsing import assert_accessible, signed_in
-from tests.browser.storefront import add_to_cart, fill_checkout, hand_to_logistics, order_id_from, orders_with
+from tests.browser.storefront import add_to_cart, fill_checkout, hand_to_logistics, order_id_from, orders_with, place_order
 from tests.fulfillment_e2e import JP_ADDRESS
 
 ORDERS_POST = re.compile(r".*/api/orders/orders$")
@@ -62,9 +62,7 @@ def test_a_double_click_and_a_reload_during_the_submit_make_one_order(shop, page
 
 def test_a_customer_cancels_an_order_and_a_refusal_is_shown(shop, page: Page) -> None:
     sku = shop.new_product(amount=700)
-    placed = shop.place_order([(sku, 1)], email="ada@example.com")
-    assert placed.status == 201, placed.body
-    order_id = placed.body["order_id"]
+    order_id = place_order(shop, [(sku, 1)], email="ada@example.com", address=JP_ADDRESS)
     signed_in(page, "ada", start=f"/me/orders/{order_id}")
     status = page.get_by_test_id("order-status")
     expect(status).to_have_attribute("data-status", "SHIPMENT_REQUESTED", timeout=60_000)
@@ -86,9 +84,7 @@ def test_a_cancel_the_api_refuses_says_why(shop, page: Page) -> None:
     """The page still offers the cancel (its refreshes are cut off) when the parcel has gone to the 3PL:
     the orders API refuses, and the page says why."""
     sku = shop.new_product(amount=800)
-    placed = shop.place_order([(sku, 1)], email="ada@example.com", address=JP_ADDRESS)  # the 3PL needs all of it
-    assert placed.status == 201, placed.body
-    order_id = placed.body["order_id"]
+    order_id = place_order(shop, [(sku, 1)], email="ada@example.com", address=JP_ADDRESS)  # the 3PL needs all of it
     signed_in(page, "ada", start=f"/me/orders/{order_id}")
     status = page.get_by_test_id("order-status")
     expect(status).to_have_attribute("data-status", "SHIPMENT_REQUESTED", timeout=60_000)

@@ -16,6 +16,7 @@ from typing import Any
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from tests.browser.browsing import assert_accessible, signed_in
+from tests.browser.storefront import place_order
 from tests.fulfillment_e2e import JP_ADDRESS, Fulfillment
 
 PUSH = re.compile(r"^ws://.*/api\?token=")
@@ -48,9 +49,7 @@ class FakeOrderTopic:
 
 def test_the_order_page_reads_the_order_on_pushed_changes_and_polls_only_without_the_channel(shop, page: Page) -> None:
     sku = shop.new_product(amount=600)
-    placed = shop.place_order([(sku, 1)], email="ada@example.com", address=JP_ADDRESS)
-    assert placed.status == 201, placed.body
-    order_id = placed.body["order_id"]
+    order_id = place_order(shop, [(sku, 1)], email="ada@example.com", address=JP_ADDRESS)
     shop.settled_order(order_id, wanting={"SHIPMENT_REQUESTED"}, timeout=60)
 
     channel = FakeOrderTopic()
