@@ -160,6 +160,8 @@ def pending_event(item: Mapping[str, Any], bus_name: str) -> PendingEvent:
             "Detail": item["detail"],
             "EventBusName": bus_name,
             "Time": datetime.fromisoformat(item["occurred_at"]),
+            # The writer's trace continues through EventBridge and SQS (outbox.TRACE_HEADER_ENV).
+            **({"TraceHeader": item["trace_header"]} if item.get("trace_header") else {}),
         },
         event_id=item["event_id"],
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shop_eventing.envelope import DomainEvent, EventData, new_event
-from shop_eventing.outbox import outbox_item, to_dynamodb
+from shop_eventing.outbox import TRACE_HEADER_ENV, outbox_item, to_dynamodb
 from shop_eventing.relay import (
     PUT_EVENTS_MAX_ENTRIES,
     OutboxRelay,
@@ -120,6 +120,19 @@ def test_an_entry_carries_source_type_detail_bus_and_time(stream: Callable[[list
     ]
     assert json.loads(bus.calls[0][0]["Detail"]) == event.to_detail()
     assert marks.keys == [{"pk": "OUTBOX#e-00", "sk": "OUTBOX"}]
+
+
+def test_the_writers_trace_header_rides_the_entry_and_none_is_invented(monkeypatch: pytest.MonkeyPatch) -> None:
+    (traced, untraced) = pings(2)
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv(TRACE_HEADER_ENV, header)
+    traced_item = outbox_item(traced, "shop.test")
+    monkeypatch.delenv(TRACE_HEADER_ENV)
+    untraced_item = outbox_item(untraced, "shop.test")
+
+    assert pending_event(traced_item, BUS).entry["TraceHeader"] == header
+    assert "TraceHeader" not in pending_event(untraced_item, BUS).entry
+    assert "trace_header" not in untraced_item
 
 
 def test_23_inserts_go_out_in_chunks_of_10_10_3_in_order(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
