@@ -38,6 +38,7 @@ from typing import Any
 from gateway_responses import REST_API_ID, rest_api_resources
 
 from shop_contracts import TOPOLOGY
+from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.topology import Naming, ServiceSpec, Subscription
 from shop_infra import resources as model
 from shop_infra.resources import (
@@ -528,7 +529,19 @@ def outbox_alarm(service: ServiceSpec) -> dict[str, Any]:
     description = (
         f"{service.name} published an event over {OUTBOX_AGE_ALARM_SECONDS} s after writing it: the outbox has a backlog"
     )
-    return {"OutboxBacklogAlarm": _alarm(description, metric, OUTBOX_AGE_ALARM_SECONDS, period=300)}
+    stalled = {**metric, "MetricName": "OutboxOldestUnpublishedSeconds"}
+    stalled_description = (
+        f"{service.name} has an outbox item unpublished for over {OUTBOX_AGE_ALARM_SECONDS} s, or its sweeper stopped "
+        "reporting: nothing may be getting published at all (shop status, shop reconcile)"
+    )
+    return {
+        "OutboxBacklogAlarm": _alarm(description, metric, OUTBOX_AGE_ALARM_SECONDS, period=300),
+        # The sweeper reports every SWEEP_EVERY_MINUTES whatever happens: no data for two of its runs is
+        # itself the alarm (the relay's own metric goes quiet exactly when nothing is published).
+        "OutboxStalledAlarm": _alarm(
+            stalled_description, stalled, OUTBOX_AGE_ALARM_SECONDS, period=2 * SWEEP_EVERY_MINUTES * 60, missing="breaching"
+        ),
+    }
 
 
 def alarm_topic() -> dict[str, Any]:

@@ -333,6 +333,12 @@ def test_every_queue_alarms_on_its_dlq_and_its_oldest_message_and_notifies_the_s
         naming.queue("orders", s.name): (300, "GreaterThanThreshold") for s in subscriptions
     }
     assert watched("OutboxAgeSeconds") == {"shop.orders": (templates.OUTBOX_AGE_ALARM_SECONDS, "GreaterThanThreshold")}
+    assert watched("OutboxOldestUnpublishedSeconds") == {
+        "shop.orders": (templates.OUTBOX_AGE_ALARM_SECONDS, "GreaterThanThreshold")
+    }
+    # Silence from the sweeper is the alarm: its metric goes missing exactly when the function stopped.
+    assert merged["OutboxStalledAlarm"]["Properties"]["TreatMissingData"] == "breaching"
+    assert merged["OutboxBacklogAlarm"]["Properties"]["TreatMissingData"] == "notBreaching"
     assert {alarm["Properties"]["Namespace"] for alarm in alarms.values()} == {"AWS/SQS", "shop"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -362,7 +368,9 @@ def test_a_service_that_publishes_nothing_has_no_outbox_alarm() -> None:
             for s in service.subscriptions
         }
     }
-    assert "OutboxBacklogAlarm" not in merge_template(service.name, "dev", sam)["Resources"]
+    resources = merge_template(service.name, "dev", sam)["Resources"]
+    assert "OutboxBacklogAlarm" not in resources
+    assert "OutboxStalledAlarm" not in resources
 
 
 def test_only_the_payment_subscription_is_bounded_in_concurrency() -> None:

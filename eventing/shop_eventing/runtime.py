@@ -114,7 +114,7 @@ class ServiceRuntime:
 
     @cached_property
     def outbox_sweeper(self) -> OutboxSweeper:
-        return OutboxSweeper(self.relay, table_unpublished(self.dynamodb, self.table_name, self.naming.bus))
+        return OutboxSweeper(self.relay, table_unpublished(self.dynamodb, self.table_name, self.naming.bus), measure_backlog=True)
 
     def sweep_outbox(self, lambda_context: Any) -> int:
         """The body of each publishing service's scheduled `sweep_outbox` function: sweep while the

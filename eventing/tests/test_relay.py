@@ -286,6 +286,31 @@ def test_a_sweep_with_nothing_overdue_calls_nothing() -> None:
     assert bus.calls == [] and marks.keys == []
 
 
+def test_every_sweep_writes_the_oldest_unpublished_items_age_and_zero_when_none_waits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    now = T0 + timedelta(minutes=30)
+    waiting = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(1)]  # written at T0
+    stuck_bus = FakeBus(failures={"e-00": 99})
+    sweeper = OutboxSweeper(
+        OutboxRelay(stuck_bus, BUS, Marks(), max_attempts=1, service="shop.test"),
+        lambda older_than, limit: [e for e in waiting if e.entry["Time"] < older_than][:limit],
+        clock=lambda: now,
+        measure_backlog=True,
+    )
+    capsys.readouterr()
+    with pytest.raises(RelayFailed):
+        sweeper.sweep()
+    lines = emf_lines(capsys.readouterr().out)
+    assert [line["OutboxOldestUnpublishedSeconds"] for line in lines if "OutboxOldestUnpublishedSeconds" in line] == [[1800.0]]
+
+    waiting.clear()
+    sweeper.sweep()
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert (line["service"], line["OutboxOldestUnpublishedSeconds"]) == ("shop.test", [0.0])
+
+
 def test_a_swept_event_the_bus_keeps_refusing_stays_unmarked_for_the_next_sweep() -> None:
     bus, marks = FakeBus(failures={"e-01": 99}), Marks()
     overdue = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(3)]
