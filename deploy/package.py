@@ -132,16 +132,55 @@ def stage_project(service: str, out: Path, wheels: list[Path]) -> Path:
     return project
 
 
+# Lambda's python3.13 runtime has these (boto3 and what it stands on), so no package ships them even
+# where a lock holds them: aws-xray-sdk requires botocore, 32 MB installed, over the runtime's own.
+# The versions a function runs are then the runtime's; dev.in pins the same line for local runs.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+
+
+def resolved_lock(requirements: Path) -> list[str]:
+    """The lines of a requirements file with its `-r` includes read in place (relative to each file)."""
+    lines: list[str] = []
+    for line in requirements.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-r "):
+            lines += resolved_lock((requirements.parent / stripped[3:].strip()).resolve())
+        else:
+            lines.append(line)
+    return lines
+
+
+def without_runtime_provided(lines: list[str]) -> list[str]:
+    """A hashed lock minus RUNTIME_PROVIDED: each requirement is its `name==version \\` line and the
+    indented hash and comment lines under it."""
+    kept: list[str] = []
+    dropping = False
+    for line in lines:
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name = re.split(r"[=<>!~\[ ;]", line, maxsplit=1)[0].strip().lower().replace("_", "-")
+            dropping = name in RUNTIME_PROVIDED
+        elif line and not line[0].isspace():
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    return kept
+
+
 def install_dependencies(service: str, architecture: str, target: Path) -> None:
-    """The service's locked dependencies, wheels only, for Lambda's python3.13 on `architecture`."""
-    checked(
-        [
-            *(str(VENV_BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"),
-            *("--platform", PIP_PLATFORMS[architecture], "--implementation", "cp", "--python-version", "3.13"),
-            *("--only-binary=:all:", "--require-hashes", "--no-deps", "--target", str(target)),
-            *("-r", str(ROOT / "services" / service / "requirements.txt")),
-        ]
-    )
+    """The service's locked dependencies, wheels only, for Lambda's python3.13 on `architecture`, but
+    what the runtime provides."""
+    lock = without_runtime_provided(resolved_lock(ROOT / "services" / service / "requirements.txt"))
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix=f"{service}-lambda-") as requirements:
+        requirements.write("\n".join(lock) + "\n")
+        requirements.flush()
+        checked(
+            [
+                *(str(VENV_BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"),
+                *("--platform", PIP_PLATFORMS[architecture], "--implementation", "cp", "--python-version", "3.13"),
+                *("--only-binary=:all:", "--require-hashes", "--no-deps", "--target", str(target)),
+                *("-r", requirements.name),
+            ]
+        )
     prune(target)
 
 
@@ -266,7 +305,12 @@ def import_check(service: str, stage: str, package: Path, python: Path, overlay:
             "SHOP_STAGE": stage,
             "SHOP_TABLE_STREAM_ARN": chalice_env(service, stage)["SHOP_TABLE_STREAM_ARN"],
         }
-        code = "import app, sys; print('imported', app.app.app_name, 'from', app.__file__)"
+        # The X-Ray SDK is imported on the first traced invocation, not by `import app`: patching the
+        # runtime's botocore with it here proves the package's SDK works without a botocore of its own.
+        code = (
+            "import app, sys; from aws_xray_sdk.core import patch; patch(('botocore',)); "
+            "print('imported', app.app.app_name, 'from', app.__file__, 'and patched botocore for X-Ray')"
+        )
         proc = run([str(python), "-s", "-c", code], cwd=tmp, env=env)
         return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
 
