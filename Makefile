@@ -80,7 +80,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra ops/shop_ops deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py bench
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra ops/shop_ops deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py deploy/storefront.py bench
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
