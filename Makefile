@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-web deploy-status destroy clean help
+.PHONY: run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-web deploy-status destroy destroy-web clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -31,6 +31,7 @@ help:
 	@echo "make deploy-web STAGE=dev              build web/, deploy the storefront's bucket + CloudFront, upload (after deploy-all)"
 	@echo "make deploy-status STAGE=dev           every stack of the stage"
 	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
+	@echo "make destroy-web STAGE=dev             delete the storefront's stack and its files"
 
 # requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
 # with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
@@ -158,6 +159,9 @@ deploy-platform: $(STAMP)
 # that also forwards /api/<service>/* to each service: after deploy-all. Never part of `make test`.
 deploy-web: $(STAMP)
 	$(PY) deploy/web.py --stage $(STAGE) $(DEPLOY_FLAGS)
+
+destroy-web: $(STAMP)
+	$(PY) deploy/web.py --stage $(STAGE) --destroy
 
 deploy-status: $(STAMP)
 	$(PY) deploy/stacks.py status --stage $(STAGE)

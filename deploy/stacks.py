@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import package
 from policies import ROOT, SERVICES
+from storefront import stack_name as storefront_stack
 from templates import ALARM_EMAIL_PARAMETER, ARTIFACTS_BUCKET_OUTPUT, TABLE_ID, platform_template
 
 from shop_contracts import TOPOLOGY
@@ -421,7 +422,8 @@ class Deployer:
             raise DeployError(f"{stack}: SQS event sources without ReportBatchItemFailures: {without}")
 
     def status(self) -> list[tuple[str, str]]:
-        stacks = [platform_stack(self.stage)] + [service_stack(self.stage, s) for s in SERVICES]
+        """The platform's stack first, then every stack that needs it: the services', the storefront's."""
+        stacks = [platform_stack(self.stage), *(service_stack(self.stage, s) for s in SERVICES), storefront_stack(self.stage)]
         return [(stack, (self.describe(stack) or {}).get("StackStatus", "not deployed")) for stack in stacks]
 
     def dlq_depths(self, service: str) -> dict[str, int]:
@@ -464,7 +466,7 @@ class Deployer:
     def destroy_platform(self) -> None:
         remaining = [stack for stack, status in self.status()[1:] if status != "not deployed"]
         if remaining:
-            raise DeployError(f"refused: services still deployed on stage {self.stage}: {remaining}; destroy them first")
+            raise DeployError(f"refused: stacks still deployed on stage {self.stage}: {remaining}; destroy them first")
         stack = platform_stack(self.stage)
         bucket = self.outputs(stack).get(ARTIFACTS_BUCKET_OUTPUT)
         if bucket:

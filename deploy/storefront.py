@@ -86,6 +86,7 @@ class StageOutputs:
     hosted_ui_domain: str  # platform HostedUiDomain: <prefix>.auth.<region>.amazoncognito.com
     push_url: str  # vod PushUrl: wss://<api>.execute-api.<region>.amazonaws.com/<stage>
     media_domain: str  # vod MediaDomain: <distribution>.cloudfront.net
+    upload_domain: str  # vod UploadDomain: <media bucket>.s3.amazonaws.com, its presigned uploads' host
 
 
 def page_config(outputs: StageOutputs) -> dict[str, Any]:
@@ -99,6 +100,7 @@ def page_config(outputs: StageOutputs) -> dict[str, Any]:
         "api": {service: api_path(service) for service in SERVICES},
         "push_url": outputs.push_url,
         "media_origin": f"https://{outputs.media_domain}",
+        "upload_origin": f"https://{outputs.upload_domain}",
     }
 
 
@@ -113,12 +115,15 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
     """The page's Content-Security-Policy for its config.json: its own files and APIs ('self'); the issuer
     (discovery, keys) and the hosted sign-in (token, logout) for the code flow; the push channel; the
     media origin for playlists, segments (fetched by hls.js, played from blob: through MSE) and images;
-    IVS for live shows. Nothing inline, no framing, no plugins."""
+    the upload bucket (the console's presigned PUTs); IVS for live shows. No inline or foreign script,
+    no framing, no plugins. The embedded stack's web edge sends the same policy for its own config."""
     media = _origin(config["media_origin"])
+    uploads = [_origin(config["upload_origin"])] if config.get("upload_origin") else []
     sources = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
-        "style-src": ["'self'"],
+        # What the embedded stack's web edge allows, so that the page meets one policy everywhere.
+        "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", media],
         "media-src": ["'self'", "blob:", media, LIVE_PLAYBACK_SOURCE],
         "connect-src": [
@@ -127,6 +132,7 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
             _origin(config["logout_url"]),
             _origin(config["push_url"]),
             media,
+            *uploads,
             LIVE_PLAYBACK_SOURCE,
         ],
         # hls.js transmuxes in a worker it starts from a blob: URL.
@@ -141,7 +147,12 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
 
 
 # The template's stand-ins for what only exists at deploy time: CloudFormation substitutes each.
-_IMPORTED = {"SignInDomain": "HostedUiDomain", "PushDomain": "PushDomain", "MediaDomain": "MediaDomain"}
+_IMPORTED = {
+    "SignInDomain": "HostedUiDomain",
+    "PushDomain": "PushDomain",
+    "MediaDomain": "MediaDomain",
+    "UploadDomain": "UploadDomain",
+}
 
 
 def _template_csp(naming: Naming) -> dict[str, Any]:
@@ -153,6 +164,7 @@ def _template_csp(naming: Naming) -> dict[str, Any]:
         hosted_ui_domain="${SignInDomain}",
         push_url="wss://${PushDomain}/",
         media_domain="${MediaDomain}",
+        upload_domain="${UploadDomain}",
     )
     exports = {**user_pool_exports(naming), **vod_exports(naming)}
     variables = {name: {"Fn::ImportValue": exports[output]} for name, output in _IMPORTED.items()}

@@ -45,6 +45,7 @@ from shop_infra.resources import (
     EVENT_BUS_ID,
     HAS_STOREFRONT_CONDITION,
     LIVE_RECORDING_ID,
+    MEDIA_BUCKET_ID,
     MEDIA_DISTRIBUTION_ID,
     STOREFRONT_URL_PARAMETER,
     TABLE_ID,
@@ -139,8 +140,13 @@ def api_exports(naming: Naming, service: str) -> dict[str, str]:
 
 
 def vod_exports(naming: Naming) -> dict[str, str]:
-    """What the storefront's page talks to in vod's stack besides its API (its Content-Security-Policy)."""
-    return {"PushDomain": f"{naming.table('vod')}-push-domain", "MediaDomain": f"{naming.table('vod')}-media-domain"}
+    """What the storefront's page talks to in vod's stack besides its API (its Content-Security-Policy):
+    the push channel, the media distribution, the media bucket it uploads sources to."""
+    return {
+        "PushDomain": f"{naming.table('vod')}-push-domain",
+        "MediaDomain": f"{naming.table('vod')}-media-domain",
+        "UploadDomain": f"{naming.table('vod')}-upload-domain",
+    }
 
 
 __all__ = [
@@ -487,6 +493,8 @@ def _storefront_outputs(service_name: str, naming: Naming, chalice_sam: dict[str
     if service_name == "vod":
         names = vod_exports(naming)
         exported["MediaDomain"] = ({"Fn::GetAtt": [MEDIA_DISTRIBUTION_ID, "DomainName"]}, names["MediaDomain"])
+        # The host of vod's presigned upload URLs (<bucket>.s3.amazonaws.com), which the console PUTs to.
+        exported["UploadDomain"] = ({"Fn::GetAtt": [MEDIA_BUCKET_ID, "DomainName"]}, names["UploadDomain"])
         if WEBSOCKET_API_ID in chalice_resources:
             host = f"${{{WEBSOCKET_API_ID}}}.{EXECUTE_API_HOST}"
             exported["PushDomain"] = ({"Fn::Sub": host}, names["PushDomain"])

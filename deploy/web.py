@@ -2,10 +2,11 @@
 
     make deploy-web STAGE=dev [DEPLOY_FLAGS=--no-execute|--skip-build]
     .venv/bin/python deploy/web.py --stage dev [--no-execute] [--skip-build]
+    make destroy-web STAGE=dev   (= deploy/web.py --stage dev --destroy: empties the bucket, deletes the stack)
 
 After the platform and all five services (the storefront's distribution imports each REST API):
 1. reads what the page's /config.json is made of from the stage's stacks: the platform's issuer, app
-   client and hosted sign-in host, vod's push channel and media host;
+   client and hosted sign-in host, vod's push channel, media host and upload bucket host;
 2. builds web/ from its lock (`npm ci`, `npm run build`: web/dist) unless --skip-build;
 3. creates or updates the stack `shop-<stage>-storefront` (deploy/storefront.py) through a change set;
    its own domain, if any, from SHOP_WEB_ALIASES (comma-separated host names, the first is its URL) and
@@ -130,7 +131,10 @@ def upload_plan(dist: Path, config: Mapping[str, Any]) -> list[Upload]:
 
 def stage_outputs(platform: Mapping[str, str], vod: Mapping[str, str]) -> StageOutputs:
     """The page's config's ingredients from the platform's and vod's outputs, or what to deploy first."""
-    wanted = {"platform": (platform, ("Issuer", "UserPoolClientId", "HostedUiDomain")), "vod": (vod, ("PushUrl", "MediaDomain"))}
+    wanted = {
+        "platform": (platform, ("Issuer", "UserPoolClientId", "HostedUiDomain")),
+        "vod": (vod, ("PushUrl", "MediaDomain", "UploadDomain")),
+    }
     missing = [f"{stack} {name}" for stack, (outputs, names) in wanted.items() for name in names if not outputs.get(name)]
     if missing:
         raise DeployError(
@@ -143,6 +147,7 @@ def stage_outputs(platform: Mapping[str, str], vod: Mapping[str, str]) -> StageO
         hosted_ui_domain=platform["HostedUiDomain"],
         push_url=vod["PushUrl"],
         media_domain=vod["MediaDomain"],
+        upload_domain=vod["UploadDomain"],
     )
 
 
@@ -260,7 +265,33 @@ class WebDeployer:
         )
         return str(answer["Invalidation"]["Id"])
 
-    # -- the command -------------------------------------------------------------------------------
+    def empty(self, bucket: str) -> int:
+        """Deletes every file of the bucket (CloudFormation cannot delete a bucket that holds any)."""
+        deleted = 0
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                deleted += len(keys)
+        return deleted
+
+    # -- the commands ------------------------------------------------------------------------------
+
+    def destroy(self) -> None:
+        """The storefront's stack and its files. The platform keeps the app client's storefront URLs until
+        the next deploy-web names another (a distribution's domain is never handed to anyone else)."""
+        stack = stack_name(self.stage)
+        if self.deployer.describe(stack) is None:
+            self.say(f"{stack}: not deployed")
+            return
+        bucket = self.deployer.outputs(stack).get(BUCKET_OUTPUT)
+        if bucket:
+            self.say(f"{bucket}: {self.empty(bucket)} file(s) deleted")
+        self.deployer.cfn.delete_stack(StackName=stack)
+        # A distribution takes minutes to disable and delete.
+        waiter = self.deployer.cfn.get_waiter("stack_delete_complete")
+        waiter.wait(StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
+        self.say(f"{stack}: deleted (the distribution, its functions and headers policy, the bucket)")
 
     def deploy(self, *, execute: bool = True, build_web: bool = True) -> Outcome:
         config = page_config(self.read_stage())
@@ -286,10 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", required=True)
     parser.add_argument("--no-execute", action="store_true", help="create and print the storefront's change set, upload nothing")
     parser.add_argument("--skip-build", action="store_true", help="upload web/dist as it is")
+    parser.add_argument("--destroy", action="store_true", help="empty the bucket and delete the storefront's stack")
     args = parser.parse_args(argv)
     try:
         web = WebDeployer(Deployer(args.stage))
-        web.deploy(execute=not args.no_execute, build_web=not args.skip_build)
+        if args.destroy:
+            web.destroy()
+        else:
+            web.deploy(execute=not args.no_execute, build_web=not args.skip_build)
     except DeployError as error:
         print(f"deploy-web: {error}", file=sys.stderr)
         return 1

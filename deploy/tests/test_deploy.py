@@ -253,13 +253,13 @@ def test_the_platform_outlives_its_services_only(deployer: deploy.Deployer, stag
     deployer.platform()
     deployer.deploy_stack(f"shop-{stage}-vod", resources_template("vod", stage))
 
-    with pytest.raises(deploy.DeployError, match="services still deployed"):
+    with pytest.raises(deploy.DeployError, match="stacks still deployed"):
         deployer.destroy_platform()
     deployer.destroy("vod", delete_table=True)
     deployer.upload(deployer.outputs(f"shop-{stage}-platform")["ArtifactsBucketName"], "packages/vod", b"x", suffix=".zip")
     deployer.destroy_platform()
 
-    assert [status for _, status in deployer.status()] == ["not deployed"] * 6
+    assert [status for _, status in deployer.status()] == ["not deployed"] * 7
     with pytest.raises(boto3.client("events").exceptions.ResourceNotFoundException):
         boto3.client("events").describe_event_bus(Name=Naming(stage).bus)
 

@@ -24,6 +24,7 @@ OUTPUTS = StageOutputs(
     hosted_ui_domain="shop-dev-123456789012.auth.eu-west-1.amazoncognito.com",
     push_url="wss://abc123.execute-api.eu-west-1.amazonaws.com/api",
     media_domain="d2media.cloudfront.net",
+    upload_domain="shop-dev-vod-media.s3.amazonaws.com",
 )
 
 
@@ -54,26 +55,30 @@ def test_the_pages_config_signs_in_at_cognito_and_calls_every_api_on_its_own_ori
         },
         "push_url": "wss://abc123.execute-api.eu-west-1.amazonaws.com/api",
         "media_origin": "https://d2media.cloudfront.net",
+        "upload_origin": "https://shop-dev-vod-media.s3.amazonaws.com",
     }
 
 
-def test_the_csp_lets_the_page_reach_its_issuer_push_channel_and_media_and_nothing_inline() -> None:
+def test_the_csp_lets_the_page_reach_its_issuer_push_channel_media_and_uploads_and_runs_no_inline_script() -> None:
     found = directives(content_security_policy(page_config(OUTPUTS)))
 
-    assert found["default-src"] == found["script-src"] == found["style-src"] == ["'self'"]
+    assert found["default-src"] == found["script-src"] == ["'self'"]
+    assert found["style-src"] == ["'self'", "'unsafe-inline'"]  # as the embedded stack's web edge
     assert found["connect-src"] == [
         "'self'",
         "https://cognito-idp.eu-west-1.amazonaws.com",
         "https://shop-dev-123456789012.auth.eu-west-1.amazoncognito.com",
         "wss://abc123.execute-api.eu-west-1.amazonaws.com",
         "https://d2media.cloudfront.net",
+        "https://shop-dev-vod-media.s3.amazonaws.com",
         "https://*.live-video.net",
     ]
     assert found["media-src"] == ["'self'", "blob:", "https://d2media.cloudfront.net", "https://*.live-video.net"]
     assert found["img-src"] == ["'self'", "data:", "https://d2media.cloudfront.net"]
     assert found["worker-src"] == ["'self'", "blob:"]
     assert (found["object-src"], found["frame-ancestors"]) == (["'none'"], ["'none'"])
-    assert not [values for values in found.values() if "'unsafe-inline'" in values or "'unsafe-eval'" in values]
+    assert not [name for name, values in found.items() if "'unsafe-eval'" in values]
+    assert [name for name, values in found.items() if "data:" in values] == ["img-src"]
 
 
 def test_the_csp_follows_the_config_and_names_a_shared_origin_once() -> None:
@@ -105,6 +110,7 @@ def test_the_template_csp_is_the_function_of_the_config_its_imports_make() -> No
         "shop-dev-hosted-ui-domain": OUTPUTS.hosted_ui_domain,
         "shop-dev-vod-push-domain": "abc123.execute-api.eu-west-1.amazonaws.com",
         "shop-dev-vod-media-domain": OUTPUTS.media_domain,
+        "shop-dev-vod-upload-domain": OUTPUTS.upload_domain,
     }
     values = {name: imported[value["Fn::ImportValue"]] for name, value in variables.items()} | {"AWS::Region": "eu-west-1"}
 
@@ -120,6 +126,7 @@ def test_the_csp_fits_cloudfronts_limit_with_long_names() -> None:
         hosted_ui_domain=f"shop-{'s' * 40}-123456789012.auth.ap-southeast-4.amazoncognito.com",
         push_url=f"wss://{'w' * 10}.execute-api.ap-southeast-4.amazonaws.com/api",
         media_domain=f"{'m' * 40}.cloudfront.net",
+        upload_domain=f"shop-{'s' * 40}-vod-media.s3.amazonaws.com",
     )
 
     assert len(content_security_policy(page_config(long))) < storefront.CSP_MAX_LENGTH

@@ -396,7 +396,7 @@ def test_every_services_rest_api_exports_its_host_and_stage_for_the_storefront()
         "Export": {"Name": "shop-dev-catalog-api-domain"},
     }
     assert outputs["ApiStage"] == {"Value": "v1", "Export": {"Name": "shop-dev-catalog-api-stage"}}
-    assert "MediaDomain" not in outputs and "PushDomain" not in outputs
+    assert not {"MediaDomain", "UploadDomain", "PushDomain"} & set(outputs)
 
 
 def test_a_service_without_a_rest_api_exports_nothing_for_the_storefront() -> None:
@@ -405,7 +405,7 @@ def test_a_service_without_a_rest_api_exports_nothing_for_the_storefront() -> No
     assert not [name for name, output in outputs.items() if "Export" in output]
 
 
-def test_vod_exports_its_media_and_push_hosts_and_outputs_the_push_url() -> None:
+def test_vod_exports_its_media_upload_and_push_hosts_and_outputs_the_push_url() -> None:
     sam = vod_sam_with_websockets()
 
     outputs = merge_template("vod", "dev", sam)["Outputs"]
@@ -417,6 +417,10 @@ def test_vod_exports_its_media_and_push_hosts_and_outputs_the_push_url() -> None
     assert outputs["PushDomain"] == {
         "Value": {"Fn::Sub": "${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
         "Export": {"Name": "shop-dev-vod-push-domain"},
+    }
+    assert outputs["UploadDomain"] == {
+        "Value": {"Fn::GetAtt": ["MediaBucket", "DomainName"]},
+        "Export": {"Name": "shop-dev-vod-upload-domain"},
     }
     assert outputs["PushUrl"] == {"Value": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}}
 

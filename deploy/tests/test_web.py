@@ -20,6 +20,7 @@ OUTPUTS = StageOutputs(
     hosted_ui_domain="shop-dev-123456789012.auth.eu-west-1.amazoncognito.com",
     push_url="wss://abc123.execute-api.eu-west-1.amazonaws.com/api",
     media_domain="d2media.cloudfront.net",
+    upload_domain="shop-dev-vod-media.s3.amazonaws.com",
 )
 BUCKET = "shop-dev-storefront-sitebucket-1a2b3c"
 
@@ -184,10 +185,15 @@ def test_web_without_a_lock_is_not_built(tmp_path: Path) -> None:
 
 def test_the_pages_config_comes_from_the_platforms_and_vods_outputs() -> None:
     platform = {"Issuer": OUTPUTS.issuer, "UserPoolClientId": OUTPUTS.client_id, "HostedUiDomain": OUTPUTS.hosted_ui_domain}
-    vod = {"PushUrl": OUTPUTS.push_url, "MediaDomain": OUTPUTS.media_domain, "TableName": "shop-dev-vod"}
+    vod = {
+        "PushUrl": OUTPUTS.push_url,
+        "MediaDomain": OUTPUTS.media_domain,
+        "UploadDomain": OUTPUTS.upload_domain,
+        "TableName": "shop-dev-vod",
+    }
 
     assert web.stage_outputs(platform, vod) == OUTPUTS
-    with pytest.raises(stacks.DeployError, match="platform HostedUiDomain, vod MediaDomain"):
+    with pytest.raises(stacks.DeployError, match="platform HostedUiDomain, vod MediaDomain, vod UploadDomain"):
         web.stage_outputs({**platform, "HostedUiDomain": ""}, {"PushUrl": OUTPUTS.push_url})
 
 
@@ -285,3 +291,20 @@ def test_deploy_web_refuses_while_a_service_is_missing(
 
     with pytest.raises(stacks.DeployError, match="services not deployed on stage dev: notify"):
         web.WebDeployer(deployer, cloudfront=cloudfront).read_stage()
+
+
+def test_destroying_the_storefront_empties_its_bucket_first(deployer: stacks.Deployer, cloudfront: Any) -> None:
+    with Stubber(deployer.s3) as s3:
+        s3.add_response(
+            "list_objects_v2",
+            {"Contents": [{"Key": "index.html"}, {"Key": "assets/a-1.js"}], "IsTruncated": False},
+            {"Bucket": BUCKET},
+        )
+        s3.add_response(
+            "delete_objects",
+            {"Deleted": []},
+            {"Bucket": BUCKET, "Delete": {"Objects": [{"Key": "index.html"}, {"Key": "assets/a-1.js"}], "Quiet": True}},
+        )
+
+        assert web.WebDeployer(deployer, cloudfront=cloudfront).empty(BUCKET) == 2
+        s3.assert_no_pending_responses()
