@@ -20,7 +20,8 @@ Per service:
 4. `chalice package --stage S --merge-template <out>/merge/<s>.json <out>/<s>` builds the real one.
    SHOP_TABLE_STREAM_ARN is a placeholder at package time; the merge template replaces the relay's
    Stream with Fn::GetAtt [ShopTable, StreamArn], and the check below fails if the placeholder survives.
-5. cfn-lint <out>/<s>/sam.json (and <out>/platform.json, the shared bus + archive).
+5. cfn-lint <out>/<s>/sam.json (and <out>/platform.json, the shared bus + archive, and
+   <out>/storefront.json, the web pages' bucket and distribution: deploy/storefront.py).
 6. native check: every ELF file in the zip is for the package's architecture (e_machine in its
    header: AArch64 or x86-64, 64-bit little-endian) and every tagged extension module is CPython
    3.13's (or abi3): an aarch64 machine is not needed to tell, and no x86_64 .so reaches an arm64 zip.
@@ -50,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from policies import ROOT, SERVICES, policy, policy_path, render
+from storefront import storefront_template
 from templates import ARCHITECTURES, merge_template, platform_template
 
 from shop_eventing.topology import Naming
@@ -400,6 +402,18 @@ def package_platform(stage: str, out: Path) -> tuple[bool, str]:
     return cfn_lint(path)
 
 
+def package_storefront(stage: str, out: Path) -> tuple[bool, str]:
+    """The storefront's stack (deploy/storefront.py), written to <out>/storefront.json and linted."""
+    path = out / "storefront.json"
+    template = storefront_template(stage)
+    path.write_text(json.dumps(template, indent=2) + "\n")
+    ok, output = cfn_lint(path)
+    dangling = dangling_references(template)
+    if dangling:
+        return False, f"{output}\nreferences to resources not in the template: {sorted(set(dangling))}".strip()
+    return ok, output
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--service", action="append", choices=SERVICES, help="repeatable; default: every service")
@@ -414,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     python = None if args.skip_import_check else lambda_venv(out)
     platform_ok, platform_output = package_platform(args.stage, out)
     print(f"platform: cfn-lint {'ok' if platform_ok else 'FAILED'} {platform_output}")
-    failed = not platform_ok
+    storefront_ok, storefront_output = package_storefront(args.stage, out)
+    print(f"storefront: cfn-lint {'ok' if storefront_ok else 'FAILED'} {storefront_output}")
+    failed = not (platform_ok and storefront_ok)
     for service in args.service or SERVICES:
         result = package_service(service, args.stage, out, wheels, python)
         failed |= not result.ok
