@@ -70,9 +70,11 @@ def _origin(url: str) -> str:
 
 
 def content_security_policy(config: Mapping[str, Any]) -> str:
-    """The page may talk to itself, the issuer (token calls), the push channel, the media edge and the
-    upload bucket; hls.js plays through MediaSource (blob: media) and runs its transmuxer in a blob: worker."""
-    origins = {name: _origin(str(config.get(name, ""))) for name in ("issuer", "push_url", "media_origin", "upload_origin")}
+    """The page may talk to itself, the issuer (token calls), the push channel, the media edge, the
+    upload bucket and the live channels' playback (IVS: a live show's playlist with its token); hls.js
+    plays through MediaSource (blob: media) and runs its transmuxer in a blob: worker."""
+    names = ("issuer", "push_url", "media_origin", "upload_origin", "live_playback_origin")
+    origins = {name: _origin(str(config.get(name, ""))) for name in names}
 
     def sources(*parts: str) -> str:
         return " ".join(part for part in parts if part)
@@ -82,7 +84,7 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
         (
             "default-src 'self'",
             f"connect-src {sources("'self'", *origins.values())}",
-            f"media-src {sources("'self'", 'blob:', media)}",
+            f"media-src {sources("'self'", 'blob:', media, origins['live_playback_origin'])}",
             f"img-src {sources("'self'", 'data:', media)}",
             "worker-src 'self' blob:",
             "style-src 'self' 'unsafe-inline'",

@@ -21,6 +21,7 @@ CONFIG = {
     "push_url": "ws://127.0.0.1:5109/api",
     "media_origin": "http://127.0.0.1:5107",
     "upload_origin": "http://127.0.0.1:5100",
+    "live_playback_origin": "http://127.0.0.1:5108",
 }
 
 
@@ -140,7 +141,8 @@ def test_the_content_security_policy_lets_the_page_reach_exactly_its_peers() -> 
         "ws://127.0.0.1:5109",
         "http://127.0.0.1:5107",
         "http://127.0.0.1:5100",
+        "http://127.0.0.1:5108",
     ]
-    assert policy["media-src"].split() == ["'self'", "blob:", "http://127.0.0.1:5107"]
+    assert policy["media-src"].split() == ["'self'", "blob:", "http://127.0.0.1:5107", "http://127.0.0.1:5108"]
     assert policy["worker-src"] == "'self' blob:"
     assert "'unsafe-inline'" not in policy["script-src"]
