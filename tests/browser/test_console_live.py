@@ -25,6 +25,7 @@ def test_staff_schedule_a_show_and_pin_a_product_that_a_viewer_sees_at_once(shop
 
     page = signed_in(new_context().new_page(), "sam", start="/console/live")
     expect(page.get_by_role("heading", name="Live shows", level=1)).to_be_visible()
+    assert_accessible(page)
     form = page.get_by_role("region", name="Schedule a live show")
     form.get_by_label("Title").fill("Console live")
     form.get_by_label("Starts at").fill((datetime.now() + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M"))

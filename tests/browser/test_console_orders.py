@@ -53,7 +53,7 @@ def test_staff_refund_part_of_an_order_and_cancel_it(shop: Any, new_context: Any
 
 
 def test_a_customer_is_told_the_console_is_for_staff(new_context: Any) -> None:
-    page = signed_in(new_context().new_page(), "ada", start="/console/orders")
+    page = signed_in(new_context().new_page(), "ada", start="/console/")
     expect(page.get_by_text("This page is for staff.")).to_be_visible()
     expect(page.get_by_text("Your account is in neither group.")).to_be_visible()
     expect(page.get_by_role("navigation", name="Main").get_by_role("link")).to_have_count(0)
