@@ -70,3 +70,34 @@ def test_staff_upload_a_clip_watch_it_become_ready_and_place_a_marker(shop: Any,
     markers.get_by_role("button", name="Load the latest markers").click()
     expect(markers.get_by_text("No markers yet.")).to_be_visible()
     expect(markers.get_by_test_id("markers-conflict")).to_have_count(0)
+
+
+def test_a_big_file_goes_up_in_parts_and_a_source_ffmpeg_cannot_read_fails_with_its_reason(
+    shop: Any, new_context: Any, tmp_path: Path
+) -> None:
+    """Above 64 MiB the page uploads through the multipart routes (a presigned PUT per 16 MiB part, each
+    part's ETag read from S3's answer); 65 MiB of zeros is no video, so the transcode fails, says why, and
+    can be retried."""
+    source = tmp_path / "not-a-video.mp4"
+    source.write_bytes(bytes(65 * 1024 * 1024))
+    title = f"Big file {uuid.uuid4().hex[:6]}"
+
+    page = signed_in(new_context().new_page(), "sam", start="/console/videos")
+    upload = page.get_by_role("region", name="Upload a video")
+    upload.get_by_label("Title").fill(title)
+    upload.get_by_label("Video file").set_input_files(str(source))
+    upload.get_by_role("button", name="Upload").click()
+    expect(upload.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(upload.get_by_test_id("upload-status")).to_contain_text(f"Uploaded “{title}”")
+
+    upload.get_by_role("link", name=f"Open “{title}”").click()
+    expect(page.get_by_test_id("video-state")).to_have_text("FAILED", timeout=TRANSCODE_MS)
+    expect(page.get_by_role("alert")).to_contain_text("The transcode failed")
+    video_id = page.url.rsplit("/", 1)[1]
+    video = shop.call("vod", "GET", f"/videos/{video_id}", user="sam").body
+    assert video["size_bytes"] == 65 * 1024 * 1024, video
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Retry the transcode").click()
+    expect(page.get_by_text("Transcode attempt").locator("xpath=following-sibling::dd[1]")).to_have_text("2")
+    expect(page.get_by_test_id("video-state")).to_have_text("FAILED", timeout=TRANSCODE_MS)
