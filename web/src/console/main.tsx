@@ -134,7 +134,7 @@ function Console() {
   const nav = navFor(role);
   const current = nav.filter((item) => item.href !== "/console/").find((item) => here.startsWith(item.href));
   return (
-    <AppShell basePath="/console/" brand={t("console.brand")} nav={nav} path={current?.href ?? here}>
+    <AppShell basePath="/console/" brand={t("console.brand")} nav={nav} path={current?.href ?? (match("/console/", here) ? "/console/" : here)}>
       {page}
     </AppShell>
   );

@@ -278,7 +278,7 @@ export function LiveShowPage(props: { showId: string }) {
                 <dt>{t("console.ingest.streamKey")}</dt>
                 <dd>
                   <code>{revealKey ? data.channel.stream_key : "••••••••••••"}</code>{" "}
-                  <button type="button" class="secondary" aria-pressed={revealKey} onClick={() => setRevealKey(!revealKey)}>
+                  <button type="button" class="secondary" onClick={() => setRevealKey(!revealKey)}>
                     {revealKey ? t("console.ingest.hideKey") : t("console.ingest.showKey")}
                   </button>
                 </dd>
