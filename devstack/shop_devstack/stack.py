@@ -278,6 +278,8 @@ class EmbeddedShop:
             "media_origin": self.media_url,
             # The console uploads sources straight to the bucket with presigned URLs (moto's S3 here).
             "upload_origin": self.endpoint,
+            # A live show's playlist comes from the live channels (IVS's playback domain on AWS).
+            "live_playback_origin": self.live_channel_url,
         }
 
     def _start_web_edge(self, port: int, env: dict[str, str]) -> None:

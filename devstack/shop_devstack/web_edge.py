@@ -7,9 +7,9 @@ page calls every API on its own origin: no CORS, no preflight per call. This pro
 
 * ``GET /config.json``: where the page's issuer, APIs, push channel and media are (``--config``);
 * ``/api/<service>/<route>`` (any method): forwarded to that service's local API, headers and body as
-  they came (``Authorization``, ``Idempotency-Key``, ``If-Match``), the answer back as it came
-  (``Set-Cookie``, ``ETag``, status and JSON errors); an unknown service is a JSON 404, a service that
-  does not answer a JSON 502, as CloudFront's own errors;
+  they came (``Authorization``, ``Idempotency-Key``, ``If-Match``; no Content-Type added to a body-less
+  POST), the answer back as it came (``Set-Cookie``, ``ETag``, status and JSON errors); an unknown
+  service is a JSON 404, a service that does not answer a JSON 502, as CloudFront's own errors;
 * everything else: the files of ``--root`` (``web/dist``). A path without a file extension is a page of
   a single-page app: ``/console/…`` gets ``console/index.html``, any other ``index.html``. Hashed
   assets are cached for a year, pages and the config never (a deploy shows at once).
@@ -70,9 +70,11 @@ def _origin(url: str) -> str:
 
 
 def content_security_policy(config: Mapping[str, Any]) -> str:
-    """The page may talk to itself, the issuer (token calls), the push channel, the media edge and the
-    upload bucket; hls.js plays through MediaSource (blob: media) and runs its transmuxer in a blob: worker."""
-    origins = {name: _origin(str(config.get(name, ""))) for name in ("issuer", "push_url", "media_origin", "upload_origin")}
+    """The page may talk to itself, the issuer (token calls), the push channel, the media edge, the
+    upload bucket and the live channels' playback (IVS: a live show's playlist with its token); hls.js
+    plays through MediaSource (blob: media) and runs its transmuxer in a blob: worker."""
+    names = ("issuer", "push_url", "media_origin", "upload_origin", "live_playback_origin")
+    origins = {name: _origin(str(config.get(name, ""))) for name in names}
 
     def sources(*parts: str) -> str:
         return " ".join(part for part in parts if part)
@@ -82,7 +84,7 @@ def content_security_policy(config: Mapping[str, Any]) -> str:
         (
             "default-src 'self'",
             f"connect-src {sources("'self'", *origins.values())}",
-            f"media-src {sources("'self'", 'blob:', media)}",
+            f"media-src {sources("'self'", 'blob:', media, origins['live_playback_origin'])}",
             f"img-src {sources("'self'", 'data:', media)}",
             "worker-src 'self' blob:",
             "style-src 'self' 'unsafe-inline'",
@@ -155,7 +157,14 @@ class WebEdge:
             )
         try:
             async with self._session.request(
-                request.method, target, headers=headers, data=body or None, allow_redirects=False
+                request.method,
+                target,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                # aiohttp would add "Content-Type: application/octet-stream" to a POST that came without
+                # one (a body-less publish or retire): forwarded as it came, the API sees no body type.
+                skip_auto_headers=() if "Content-Type" in headers else ("Content-Type",),
             ) as upstream:
                 payload = await upstream.read()
                 response = web.Response(status=upstream.status, body=payload)

@@ -21,6 +21,7 @@ CONFIG = {
     "push_url": "ws://127.0.0.1:5109/api",
     "media_origin": "http://127.0.0.1:5107",
     "upload_origin": "http://127.0.0.1:5100",
+    "live_playback_origin": "http://127.0.0.1:5108",
 }
 
 
@@ -106,6 +107,15 @@ def test_the_api_proxy_forwards_the_request_and_the_answer_as_they_are(edge: str
     assert reply.headers["ETag"] == '"7"'
 
 
+def test_a_post_without_a_body_reaches_the_api_without_a_content_type(edge: str) -> None:
+    # What a browser's fetch sends for a body-less POST (publish, retire): the API sees no body type,
+    # where a proxy's default (application/octet-stream) would be refused with a 415.
+    reply = http.request("POST", f"{edge}/api/orders/staff/products/s1/publish", headers={"If-Match": '"1"'})
+    seen = json.loads(reply.data)
+    assert seen["body"] == ""
+    assert "Content-Type" not in seen["headers"], seen["headers"]
+
+
 def test_an_unknown_or_silent_service_is_a_json_error(edge: str) -> None:
     unknown = http.request("GET", f"{edge}/api/nope/x")
     assert (unknown.status, json.loads(unknown.data)["error"]["code"]) == (404, "not_found")
@@ -131,7 +141,8 @@ def test_the_content_security_policy_lets_the_page_reach_exactly_its_peers() -> 
         "ws://127.0.0.1:5109",
         "http://127.0.0.1:5107",
         "http://127.0.0.1:5100",
+        "http://127.0.0.1:5108",
     ]
-    assert policy["media-src"].split() == ["'self'", "blob:", "http://127.0.0.1:5107"]
+    assert policy["media-src"].split() == ["'self'", "blob:", "http://127.0.0.1:5107", "http://127.0.0.1:5108"]
     assert policy["worker-src"] == "'self' blob:"
     assert "'unsafe-inline'" not in policy["script-src"]

@@ -1,56 +1,49 @@
 // The storefront: what customers see at /.
-import { useEffect, useState } from "preact/hooks";
-import { api } from "../lib/api";
+import type { JSX } from "preact";
 import { startApp } from "../lib/app";
-import { formatMoney, type Money, t, useLocale } from "../lib/i18n";
+import { t, useLocale } from "../lib/i18n";
 import { match, usePath } from "../lib/router";
-import { AppShell, ErrorNotice, Loading } from "../lib/ui";
+import { AppShell } from "../lib/ui";
+import { useCart } from "./cart";
 import { storeMessages } from "./messages";
+import { CartPage } from "./pages/CartPage";
+import { LivePage } from "./pages/LivePage";
+import { OrderPage } from "./pages/OrderPage";
+import { OrdersPage } from "./pages/OrdersPage";
+import { ProductList } from "./pages/ProductList";
+import { ProductPage } from "./pages/ProductPage";
+import { VideoPage } from "./pages/VideoPage";
+import { VideosPage } from "./pages/VideosPage";
+import "./store.css";
 
-interface ProductSummary {
-  sku: string;
-  name: string;
-  kind: string;
-  price: Money;
-}
+const routes: Array<[string, (params: Record<string, string>) => JSX.Element]> = [
+  ["/", () => <ProductList />],
+  ["/products/:sku", (p) => <ProductPage key={p.sku} sku={p.sku} />],
+  ["/cart", () => <CartPage />],
+  ["/me/orders", () => <OrdersPage />],
+  ["/me/orders/:id", (p) => <OrderPage key={p.id} id={p.id} />],
+  ["/me/videos", () => <VideosPage />],
+  ["/videos/:id", (p) => <VideoPage key={p.id} id={p.id} />],
+  ["/live/:id", (p) => <LivePage key={p.id} id={p.id} />],
+];
 
-function ProductList() {
-  const [products, setProducts] = useState<ProductSummary[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  useEffect(() => {
-    api<{ products: ProductSummary[] }>("orders", "/products")
-      .then((body) => setProducts(body.products))
-      .catch(setError);
-  }, []);
-  if (error) return <ErrorNotice error={error} />;
-  if (!products) return <Loading />;
+function NotFound() {
   return (
-    <section aria-labelledby="products-title">
-      <h1 id="products-title">{t("store.products.title")}</h1>
-      {products.length === 0 ? (
-        <p>{t("store.products.empty")}</p>
-      ) : (
-        <ul class="grid">
-          {products.map((product) => (
-            <li class="card" key={product.sku}>
-              <h2>
-                <a href={`/products/${encodeURIComponent(product.sku)}`}>{product.name}</a>
-              </h2>
-              <p>{formatMoney(product.price)}</p>
-            </li>
-          ))}
-        </ul>
-      )}
+    <section>
+      <h1>{t("common.notFound")}</h1>
+      <p>
+        <a href="/">{t("store.product.backToList")}</a>
+      </p>
     </section>
   );
 }
 
-const routes: Array<[string, (params: Record<string, string>) => preact.JSX.Element]> = [["/", () => <ProductList />]];
-
 function Storefront() {
   useLocale();
   const path = usePath();
-  let page = <p>{t("common.notFound")}</p>;
+  const cart = useCart();
+  const count = cart.reduce((sum, line) => sum + line.quantity, 0);
+  let page = <NotFound />;
   for (const [pattern, view] of routes) {
     const params = match(pattern, path);
     if (params) {
@@ -58,8 +51,14 @@ function Storefront() {
       break;
     }
   }
+  const nav = [
+    { href: "/", label: t("store.nav.products") },
+    { href: "/me/orders", label: t("store.nav.orders") },
+    { href: "/me/videos", label: t("store.nav.videos") },
+    { href: "/cart", label: count > 0 ? t("store.nav.cartCount", { count }) : t("store.nav.cart") },
+  ];
   return (
-    <AppShell basePath="/" brand={t("store.brand")} nav={[{ href: "/", label: t("store.nav.products") }]} path={path}>
+    <AppShell basePath="/" brand={t("store.brand")} nav={nav} path={path}>
       {page}
     </AppShell>
   );
