@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: web browser browser-tests run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-status destroy clean help
+.PHONY: web browser browser-tests run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-web deploy-status destroy destroy-web clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -28,8 +28,10 @@ help:
 	@echo "make deploy SERVICE=orders STAGE=dev   package and deploy one service to the AWS account in the environment"
 	@echo "make deploy-all STAGE=dev              every service, subscribers before the entry points"
 	@echo "make deploy-platform STAGE=dev         the stage's bus, archive and artifacts bucket (made by the first deploy)"
+	@echo "make deploy-web STAGE=dev              build web/, deploy the storefront's bucket + CloudFront, upload (after deploy-all)"
 	@echo "make deploy-status STAGE=dev           every stack of the stage"
 	@echo "make destroy SERVICE=orders STAGE=dev  delete one service's stack (its table is kept)"
+	@echo "make destroy-web STAGE=dev             delete the storefront's stack and its files"
 
 # requirements/*.in pin the direct dependencies, once each; the .txt locks (every transitive package,
 # with hashes) are what gets installed. `make lock` re-resolves them after an .in file changes.
@@ -103,7 +105,7 @@ imports: $(STAMP)
 	done
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra ops/shop_ops deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py bench
+	$(VENV)/bin/mypy eventing/shop_eventing contracts/shop_contracts devstack/shop_devstack infra/shop_infra ops/shop_ops deploy/package.py deploy/policies.py deploy/templates.py deploy/stacks.py deploy/gateway_responses.py deploy/storefront.py deploy/web.py bench
 	@for s in $(SERVICES); do (cd services/$$s && ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml app.py chalicelib) || exit 1; done
 
 schemas: $(STAMP)
@@ -180,6 +182,14 @@ deploy-all: $(STAMP)
 
 deploy-platform: $(STAMP)
 	$(PY) deploy/stacks.py platform --stage $(STAGE) $(DEPLOY_FLAGS)
+
+# The storefront and staff console (web/, built with npm from its lock) behind one CloudFront distribution
+# that also forwards /api/<service>/* to each service: after deploy-all. Never part of `make test`.
+deploy-web: $(STAMP)
+	$(PY) deploy/web.py --stage $(STAGE) $(DEPLOY_FLAGS)
+
+destroy-web: $(STAMP)
+	$(PY) deploy/web.py --stage $(STAGE) --destroy
 
 deploy-status: $(STAMP)
 	$(PY) deploy/stacks.py status --stage $(STAGE)

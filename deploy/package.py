@@ -20,7 +20,8 @@ Per service:
 4. `chalice package --stage S --merge-template <out>/merge/<s>.json <out>/<s>` builds the real one.
    SHOP_TABLE_STREAM_ARN is a placeholder at package time; the merge template replaces the relay's
    Stream with Fn::GetAtt [ShopTable, StreamArn], and the check below fails if the placeholder survives.
-5. cfn-lint <out>/<s>/sam.json (and <out>/platform.json, the shared bus + archive).
+5. cfn-lint <out>/<s>/sam.json (and <out>/platform.json, the shared bus + archive, and
+   <out>/storefront.json, the web pages' bucket and distribution: deploy/storefront.py).
 6. native check: every ELF file in the zip is for the package's architecture (e_machine in its
    header: AArch64 or x86-64, 64-bit little-endian) and every tagged extension module is CPython
    3.13's (or abi3): an aarch64 machine is not needed to tell, and no x86_64 .so reaches an arm64 zip.
@@ -50,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from policies import ROOT, SERVICES, policy, policy_path, render
+from storefront import storefront_template
 from templates import ARCHITECTURES, merge_template, platform_template
 
 from shop_eventing.topology import Naming
@@ -132,16 +134,55 @@ def stage_project(service: str, out: Path, wheels: list[Path]) -> Path:
     return project
 
 
+# Lambda's python3.13 runtime has these (boto3 and what it stands on), so no package ships them even
+# where a lock holds them: aws-xray-sdk requires botocore, 32 MB installed, over the runtime's own.
+# The versions a function runs are then the runtime's; dev.in pins the same line for local runs.
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
+
+
+def resolved_lock(requirements: Path) -> list[str]:
+    """The lines of a requirements file with its `-r` includes read in place (relative to each file)."""
+    lines: list[str] = []
+    for line in requirements.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("-r "):
+            lines += resolved_lock((requirements.parent / stripped[3:].strip()).resolve())
+        else:
+            lines.append(line)
+    return lines
+
+
+def without_runtime_provided(lines: list[str]) -> list[str]:
+    """A hashed lock minus RUNTIME_PROVIDED: each requirement is its `name==version \\` line and the
+    indented hash and comment lines under it."""
+    kept: list[str] = []
+    dropping = False
+    for line in lines:
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name = re.split(r"[=<>!~\[ ;]", line, maxsplit=1)[0].strip().lower().replace("_", "-")
+            dropping = name in RUNTIME_PROVIDED
+        elif line and not line[0].isspace():
+            dropping = False
+        if not dropping:
+            kept.append(line)
+    return kept
+
+
 def install_dependencies(service: str, architecture: str, target: Path) -> None:
-    """The service's locked dependencies, wheels only, for Lambda's python3.13 on `architecture`."""
-    checked(
-        [
-            *(str(VENV_BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"),
-            *("--platform", PIP_PLATFORMS[architecture], "--implementation", "cp", "--python-version", "3.13"),
-            *("--only-binary=:all:", "--require-hashes", "--no-deps", "--target", str(target)),
-            *("-r", str(ROOT / "services" / service / "requirements.txt")),
-        ]
-    )
+    """The service's locked dependencies, wheels only, for Lambda's python3.13 on `architecture`, but
+    what the runtime provides."""
+    lock = without_runtime_provided(resolved_lock(ROOT / "services" / service / "requirements.txt"))
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", prefix=f"{service}-lambda-") as requirements:
+        requirements.write("\n".join(lock) + "\n")
+        requirements.flush()
+        checked(
+            [
+                *(str(VENV_BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"),
+                *("--platform", PIP_PLATFORMS[architecture], "--implementation", "cp", "--python-version", "3.13"),
+                *("--only-binary=:all:", "--require-hashes", "--no-deps", "--target", str(target)),
+                *("-r", requirements.name),
+            ]
+        )
     prune(target)
 
 
@@ -266,7 +307,12 @@ def import_check(service: str, stage: str, package: Path, python: Path, overlay:
             "SHOP_STAGE": stage,
             "SHOP_TABLE_STREAM_ARN": chalice_env(service, stage)["SHOP_TABLE_STREAM_ARN"],
         }
-        code = "import app, sys; print('imported', app.app.app_name, 'from', app.__file__)"
+        # The X-Ray SDK is imported on the first traced invocation, not by `import app`: patching the
+        # runtime's botocore with it here proves the package's SDK works without a botocore of its own.
+        code = (
+            "import app, sys; from aws_xray_sdk.core import patch; patch(('botocore',)); "
+            "print('imported', app.app.app_name, 'from', app.__file__, 'and patched botocore for X-Ray')"
+        )
         proc = run([str(python), "-s", "-c", code], cwd=tmp, env=env)
         return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
 
@@ -356,6 +402,18 @@ def package_platform(stage: str, out: Path) -> tuple[bool, str]:
     return cfn_lint(path)
 
 
+def package_storefront(stage: str, out: Path) -> tuple[bool, str]:
+    """The storefront's stack (deploy/storefront.py), written to <out>/storefront.json and linted."""
+    path = out / "storefront.json"
+    template = storefront_template(stage)
+    path.write_text(json.dumps(template, indent=2) + "\n")
+    ok, output = cfn_lint(path)
+    dangling = dangling_references(template)
+    if dangling:
+        return False, f"{output}\nreferences to resources not in the template: {sorted(set(dangling))}".strip()
+    return ok, output
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--service", action="append", choices=SERVICES, help="repeatable; default: every service")
@@ -370,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     python = None if args.skip_import_check else lambda_venv(out)
     platform_ok, platform_output = package_platform(args.stage, out)
     print(f"platform: cfn-lint {'ok' if platform_ok else 'FAILED'} {platform_output}")
-    failed = not platform_ok
+    storefront_ok, storefront_output = package_storefront(args.stage, out)
+    print(f"storefront: cfn-lint {'ok' if storefront_ok else 'FAILED'} {storefront_output}")
+    failed = not (platform_ok and storefront_ok)
     for service in args.service or SERVICES:
         result = package_service(service, args.stage, out, wheels, python)
         failed |= not result.ok

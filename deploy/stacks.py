@@ -43,15 +43,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import package
 from policies import ROOT, SERVICES
+from storefront import stack_name as storefront_stack
 from templates import ALARM_EMAIL_PARAMETER, ARTIFACTS_BUCKET_OUTPUT, TABLE_ID, platform_template
 
 from shop_contracts import TOPOLOGY
 from shop_eventing.topology import Naming
+from shop_infra.resources import STOREFRONT_URL_PARAMETER
 
 # Above this size CloudFormation wants the template from S3 rather than inline.
 TEMPLATE_BODY_LIMIT = 51_200
 # The address `make deploy` subscribes to the service stack's alarm topic (docs/deploy.md).
 ALARM_EMAIL_VARIABLE = "SHOP_ALARM_EMAIL"
+# The storefront's origin, for a stage whose storefront has its own domain before its stack exists.
+STOREFRONT_URL_VARIABLE = "SHOP_WEB_URL"
 # Chalice's roles; vod's named MediaConvert role (its static policy names the role); the SAM transform.
 SERVICE_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
@@ -244,6 +248,10 @@ class Deployer:
         try:
             change_set_arn = self.cfn.create_change_set(**arguments)["Id"]
         except ClientError as error:
+            # CloudFormation says "no changes" in a FAILED change set; some endpoints (moto, for a stack with
+            # parameters) refuse to create one instead.
+            if not creating and any(marker in error.response["Error"]["Message"] for marker in NO_CHANGES):
+                return Outcome(stack, "unchanged", outputs=self.outputs(stack))
             raise DeployError(f"{stack}: CloudFormation refused the template: {error.response['Error']['Message']}") from error
         pages = self._wait_for_change_set(change_set_arn)
         described = pages[0]
@@ -329,7 +337,10 @@ class Deployer:
     # -- the commands ----------------------------------------------------------------------------
 
     def platform(self, *, execute: bool = True) -> Outcome:
-        return self.deploy_stack(platform_stack(self.stage), platform_template(self.stage), execute=execute)
+        # The storefront's origin is kept from the last deploy (`make deploy-web` sets it) unless given.
+        parameters = {STOREFRONT_URL_PARAMETER: os.environ.get(STOREFRONT_URL_VARIABLE)}
+        template = platform_template(self.stage)
+        return self.deploy_stack(platform_stack(self.stage), template, execute=execute, parameters=parameters)
 
     def ensure_platform(self) -> dict[str, str]:
         stack = platform_stack(self.stage)
@@ -411,7 +422,8 @@ class Deployer:
             raise DeployError(f"{stack}: SQS event sources without ReportBatchItemFailures: {without}")
 
     def status(self) -> list[tuple[str, str]]:
-        stacks = [platform_stack(self.stage)] + [service_stack(self.stage, s) for s in SERVICES]
+        """The platform's stack first, then every stack that needs it: the services', the storefront's."""
+        stacks = [platform_stack(self.stage), *(service_stack(self.stage, s) for s in SERVICES), storefront_stack(self.stage)]
         return [(stack, (self.describe(stack) or {}).get("StackStatus", "not deployed")) for stack in stacks]
 
     def dlq_depths(self, service: str) -> dict[str, int]:
@@ -454,7 +466,7 @@ class Deployer:
     def destroy_platform(self) -> None:
         remaining = [stack for stack, status in self.status()[1:] if status != "not deployed"]
         if remaining:
-            raise DeployError(f"refused: services still deployed on stage {self.stage}: {remaining}; destroy them first")
+            raise DeployError(f"refused: stacks still deployed on stage {self.stage}: {remaining}; destroy them first")
         stack = platform_stack(self.stage)
         bucket = self.outputs(stack).get(ARTIFACTS_BUCKET_OUTPUT)
         if bucket:

@@ -38,15 +38,21 @@ from typing import Any
 from gateway_responses import REST_API_ID, rest_api_resources
 
 from shop_contracts import TOPOLOGY
+from shop_eventing.relay import SWEEP_EVERY_MINUTES
 from shop_eventing.topology import Naming, ServiceSpec, Subscription
 from shop_infra import resources as model
 from shop_infra.resources import (
     API_SCOPE,
     EVENT_BUS_ID,
+    HAS_STOREFRONT_CONDITION,
     LIVE_RECORDING_ID,
+    MEDIA_BUCKET_ID,
+    MEDIA_DISTRIBUTION_ID,
+    STOREFRONT_URL_PARAMETER,
     TABLE_ID,
     USER_POOL_CLIENT_ID,
     USER_POOL_ID,
+    hosted_ui_domain,
     platform_resources,
     queue_id,
     service_resources,
@@ -120,11 +126,27 @@ def function_memory_mb(config: dict[str, Any], stage: str, function_name: str) -
 
 
 def user_pool_exports(naming: Naming) -> dict[str, str]:
-    """The platform's sign-in outputs the services import: name → export name."""
+    """The platform's sign-in outputs the services (and the storefront) import: name → export name."""
     return {
         "UserPoolArn": f"{naming.bus}-user-pool-arn",
         "UserPoolClientId": f"{naming.bus}-user-pool-client-id",
         "Issuer": f"{naming.bus}-issuer",
+        "HostedUiDomain": f"{naming.bus}-hosted-ui-domain",
+    }
+
+
+def api_exports(naming: Naming, service: str) -> dict[str, str]:
+    """A service's REST API as the storefront's distribution reaches it: output name → export name."""
+    return {"ApiDomain": f"{naming.table(service)}-api-domain", "ApiStage": f"{naming.table(service)}-api-stage"}
+
+
+def vod_exports(naming: Naming) -> dict[str, str]:
+    """What the storefront's page talks to in vod's stack besides its API (its Content-Security-Policy):
+    the push channel, the media distribution, the media bucket it uploads sources to."""
+    return {
+        "PushDomain": f"{naming.table('vod')}-push-domain",
+        "MediaDomain": f"{naming.table('vod')}-media-domain",
+        "UploadDomain": f"{naming.table('vod')}-upload-domain",
     }
 
 
@@ -145,6 +167,17 @@ def platform_template(stage: str) -> dict[str, Any]:
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"shop platform ({stage}): the event bus, its archive, the deployment artifacts bucket",
+        "Parameters": {
+            STOREFRONT_URL_PARAMETER: {
+                "Type": "String",
+                "Default": "",
+                # An origin: the app client's URLs append their paths to it.
+                "AllowedPattern": r"^(https://[a-z0-9.-]+)?$",
+                "Description": "The storefront's origin (https://<host>): its sign-in callbacks and sign-out "
+                "returns (set by `make deploy-web`; empty: none)",
+            }
+        },
+        "Conditions": {HAS_STOREFRONT_CONDITION: {"Fn::Not": [{"Fn::Equals": [{"Ref": STOREFRONT_URL_PARAMETER}, ""]}]}},
         "Resources": {
             **platform_resources(naming),
             # Deployment packages and templates, keyed by content hash (deploy/stacks.py). CloudFormation
@@ -185,6 +218,8 @@ def _user_pool_outputs(naming: Naming) -> dict[str, Any]:
         # The services' audience: Cognito's access tokens name the app client in `client_id`.
         "UserPoolClientId": {"Ref": USER_POOL_CLIENT_ID},
         "Issuer": {"Fn::Sub": f"https://cognito-idp.${{AWS::Region}}.amazonaws.com/${{{USER_POOL_ID}}}"},
+        # The authorize, token and logout endpoints' host: the storefront's page calls the token endpoint.
+        "HostedUiDomain": hosted_ui_domain(naming),
     }
     exports = user_pool_exports(naming)
     return {name: {"Value": value, "Export": {"Name": exports[name]}} for name, value in values.items()}
@@ -434,8 +469,40 @@ def merge_template(service_name: str, stage: str, chalice_sam: dict[str, Any]) -
             "TableName": {"Value": {"Ref": TABLE_ID}},
             "TableStreamArn": {"Value": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]}},
             "AlarmTopicArn": {"Value": {"Ref": ALARM_TOPIC_ID}},
+            **_storefront_outputs(service.name, naming, chalice_sam),
         },
     }
+
+
+# Chalice's `api_gateway_stage` when a config names none.
+CHALICE_DEFAULT_API_STAGE = "api"
+EXECUTE_API_HOST = "execute-api.${AWS::Region}.${AWS::URLSuffix}"
+
+
+def _storefront_outputs(service_name: str, naming: Naming, chalice_sam: dict[str, Any]) -> dict[str, Any]:
+    """What the storefront's stack imports (deploy/storefront.py): the REST API's host and stage, which
+    its distribution forwards /api/<service>/* to; and vod's push channel and media hosts, which the
+    page's Content-Security-Policy names."""
+    chalice_resources = chalice_sam.get("Resources", {})
+    exported: dict[str, tuple[Any, str]] = {}  # output → (value, export name)
+    outputs: dict[str, Any] = {}
+    if REST_API_ID in chalice_resources:
+        names = api_exports(naming, service_name)
+        stage = chalice_resources[REST_API_ID].get("Properties", {}).get("StageName", CHALICE_DEFAULT_API_STAGE)
+        exported["ApiDomain"] = ({"Fn::Sub": f"${{{REST_API_ID}}}.{EXECUTE_API_HOST}"}, names["ApiDomain"])
+        exported["ApiStage"] = (stage, names["ApiStage"])
+    if service_name == "vod":
+        names = vod_exports(naming)
+        exported["MediaDomain"] = ({"Fn::GetAtt": [MEDIA_DISTRIBUTION_ID, "DomainName"]}, names["MediaDomain"])
+        # The host of vod's presigned upload URLs (<bucket>.s3.amazonaws.com), which the console PUTs to.
+        exported["UploadDomain"] = ({"Fn::GetAtt": [MEDIA_BUCKET_ID, "DomainName"]}, names["UploadDomain"])
+        if WEBSOCKET_API_ID in chalice_resources:
+            host = f"${{{WEBSOCKET_API_ID}}}.{EXECUTE_API_HOST}"
+            exported["PushDomain"] = ({"Fn::Sub": host}, names["PushDomain"])
+            # What the page opens (config.json's push_url): read by `make deploy-web`, imported by nothing.
+            ws_stage = chalice_resources["WebsocketAPIStage"]["Properties"]["StageName"]
+            outputs["PushUrl"] = {"Value": {"Fn::Sub": f"wss://{host}/{ws_stage}"}}
+    return {name: {"Value": value, "Export": {"Name": export}} for name, (value, export) in exported.items()} | outputs
 
 
 # -- what an on-call person needs on AWS: traces, alarms, where the alarms go -----------------------------
@@ -528,7 +595,19 @@ def outbox_alarm(service: ServiceSpec) -> dict[str, Any]:
     description = (
         f"{service.name} published an event over {OUTBOX_AGE_ALARM_SECONDS} s after writing it: the outbox has a backlog"
     )
-    return {"OutboxBacklogAlarm": _alarm(description, metric, OUTBOX_AGE_ALARM_SECONDS, period=300)}
+    stalled = {**metric, "MetricName": "OutboxOldestUnpublishedSeconds"}
+    stalled_description = (
+        f"{service.name} has an outbox item unpublished for over {OUTBOX_AGE_ALARM_SECONDS} s, or its sweeper stopped "
+        "reporting: nothing may be getting published at all (shop status, shop reconcile)"
+    )
+    return {
+        "OutboxBacklogAlarm": _alarm(description, metric, OUTBOX_AGE_ALARM_SECONDS, period=300),
+        # The sweeper reports every SWEEP_EVERY_MINUTES whatever happens: no data for two of its runs is
+        # itself the alarm (the relay's own metric goes quiet exactly when nothing is published).
+        "OutboxStalledAlarm": _alarm(
+            stalled_description, stalled, OUTBOX_AGE_ALARM_SECONDS, period=2 * SWEEP_EVERY_MINUTES * 60, missing="breaching"
+        ),
+    }
 
 
 def alarm_topic() -> dict[str, Any]:

@@ -96,6 +96,9 @@ def load_schema(shop: Any, service: str) -> Any:
     return schema
 
 
+# A service's budget is about a thousand requests (vod's, two thousand): minutes on a loaded two-core
+# machine. Each request has its own timeout, which is what catches a hang; this only bounds the whole.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("service", SERVICES)
 def test_api_from_its_document(shop, service):
     """Each operation, valid then invalid requests. Hypothesis drives schemathesis's strategies

@@ -109,6 +109,23 @@ def test_platform_creates_bus_archive_and_bucket_once(deployer: deploy.Deployer,
     boto3.client("s3").head_bucket(Bucket=first.outputs["ArtifactsBucketName"])
 
 
+def test_the_platform_keeps_the_storefronts_url_unless_another_is_given(
+    deployer: deploy.Deployer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto's stack keeps no resource that reads StorefrontUrl (the app client is AWS-only), so what is
+    checked is what the deploy asks CloudFormation for: a given URL, else the stack's previous value."""
+    given: list[Any] = []
+    monkeypatch.setattr(deployer, "deploy_stack", lambda stack, template, **kwargs: given.append(kwargs["parameters"]))
+    monkeypatch.setenv("SHOP_WEB_URL", "https://shop.example.com")
+    deployer.platform()
+    monkeypatch.delenv("SHOP_WEB_URL")
+    deployer.platform()
+
+    assert given == [{"StorefrontUrl": "https://shop.example.com"}, {"StorefrontUrl": None}]
+    existing = {"Parameters": [{"ParameterKey": "StorefrontUrl", "ParameterValue": "https://shop.example.com"}]}
+    assert deploy.stack_parameters(existing, given[1]) == [{"ParameterKey": "StorefrontUrl", "UsePreviousValue": True}]
+
+
 def test_a_services_topology_resources_deploy_through_a_change_set(deployer: deploy.Deployer, stage: str) -> None:
     deployer.platform()
     outcome = deployer.deploy_stack(f"shop-{stage}-orders", resources_template("orders", stage))
@@ -236,13 +253,13 @@ def test_the_platform_outlives_its_services_only(deployer: deploy.Deployer, stag
     deployer.platform()
     deployer.deploy_stack(f"shop-{stage}-vod", resources_template("vod", stage))
 
-    with pytest.raises(deploy.DeployError, match="services still deployed"):
+    with pytest.raises(deploy.DeployError, match="stacks still deployed"):
         deployer.destroy_platform()
     deployer.destroy("vod", delete_table=True)
     deployer.upload(deployer.outputs(f"shop-{stage}-platform")["ArtifactsBucketName"], "packages/vod", b"x", suffix=".zip")
     deployer.destroy_platform()
 
-    assert [status for _, status in deployer.status()] == ["not deployed"] * 6
+    assert [status for _, status in deployer.status()] == ["not deployed"] * 7
     with pytest.raises(boto3.client("events").exceptions.ResourceNotFoundException):
         boto3.client("events").describe_event_bus(Name=Naming(stage).bus)
 

@@ -148,7 +148,8 @@ def test_every_function_logs_to_the_group_its_policy_names(packaged: package.Res
 
 def test_every_function_runs_on_python_3_13_with_the_locked_dependencies(packaged: package.Result) -> None:
     """The Lambda runtime is the interpreter the project develops on, and the package holds exactly the
-    versions its lock holds (the requirements/<name>.txt its services/<s>/requirements.txt includes)."""
+    versions its lock holds (the requirements/<name>.txt its services/<s>/requirements.txt includes),
+    but what the runtime provides."""
     import re
 
     sam = json.loads((OUT / SERVICE / "sam.json").read_text())
@@ -165,7 +166,9 @@ def test_every_function_runs_on_python_3_13_with_the_locked_dependencies(package
         for name in zipfile.ZipFile(OUT / SERVICE / "deployment.zip").namelist()
         if (m := re.fullmatch(r"([A-Za-z0-9_.]+)-([0-9][^-/]*)\.dist-info/METADATA", name))
     }
-    assert {name: shipped.get(name) for name in locked} == locked
+    expected = {name: version for name, version in locked.items() if name not in package.RUNTIME_PROVIDED}
+    assert {name: shipped.get(name) for name in locked} == {**expected, **dict.fromkeys(package.RUNTIME_PROVIDED & set(locked))}
+    assert "aws-xray-sdk" in shipped, "powertools' Tracer needs the X-Ray SDK in the package"
 
 
 def functions_of(sam: dict[str, Any]) -> dict[str, dict[str, Any]]:

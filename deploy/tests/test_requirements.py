@@ -6,6 +6,7 @@ import itertools
 import re
 from pathlib import Path
 
+import package
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,3 +85,26 @@ def test_a_package_lock_ships_the_versions_the_tests_run_with(lock: str) -> None
     deployment package would ship other versions than the tests ran with."""
     locked, dev = pins(REQUIREMENTS / f"{lock}.txt"), pins(REQUIREMENTS / "dev.txt")
     assert {name: dev.get(name) for name in locked} == locked
+
+
+def test_the_packages_lock_leaves_out_what_lambdas_runtime_provides_and_keeps_the_rest_whole() -> None:
+    lock = package.resolved_lock(ROOT / "services" / "orders" / "requirements.txt")
+    shipped = package.without_runtime_provided(lock)
+    shipped_pins = pins_of_lines(shipped)
+
+    assert "botocore" in pins_of_lines(lock), "aws-xray-sdk brings botocore into the lock"
+    assert not package.RUNTIME_PROVIDED & set(shipped_pins)
+    assert {"aws-xray-sdk", "aws-lambda-powertools", "wrapt"} <= set(shipped_pins)
+
+    # Every kept requirement keeps all its hashes (pip --require-hashes refuses one without): the hash
+    # lines dropped are exactly those of the runtime's packages.
+    def hashes(lines: list[str]) -> int:
+        return sum(1 for line in lines if line.strip().startswith("--hash="))
+
+    runtime_only = [line for line in lock if line not in shipped]
+    assert hashes(shipped) + hashes(runtime_only) == hashes(lock)
+    assert set(pins_of_lines(runtime_only)) == package.RUNTIME_PROVIDED & set(pins_of_lines(lock))
+
+
+def pins_of_lines(lines: list[str]) -> dict[str, str]:
+    return {name.lower().replace("_", "-"): version for name, version in PIN.findall("\n".join(lines))}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -333,6 +334,12 @@ def test_every_queue_alarms_on_its_dlq_and_its_oldest_message_and_notifies_the_s
         naming.queue("orders", s.name): (300, "GreaterThanThreshold") for s in subscriptions
     }
     assert watched("OutboxAgeSeconds") == {"shop.orders": (templates.OUTBOX_AGE_ALARM_SECONDS, "GreaterThanThreshold")}
+    assert watched("OutboxOldestUnpublishedSeconds") == {
+        "shop.orders": (templates.OUTBOX_AGE_ALARM_SECONDS, "GreaterThanThreshold")
+    }
+    # Silence from the sweeper is the alarm: its metric goes missing exactly when the function stopped.
+    assert merged["OutboxStalledAlarm"]["Properties"]["TreatMissingData"] == "breaching"
+    assert merged["OutboxBacklogAlarm"]["Properties"]["TreatMissingData"] == "notBreaching"
     assert {alarm["Properties"]["Namespace"] for alarm in alarms.values()} == {"AWS/SQS", "shop"}
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
@@ -362,7 +369,9 @@ def test_a_service_that_publishes_nothing_has_no_outbox_alarm() -> None:
             for s in service.subscriptions
         }
     }
-    assert "OutboxBacklogAlarm" not in merge_template(service.name, "dev", sam)["Resources"]
+    resources = merge_template(service.name, "dev", sam)["Resources"]
+    assert "OutboxBacklogAlarm" not in resources
+    assert "OutboxStalledAlarm" not in resources
 
 
 def test_only_the_payment_subscription_is_bounded_in_concurrency() -> None:
@@ -378,3 +387,64 @@ def test_only_the_payment_subscription_is_bounded_in_concurrency() -> None:
     assert set(bounds.values()) == {None}
     # SQS refuses a MaximumConcurrency below 2; Stripe's test mode allows 25 requests a second.
     assert all(2 <= bound <= 25 for bound in templates.MAXIMUM_CONCURRENCY.values())
+
+
+# -- what the storefront's stack imports (deploy/storefront.py) ---------------------------------------
+
+
+def test_every_services_rest_api_exports_its_host_and_stage_for_the_storefront() -> None:
+    routes = {path: {method: {} for method in methods} for path, methods in protected_operations("catalog").items()}
+    sam = with_rest_api(catalog_sam(), routes)
+    sam["Resources"]["RestAPI"]["Properties"]["StageName"] = "v1"
+
+    outputs = merge_template("catalog", "dev", sam)["Outputs"]
+
+    assert outputs["ApiDomain"] == {
+        "Value": {"Fn::Sub": "${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+        "Export": {"Name": "shop-dev-catalog-api-domain"},
+    }
+    assert outputs["ApiStage"] == {"Value": "v1", "Export": {"Name": "shop-dev-catalog-api-stage"}}
+    assert not {"MediaDomain", "UploadDomain", "PushDomain"} & set(outputs)
+
+
+def test_a_service_without_a_rest_api_exports_nothing_for_the_storefront() -> None:
+    outputs = merge_template("catalog", "dev", catalog_sam())["Outputs"]
+
+    assert not [name for name, output in outputs.items() if "Export" in output]
+
+
+def test_vod_exports_its_media_upload_and_push_hosts_and_outputs_the_push_url() -> None:
+    sam = vod_sam_with_websockets()
+
+    outputs = merge_template("vod", "dev", sam)["Outputs"]
+
+    assert outputs["MediaDomain"] == {
+        "Value": {"Fn::GetAtt": ["MediaDistribution", "DomainName"]},
+        "Export": {"Name": "shop-dev-vod-media-domain"},
+    }
+    assert outputs["PushDomain"] == {
+        "Value": {"Fn::Sub": "${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"},
+        "Export": {"Name": "shop-dev-vod-push-domain"},
+    }
+    assert outputs["UploadDomain"] == {
+        "Value": {"Fn::GetAtt": ["MediaBucket", "DomainName"]},
+        "Export": {"Name": "shop-dev-vod-upload-domain"},
+    }
+    assert outputs["PushUrl"] == {"Value": {"Fn::Sub": "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}}
+
+
+def test_the_platform_exports_the_hosted_sign_in_host_and_takes_the_storefronts_url() -> None:
+    template = platform_template("dev")
+
+    assert template["Outputs"]["HostedUiDomain"] == {
+        "Value": {"Fn::Sub": "shop-dev-${AWS::AccountId}.auth.${AWS::Region}.amazoncognito.com"},
+        "Export": {"Name": "shop-dev-hosted-ui-domain"},
+    }
+    assert template["Resources"]["UserPoolDomain"]["Properties"]["Domain"] == {"Fn::Sub": "shop-dev-${AWS::AccountId}"}
+    parameter = template["Parameters"]["StorefrontUrl"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("") and pattern.fullmatch("https://d111111abcdef8.cloudfront.net")
+    # The client appends paths: a trailing slash would make them //callback, which Cognito would not match.
+    assert not pattern.fullmatch("https://shop.example.com/") and not pattern.fullmatch("http://shop.example.com")
+    assert template["Conditions"]["HasStorefront"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "StorefrontUrl"}, ""]}]}

@@ -1,5 +1,6 @@
 """moto's server as the embedded AWS, with DynamoDB made linearizable, cancelled transactions kept out
-of the streams, and CloudFormation outputs kept.
+of the streams, CloudFormation outputs kept, and browsers' CORS preflights to presigned URLs answered
+as S3 answers them (`answer_preflights_unsigned`).
 
 moto's DynamoDB is not safe under concurrent requests: concurrent scans can fail with "dictionary
 changed size during iteration", and moto's own rollback of a cancelled TransactWriteItems put back a
@@ -76,6 +77,20 @@ def count_requests(app: WsgiApp) -> WsgiApp:
         scope = environ.get("HTTP_AUTHORIZATION", "").split("Credential=", 1)[-1].split("/")
         service = scope[3] if len(scope) > 3 else "unsigned"
         counts[f"{service} {environ.get('HTTP_X_AMZ_TARGET', '').rpartition('.')[2] or environ.get('REQUEST_METHOD')}"] += 1
+        return app(environ, start_response)
+
+    return application
+
+
+def answer_preflights_unsigned(app: WsgiApp) -> WsgiApp:
+    """A browser's CORS preflight (OPTIONS with Access-Control-Request-Method) to a presigned URL carries
+    the URL's query, signed for the PUT it precedes: S3 answers a preflight from the bucket's CORS rules
+    and checks no signature, where moto checks that one against the OPTIONS and refuses it (403). So a
+    preflight reaches moto without its query, as S3 treats it; moto still applies the CORS rules."""
+
+    def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "OPTIONS" and environ.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"):
+            environ = {**environ, "QUERY_STRING": ""}
         return app(environ, start_response)
 
     return application
@@ -253,7 +268,7 @@ class EmbeddedAwsServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         keep_change_set_outputs()
         roll_back_transactions_in_place()
-        app = count_requests(serialize_dynamodb(DomainDispatcherApplication(create_backend_app)))
+        app = count_requests(answer_preflights_unsigned(serialize_dynamodb(DomainDispatcherApplication(create_backend_app))))
         self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 

@@ -7,9 +7,9 @@ page calls every API on its own origin: no CORS, no preflight per call. This pro
 
 * ``GET /config.json``: where the page's issuer, APIs, push channel and media are (``--config``);
 * ``/api/<service>/<route>`` (any method): forwarded to that service's local API, headers and body as
-  they came (``Authorization``, ``Idempotency-Key``, ``If-Match``), the answer back as it came
-  (``Set-Cookie``, ``ETag``, status and JSON errors); an unknown service is a JSON 404, a service that
-  does not answer a JSON 502, as CloudFront's own errors;
+  they came (``Authorization``, ``Idempotency-Key``, ``If-Match``; no Content-Type added to a body-less
+  POST), the answer back as it came (``Set-Cookie``, ``ETag``, status and JSON errors); an unknown
+  service is a JSON 404, a service that does not answer a JSON 502, as CloudFront's own errors;
 * everything else: the files of ``--root`` (``web/dist``). A path without a file extension is a page of
   a single-page app: ``/console/…`` gets ``console/index.html``, any other ``index.html``. Hashed
   assets are cached for a year, pages and the config never (a deploy shows at once).
@@ -157,7 +157,14 @@ class WebEdge:
             )
         try:
             async with self._session.request(
-                request.method, target, headers=headers, data=body or None, allow_redirects=False
+                request.method,
+                target,
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                # aiohttp would add "Content-Type: application/octet-stream" to a POST that came without
+                # one (a body-less publish or retire): forwarded as it came, the API sees no body type.
+                skip_auto_headers=() if "Content-Type" in headers else ("Content-Type",),
             ) as upstream:
                 payload = await upstream.read()
                 response = web.Response(status=upstream.status, body=payload)

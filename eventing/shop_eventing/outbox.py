@@ -13,6 +13,7 @@ catches a typed exception instead of guessing which write of the transaction fai
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,12 @@ PENDING_PARTITION = "OUTBOX-PENDING"
 OUTBOX_RETENTION = timedelta(days=90)
 MAX_TRANSACTION_ITEMS = 100
 
+# Lambda puts the invocation's X-Ray trace header here. An outbox item keeps the header of the
+# invocation that wrote it, and the relay hands it to PutEvents (TraceHeader), so the events a request
+# causes, and the subscribers they reach through SQS, join that request's trace instead of starting
+# their own at the relay's invocation.
+TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -61,8 +68,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def outbox_item(event: DomainEvent, source: str) -> dict[str, Any]:
+def outbox_item(event: DomainEvent, source: str, trace_header: str | None = None) -> dict[str, Any]:
+    """`trace_header`: the writing invocation's X-Ray header (read from Lambda's environment when not given)."""
     occurred_at = event.metadata.occurred_at
+    trace = trace_header if trace_header is not None else os.environ.get(TRACE_HEADER_ENV)
     return {
         "pk": f"OUTBOX#{event.event_id}",
         "sk": "OUTBOX",
@@ -80,6 +89,7 @@ def outbox_item(event: DomainEvent, source: str) -> dict[str, Any]:
         "expires_at": int((occurred_at + OUTBOX_RETENTION).timestamp()),
         "pending_pk": PENDING_PARTITION,
         "pending_sk": f"{occurred_at.isoformat()}#{event.event_id}",
+        **({"trace_header": trace} if trace else {}),
     }
 
 

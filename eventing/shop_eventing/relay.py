@@ -160,6 +160,8 @@ def pending_event(item: Mapping[str, Any], bus_name: str) -> PendingEvent:
             "Detail": item["detail"],
             "EventBusName": bus_name,
             "Time": datetime.fromisoformat(item["occurred_at"]),
+            # The writer's trace continues through EventBridge and SQS (outbox.TRACE_HEADER_ENV).
+            **({"TraceHeader": item["trace_header"]} if item.get("trace_header") else {}),
         },
         event_id=item["event_id"],
     )
@@ -189,6 +191,10 @@ class OutboxRelay:
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._sleep = sleep
+
+    @property
+    def service(self) -> str:
+        return self._service
 
     def handle(self, stream_event: Mapping[str, Any]) -> int:
         """Relay one Lambda DynamoDB stream event (and what the change feed, if any, announces about
@@ -282,9 +288,12 @@ class OutboxSweeper:
         grace: timedelta = timedelta(minutes=2),
         batch_limit: int = 500,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        measure_backlog: bool = False,
     ) -> None:
+        """`measure_backlog`: write OutboxOldestUnpublishedSeconds on every run (one more 1-item read)."""
         self._relay = relay
         self._unpublished = unpublished
+        self._measure = measure_backlog
         self._grace = grace
         self._batch_limit = batch_limit
         self._clock = clock
@@ -292,6 +301,8 @@ class OutboxSweeper:
     def sweep(self, time_left: Callable[[], bool] = lambda: False) -> int:
         """Publish what waited too long, oldest first, `batch_limit` at a time, for as long as batches
         come back full and `time_left()` says so (a backlog drains in one run); returns how many."""
+        if self._measure:
+            self._measure_backlog()
         published = 0
         while True:
             overdue = self._unpublished(self._clock() - self._grace, self._batch_limit)
@@ -304,6 +315,18 @@ class OutboxSweeper:
             published += self._relay.publish(overdue)
             if len(overdue) < self._batch_limit or not time_left():
                 return published
+
+    def _measure_backlog(self) -> None:
+        """OutboxOldestUnpublishedSeconds, on every run, 0 when nothing waits: the publishers' own
+        OutboxAgeSeconds says nothing when nothing gets published at all (a stream that stopped, a relay
+        that fails on every record, a bus that refuses everything), and this one does. The scheduled
+        sweeper runs whatever happens, so its alarm treats missing data as breaching."""
+        now = self._clock()
+        oldest = self._unpublished(now, 1)
+        age = (now - oldest[0].entry["Time"]).total_seconds() if oldest else 0.0
+        tally = Tally(self._relay.service)
+        tally.seconds("OutboxOldestUnpublishedSeconds", max(age, 0.0))
+        tally.flush()
 
 
 def table_unpublished(client: Any, table_name: str, bus_name: str) -> UnpublishedSource:

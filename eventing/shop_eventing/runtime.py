@@ -12,10 +12,9 @@ of its own (botocore patched), so one request or event's work is one trace per f
 along SQS and EventBridge by X-Ray. The X-Ray SDK is imported on the first traced invocation, never
 at import (a cold start's cost) and never locally, where POWERTOOLS_TRACE_DISABLED=true.
 
-The deployment packages do not ship the X-Ray SDK yet: aws-xray-sdk requires botocore, which its lock
-would put into every package (32 MB installed) over the one Lambda's runtime provides. Without it a
-function still gets Lambda's own segments (Tracing: Active), not these subsegments: `tracer` says so
-once and traces nothing, rather than failing the invocation.
+The deployment packages ship the X-Ray SDK; its botocore is left out of them (deploy/package.py,
+RUNTIME_PROVIDED), as Lambda's runtime provides one. A package without the SDK still runs: `tracer`
+says so once and traces nothing (Lambda's own segments only), rather than failing the invocation.
 """
 
 from __future__ import annotations
@@ -114,7 +113,7 @@ class ServiceRuntime:
 
     @cached_property
     def outbox_sweeper(self) -> OutboxSweeper:
-        return OutboxSweeper(self.relay, table_unpublished(self.dynamodb, self.table_name, self.naming.bus))
+        return OutboxSweeper(self.relay, table_unpublished(self.dynamodb, self.table_name, self.naming.bus), measure_backlog=True)
 
     def sweep_outbox(self, lambda_context: Any) -> int:
         """The body of each publishing service's scheduled `sweep_outbox` function: sweep while the

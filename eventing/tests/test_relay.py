@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shop_eventing.envelope import DomainEvent, EventData, new_event
-from shop_eventing.outbox import outbox_item, to_dynamodb
+from shop_eventing.outbox import TRACE_HEADER_ENV, outbox_item, to_dynamodb
 from shop_eventing.relay import (
     PUT_EVENTS_MAX_ENTRIES,
     OutboxRelay,
@@ -120,6 +120,19 @@ def test_an_entry_carries_source_type_detail_bus_and_time(stream: Callable[[list
     ]
     assert json.loads(bus.calls[0][0]["Detail"]) == event.to_detail()
     assert marks.keys == [{"pk": "OUTBOX#e-00", "sk": "OUTBOX"}]
+
+
+def test_the_writers_trace_header_rides_the_entry_and_none_is_invented(monkeypatch: pytest.MonkeyPatch) -> None:
+    (traced, untraced) = pings(2)
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv(TRACE_HEADER_ENV, header)
+    traced_item = outbox_item(traced, "shop.test")
+    monkeypatch.delenv(TRACE_HEADER_ENV)
+    untraced_item = outbox_item(untraced, "shop.test")
+
+    assert pending_event(traced_item, BUS).entry["TraceHeader"] == header
+    assert "TraceHeader" not in pending_event(untraced_item, BUS).entry
+    assert "trace_header" not in untraced_item
 
 
 def test_23_inserts_go_out_in_chunks_of_10_10_3_in_order(stream: Callable[[list[DomainEvent]], dict[str, Any]]) -> None:
@@ -271,6 +284,31 @@ def test_a_sweep_with_nothing_overdue_calls_nothing() -> None:
 
     assert OutboxSweeper(relay(bus, marks), lambda older_than, limit: []).sweep() == 0
     assert bus.calls == [] and marks.keys == []
+
+
+def test_every_sweep_writes_the_oldest_unpublished_items_age_and_zero_when_none_waits(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "shop")
+    now = T0 + timedelta(minutes=30)
+    waiting = [pending_event(outbox_item(event, "shop.test"), BUS) for event in pings(1)]  # written at T0
+    stuck_bus = FakeBus(failures={"e-00": 99})
+    sweeper = OutboxSweeper(
+        OutboxRelay(stuck_bus, BUS, Marks(), max_attempts=1, service="shop.test"),
+        lambda older_than, limit: [e for e in waiting if e.entry["Time"] < older_than][:limit],
+        clock=lambda: now,
+        measure_backlog=True,
+    )
+    capsys.readouterr()
+    with pytest.raises(RelayFailed):
+        sweeper.sweep()
+    lines = emf_lines(capsys.readouterr().out)
+    assert [line["OutboxOldestUnpublishedSeconds"] for line in lines if "OutboxOldestUnpublishedSeconds" in line] == [[1800.0]]
+
+    waiting.clear()
+    sweeper.sweep()
+    (line,) = emf_lines(capsys.readouterr().out)
+    assert (line["service"], line["OutboxOldestUnpublishedSeconds"]) == ("shop.test", [0.0])
 
 
 def test_a_swept_event_the_bus_keeps_refusing_stays_unmarked_for_the_next_sweep() -> None:

@@ -31,8 +31,18 @@ from shop_infra.resources import AWS_ONLY_RESOURCE_TYPES, Resources
 # API), not by moto's resources: there is nothing local to compare them with.
 AWS_ONLY_PREFIXES = ("AWS::Serverless::", "AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway::", "AWS::ApiGatewayV2::")
 # Alarms and the topic they notify exist on AWS alone: locally nobody is paged (deploy/templates.py).
+# The storefront's distribution (deploy/storefront.py: its viewer-request functions, its security
+# headers) too: locally the embedded stack's web edge serves web/'s files and proxies /api/<service>.
 AWS_ONLY_TYPES = frozenset(
-    {"AWS::Logs::LogGroup", "AWS::S3::Bucket", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SNS::Subscription"}
+    {
+        "AWS::Logs::LogGroup",
+        "AWS::S3::Bucket",
+        "AWS::CloudWatch::Alarm",
+        "AWS::SNS::Topic",
+        "AWS::SNS::Subscription",
+        "AWS::CloudFront::Function",
+        "AWS::CloudFront::ResponseHeadersPolicy",
+    }
 )
 MISSING = "<missing>"
 NOT_FOUND = ("ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "404", "NoSuchBucket")

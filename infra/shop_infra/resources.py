@@ -42,8 +42,17 @@ API_IDENTIFIER = "shop-api"
 API_SCOPE = f"{API_IDENTIFIER}/shop"
 # Cognito groups, read by the services from the access token's `cognito:groups` claim.
 GROUPS = {"staff": "Create and revise products; read shipments", "warehouse": "Read shipments to pack and send them"}
-# The CLI sign-in (RFC 8252 loopback redirect); a web front end adds its own URL here.
+# The CLI sign-in (RFC 8252 loopback redirect).
 CALLBACK_URLS = ["http://localhost:8765/callback"]
+# The storefront's origin (https://<host>, no trailing slash), a parameter of the platform's template:
+# its CloudFront domain exists only once the storefront's stack does, which comes after the platform's
+# (docs/decisions/0020-storefront-behind-one-distribution.md). Empty: the CLI's callback alone.
+STOREFRONT_URL_PARAMETER = "StorefrontUrl"
+HAS_STOREFRONT_CONDITION = "HasStorefront"
+# Where the storefront (/) and the staff console (/console/) finish a sign-in and come back after a
+# sign-out, relative to the storefront's origin (the pages' redirect_path is /callback).
+STOREFRONT_CALLBACK_PATHS = ("/callback", "/console/callback")
+STOREFRONT_LOGOUT_PATHS = ("/", "/console/")
 ACCESS_TOKEN_MINUTES = 60
 REFRESH_TOKEN_DAYS = 30
 
@@ -112,6 +121,29 @@ def queue_policy_id(subscription: Subscription) -> str:
     return f"{queue_id(subscription)}Policy"
 
 
+def hosted_ui_domain_prefix(naming: Naming) -> dict[str, str]:
+    """The hosted sign-in's domain prefix; the prefix must be unique in the region, hence the account."""
+    return {"Fn::Sub": f"{naming.bus}-${{AWS::AccountId}}"}
+
+
+def hosted_ui_domain(naming: Naming) -> dict[str, str]:
+    """The hosted sign-in's host (its /oauth2/authorize, /oauth2/token and /logout), for the platform's output."""
+    return {"Fn::Sub": f"{naming.bus}-${{AWS::AccountId}}.auth.${{AWS::Region}}.amazoncognito.com"}
+
+
+def _storefront_urls(paths: tuple[str, ...], otherwise: list[str] | None) -> dict[str, Any]:
+    """The storefront's URLs for `paths` when the platform knows the storefront's origin; `otherwise` when not
+    (None leaves the property out)."""
+    urls = [{"Fn::Sub": f"${{{STOREFRONT_URL_PARAMETER}}}{path}"} for path in paths]
+    return {
+        "Fn::If": [
+            HAS_STOREFRONT_CONDITION,
+            [*(otherwise or []), *urls],
+            otherwise if otherwise is not None else {"Ref": "AWS::NoValue"},
+        ]
+    }
+
+
 def identity_resources(naming: Naming) -> Resources:
     """The user pool customers and staff sign in to (code flow with PKCE), its app client, the API's
     scope and the groups the services' access rules name."""
@@ -147,7 +179,7 @@ def identity_resources(naming: Naming) -> Resources:
         USER_POOL_DOMAIN_ID: {
             "Type": "AWS::Cognito::UserPoolDomain",
             # The hosted sign-in (authorize/token endpoints); the prefix must be unique in the region.
-            "Properties": {"UserPoolId": pool, "Domain": {"Fn::Sub": f"{naming.bus}-${{AWS::AccountId}}"}},
+            "Properties": {"UserPoolId": pool, "Domain": hosted_ui_domain_prefix(naming)},
         },
         RESOURCE_SERVER_ID: {
             "Type": "AWS::Cognito::UserPoolResourceServer",
@@ -170,7 +202,8 @@ def identity_resources(naming: Naming) -> Resources:
                 "AllowedOAuthFlows": ["code"],
                 "AllowedOAuthScopes": ["openid", "email", "profile", API_SCOPE],
                 "SupportedIdentityProviders": ["COGNITO"],
-                "CallbackURLs": CALLBACK_URLS,
+                "CallbackURLs": _storefront_urls(STOREFRONT_CALLBACK_PATHS, CALLBACK_URLS),
+                "LogoutURLs": _storefront_urls(STOREFRONT_LOGOUT_PATHS, None),
                 "ExplicitAuthFlows": ["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
                 "PreventUserExistenceErrors": "ENABLED",
                 "EnableTokenRevocation": True,

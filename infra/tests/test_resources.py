@@ -106,6 +106,33 @@ def test_sign_in_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     assert (client["GenerateSecret"], client["AllowedOAuthFlows"]) == (False, ["code"])
 
 
+def test_the_app_client_signs_in_the_storefront_and_its_console_once_the_platform_knows_its_url() -> None:
+    """A public client for the code flow with PKCE: the CLI's loopback callback always; the storefront's
+    callbacks and sign-out returns only when the platform's StorefrontUrl parameter is set."""
+    client = model(TOPOLOGY, NAMING).platform["UserPoolClient"]["Properties"]
+
+    assert client["AllowedOAuthScopes"] == ["openid", "email", "profile", "shop-api/shop"]
+    assert client["SupportedIdentityProviders"] == ["COGNITO"]
+    assert client["CallbackURLs"] == {
+        "Fn::If": [
+            "HasStorefront",
+            [
+                "http://localhost:8765/callback",
+                {"Fn::Sub": "${StorefrontUrl}/callback"},
+                {"Fn::Sub": "${StorefrontUrl}/console/callback"},
+            ],
+            ["http://localhost:8765/callback"],
+        ]
+    }
+    assert client["LogoutURLs"] == {
+        "Fn::If": [
+            "HasStorefront",
+            [{"Fn::Sub": "${StorefrontUrl}/"}, {"Fn::Sub": "${StorefrontUrl}/console/"}],
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+
+
 def test_the_media_distribution_is_declared_for_aws_only_and_provision_leaves_it_out() -> None:
     """Locally the media edge stands in for CloudFront; vod's bucket is applied, its distribution is not."""
     vod = model(TOPOLOGY, NAMING).services["vod"]

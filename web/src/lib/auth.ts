@@ -123,7 +123,12 @@ export function currentUser(): SignedInUser | null {
 }
 
 export function isStaff(user: SignedInUser | null): boolean {
-  return !!user && user.groups.includes("staff");
+  return inGroup(user, "staff");
+}
+
+/** Whether the person is in a group (the `cognito:groups` claim the APIs check too). */
+export function inGroup(user: SignedInUser | null, group: string): boolean {
+  return !!user && user.groups.includes(group);
 }
 
 export function onAuthChange(listener: (user: SignedInUser | null) => void): () => void {

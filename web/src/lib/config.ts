@@ -18,6 +18,8 @@ export interface ShopConfig {
   push_url: string;
   /** Where the HLS streams are served from (signed cookies). */
   media_origin: string;
+  /** Where the console PUTs video sources (presigned URLs of the media bucket; the CSP allows it). */
+  upload_origin?: string;
 }
 
 let loaded: ShopConfig | null = null;
