@@ -13,7 +13,7 @@ STAGE ?= dev
 # Extra flags for deploy/stacks.py, e.g. DEPLOY_FLAGS=--no-execute to review the change set first.
 DEPLOY_FLAGS ?=
 
-.PHONY: web browser browser-tests run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-web deploy-status destroy destroy-web clean help
+.PHONY: web browser browser-tests readme-screenshots run test lock imports lint typecheck schemas contracts-check openapi openapi-check contract-tests unit service-tests e2e bench package deploy deploy-all deploy-platform deploy-web deploy-status destroy destroy-web clean help
 
 help:
 	@echo "make run            the whole shop on an embedded AWS (Ctrl-C stops it)"
@@ -71,11 +71,14 @@ web: web/dist/index.html
 # Debian's chromium, which the browser tests drive through Playwright (no browser is downloaded at test time).
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# With a Japanese font (fonts-noto-cjk), so the storefront's Japanese pages render as text, not boxes.
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 browser:
-	@test -x $(CHROMIUM) || { echo "installing Debian's chromium (the browser tests drive it)"; \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
-		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; }
-	@$(CHROMIUM) --version
+	@test -x $(CHROMIUM) && fc-list :lang=ja 2>/dev/null | grep -q . || { \
+		echo "installing Debian's chromium and a Japanese font (the browser tests drive it)"; \
+		$(APT_INSTALL) chromium fonts-noto-cjk >/dev/null || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(APT_INSTALL) chromium fonts-noto-cjk >/dev/null; }; }
+	@$(CHROMIUM) --version 2>/dev/null
 
 run: $(STAMP) web
 	$(PY) -m shop_devstack
@@ -154,6 +157,10 @@ e2e: $(STAMP) web
 # screenshots land in build/browser-artifacts/.
 browser-tests: $(STAMP) web browser
 	$(PY) -m pytest -q tests/browser
+
+# The README's pictures (docs/images/), taken again by the browser tests that show them.
+readme-screenshots: $(STAMP) web browser
+	SHOP_README_SCREENSHOTS=1 $(PY) -m pytest -q tests/browser -k "buys_a_parcel or watches_her_rental or pin_a_product"
 
 # The benchmark (docs/performance.md): its own embedded shop, a few minutes by default, results in
 # bench/results.json and a table on stdout. Not part of `make test`: its figures are not pass/fail.

@@ -4,7 +4,9 @@ PKCE the page runs), and check accessibility with axe-core inside the page."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,10 @@ from shop_devstack.oidc_issuer import DEMO_USERS
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "build" / "browser-artifacts"
 AXE = REPO_ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+README_IMAGES = REPO_ROOT / "docs" / "images"
+# `make readme-screenshots` sets it: only then do the tests write the README's pictures, so an
+# ordinary test run leaves the working tree as it found it.
+README_SCREENSHOTS_ENV = "SHOP_README_SCREENSHOTS"
 
 
 def signed_in(page: Page, username: str, *, start: str = "/") -> Page:
@@ -45,3 +51,15 @@ def assert_accessible(page: Page, *, context: str | None = None) -> list[dict[st
     critical = [v for v in report if v["impact"] == "critical"]
     assert not critical, f"critical accessibility violations on {page.url}: {critical}"
     return [v for v in report if v["impact"] == "serious"]
+
+
+def readme_screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
+    """A picture the README shows: always kept with the test's artefacts, and written into docs/images
+    when README_SCREENSHOTS_ENV is set (`make readme-screenshots`)."""
+    kept = ARTIFACTS / "readme" / name
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(kept), full_page=full_page)
+    if os.environ.get(README_SCREENSHOTS_ENV) == "1":
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, README_IMAGES / name)
+    return kept

@@ -19,7 +19,6 @@ from tests.test_vod_ingest import settled
 from tests.test_vod_playback import clip_with_sound, put_on_sale, upload
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-README_IMAGES = REPO_ROOT / "docs" / "images"
 FILM_SECONDS = 8
 ADDRESS = {
     "recipient": "Ada Lovelace",

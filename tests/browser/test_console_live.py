@@ -10,9 +10,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.browsing import assert_accessible, signed_in
+from tests.browser.browsing import assert_accessible, readme_screenshot, signed_in
 from tests.browser.shop_setup import broadcast, buy_ticket, vod_knows
-from tests.browser.storefront import README_IMAGES
 
 # The fake IVS starts ffmpeg and waits for its first segments: a bound on the wait, not a timing under test.
 GOING_LIVE_MS = 120_000
@@ -67,8 +66,7 @@ def test_staff_schedule_a_show_and_pin_a_product_that_a_viewer_sees_at_once(shop
         assert_accessible(page)
         ingest.get_by_role("button", name="Hide the key").click()  # no stream key in the README's picture
         expect(ingest).not_to_contain_text(channel["stream_key"])
-        README_IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(README_IMAGES / "console-live.png"), full_page=True)
+        readme_screenshot(page, "console-live.png", full_page=True)
 
         pinning.get_by_role("button", name="Unpin").click()
         expect(pinning.get_by_test_id("current-pin")).to_have_text("Nothing is pinned.")

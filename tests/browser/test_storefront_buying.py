@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.browsing import assert_accessible, signed_in
+from tests.browser.browsing import assert_accessible, readme_screenshot, signed_in
 from tests.browser.storefront import (
     ADDRESS,
-    README_IMAGES,
     Film,
     add_to_cart,
     assert_not_reloaded,
@@ -72,8 +71,7 @@ def test_ada_buys_a_parcel_and_a_rental_and_sees_the_parcel_shipped_without_a_re
     expect(page.get_by_role("button", name="Cancel order")).to_have_count(0)  # too late to cancel
     assert_not_reloaded(page)
     assert_accessible(page)
-    README_IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(README_IMAGES / "storefront-order.png"), full_page=True)
+    readme_screenshot(page, "storefront-order.png", full_page=True)
 
     order = shop.order(order_id)
     assert sorted((line["sku"], line["quantity"]) for line in order["lines"]) == sorted([(parcel, 2), (film.rental_sku, 1)])
@@ -106,8 +104,7 @@ def test_ada_watches_her_rental_and_buys_the_product_on_screen(shop, page: Page,
     assert 4.5 <= time_now <= 7.5 + 0.5, f"the late product shows at {time_now} s, outside its marker"
     expect(now).to_contain_text("$22.00")
     assert_accessible(page)
-    README_IMAGES.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(README_IMAGES / "storefront-video.png"))
+    readme_screenshot(page, "storefront-video.png")
 
     now.get_by_role("button", name=f"Buy {late}").click()
     expect(now).to_contain_text("Added to your cart.")
