@@ -85,6 +85,7 @@ TOPOLOGY = Topology(
                 EventRef("PaymentFailed"),
                 EventRef("OrderCancelled"),
                 EventRef("PaymentRefunded"),
+                EventRef("OrderStatusChanged"),
             ),
             subscriptions=(
                 Subscription(
