@@ -486,3 +486,41 @@ def test_a_closed_connection_of_the_customer_is_forgotten(store):
 
     assert (result.sent, result.gone) == (1, ["c-ada-old-tab"])
     assert store.watchers("orders:ada") == ["c-ada"]
+
+
+class MovingStore(MemoryStore):
+    """The connection changes under the first `moves` writes (another message, its $disconnect racing)."""
+
+    def __init__(self, moves: int) -> None:
+        super().__init__()
+        self.moves = moves
+
+    def set_topics(self, connection: Connection, topics: Sequence[str], *, expires_at: datetime) -> None:
+        if self.moves:
+            self.moves -= 1
+            raise ConnectionMoved(connection.connection_id)
+        super().set_topics(connection, topics, expires_at=expires_at)
+
+
+@pytest.mark.parametrize("action", ["watchOrders", "unwatchOrders"])
+def test_a_connection_that_moved_is_read_again_and_busy_only_after_every_attempt(action):
+    answers = {}
+    for moves in (push.CONNECTION_ATTEMPTS - 1, push.CONNECTION_ATTEMPTS):
+        store, outbox = MovingStore(moves=0), Outbox()
+        connected(store, "c-ada", "ada")
+        if action == "unwatchOrders":
+            watch_orders(store, "c-ada", outbox)  # something to drop
+        store.moves = moves
+        push.on_message("c-ada", json.dumps({"action": action}), store, Tickets(), outbox, NOW)
+        answers[moves] = outbox.of("c-ada")[-1]
+
+    assert answers[push.CONNECTION_ATTEMPTS - 1]["type"] == ("watching" if action == "watchOrders" else "unwatched")
+    assert (answers[push.CONNECTION_ATTEMPTS]["type"], answers[push.CONNECTION_ATTEMPTS]["code"]) == ("error", "busy")
+
+
+def test_watching_orders_on_a_connection_that_is_gone_is_refused(store):
+    outbox = Outbox()
+
+    watch_orders(store, "c-never-connected", outbox)
+
+    assert [(m["type"], m["code"]) for m in outbox.of("c-never-connected")] == [("error", "not_connected")]
