@@ -347,8 +347,8 @@ WEBSOCKET_CONNECT_ID = "WebsocketConnect"
 PUSH_ENDPOINT_ENV = "VOD_PUSH_ENDPOINT"
 MANAGE_CONNECTIONS_POLICY_ID = "ManageWebsocketConnections"
 # The functions that post to connections (by Chalice's config name): the answer to a client's message,
-# and vod's fan-out of pins. Only their roles may, and only they get the endpoint.
-POSTING_FUNCTIONS = frozenset({"websocket_message", "push_pins"})
+# and vod's fan-outs of pins and order statuses. Only their roles may, and only they get the endpoint.
+POSTING_FUNCTIONS = frozenset({"websocket_message", "push_pins", "push_orders"})
 
 
 def _wire_websocket_api(resources: dict[str, Any], chalice_sam: dict[str, Any], naming: Naming) -> None:

@@ -313,6 +313,29 @@ class PaymentRefundedV1(EventData):
     locale: Locale | None = None
 
 
+@REGISTRY.register("OrderStatusChanged", 1)
+class OrderStatusChangedV1(EventData):
+    """orders: the status a customer reads on an order changed; readers keep the highest status_version per order.
+
+    Published from the orders table's change stream (change data capture), not by the use cases: every
+    save that changes an order's derived status also bumps its status_version, so the changes arrive
+    complete and can be ordered, whatever caused them. Only for orders placed by a signed-in customer
+    (orders from before sign-in have no customer to tell). For views (the storefront's live status),
+    never for a step of the order flow: subscribe to the facts (PaymentCaptured, ...) for that."""
+
+    order_id: str
+    customer_id: str = Field(min_length=1, description="The customer's sub at the shop's issuer (who placed the order).")
+    status: str = Field(
+        min_length=1,
+        description="The order's status after the change, as GET /orders/{id} shows it (PENDING, STOCK_RESERVED, PAID, "
+        "SHIPMENT_REQUESTED, SHIPMENT_PACKED, SHIPMENT_INSTRUCTED, SHIPPED, DELIVERED, CANCELLED, REJECTED, PAYMENT_FAILED); "
+        "more may come: show an unknown one as it is.",
+    )
+    previous_status: str | None = Field(default=None, description="The status before the change; None for a new order.")
+    status_version: int = Field(ge=1, description="Grows by one with every change of the order's status.")
+    changed_at: str = Field(description="ISO-8601, UTC; when the change was written.")
+
+
 @REGISTRY.register("ShipmentRequested", 1)
 class ShipmentRequestedV1(EventData):
     """fulfillment: a shipment (the purchase order's parcel) was created for the physical lines of a paid order."""

@@ -17,6 +17,7 @@ Read this to follow the order flow (docs/design-rules.md#flow):
        LiveShowStartingSoon + EntitlementGranted/Revoked (live tickets) + PaymentCaptured ─▶ notify.show-reminders
        ProductPublished / ProductUpdated / ProductRetired / StockLevelChanged ─▶ vod.product-view (timelines)
        ProductPinned / ProductUnpinned ─▶ vod.push-pins ─▶ the show's viewers (WebSocket)
+  orders' table stream ─ OrderStatusChanged ─▶ vod.push-orders ─▶ the customer's storefront (WebSocket)
 """
 
 from shop_eventing.topology import EventRef, ServiceSpec, Subscription, Topology
@@ -74,6 +75,8 @@ TOPOLOGY = Topology(
                 ),
                 # Pushes each pin and unpin to the show's viewers over the WebSocket API (chalicelib/push.py).
                 Subscription("push-pins", events=(EventRef("ProductPinned"), EventRef("ProductUnpinned"))),
+                # Pushes each order's status change to its customer's connections (chalicelib/push.py).
+                Subscription("push-orders", events=(EventRef("OrderStatusChanged"),)),
             ),
         ),
         ServiceSpec(
@@ -85,6 +88,7 @@ TOPOLOGY = Topology(
                 EventRef("PaymentFailed"),
                 EventRef("OrderCancelled"),
                 EventRef("PaymentRefunded"),
+                EventRef("OrderStatusChanged"),
             ),
             subscriptions=(
                 Subscription(

@@ -135,6 +135,7 @@ def test_declarations_are_split_by_consumer_and_by_producer() -> None:
     assert {d.event_type for d in cc.produced_by(DECLARATIONS, "orders", TOPOLOGY)} == {
         "OrderCancelled",
         "OrderPlaced",
+        "OrderStatusChanged",
         "PaymentCaptured",
         "PaymentFailed",
         "PaymentRefunded",

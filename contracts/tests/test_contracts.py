@@ -28,6 +28,7 @@ from shop_contracts.events import (
     OrderLine,
     OrderPlacedV1,
     OrderPlacedV2,
+    OrderStatusChangedV1,
     PaymentCapturedV1,
     PaymentFailedV1,
     PaymentRefundedV1,
@@ -271,6 +272,14 @@ SAMPLES.update(
             revoked_at="2026-11-29T11:00:00+00:00",
         ),
         ("StockLevelChanged", 1): lambda: StockLevelChangedV1(sku="BOOK-1", on_hand=3, stock_version=17),
+        ("OrderStatusChanged", 1): lambda: OrderStatusChangedV1(
+            order_id="o-1",
+            customer_id="cust-1",
+            status="PAID",
+            previous_status="STOCK_RESERVED",
+            status_version=3,
+            changed_at="2026-11-29T10:00:01+00:00",
+        ),
         ("LiveShowStartingSoon", 1): lambda: LiveShowStartingSoonV1(
             live_show_id="show-1",
             title="Spring collection live",

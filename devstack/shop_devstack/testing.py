@@ -98,6 +98,31 @@ class ServiceTable:
         """Whether `subscriber` has marked `event_id` processed (its effect committed)."""
         return self.item(f"PROCESSED#{subscriber}", event_id) is not None
 
+    def stream_records(self, pk: str) -> list[dict[str, Any]]:
+        """Every record of the table's stream about the items under partition key `pk`, oldest first, in
+        the shape Lambda (and the dispatcher) hands the relay: what a relay's change feed reads."""
+        streams = boto3.client("dynamodbstreams")
+        arn = self.dynamodb.describe_table(TableName=self.table)["Table"]["LatestStreamArn"]
+        records: list[dict[str, Any]] = []
+        for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
+            position = iterator["ShardIterator"]
+            while position:
+                page = streams.get_records(ShardIterator=position, Limit=1000)
+                records += page["Records"]
+                position = page.get("NextShardIterator") if page["Records"] else None
+        about = []
+        for record in records:
+            dynamodb = dict(record["dynamodb"])
+            if dynamodb["Keys"]["pk"]["S"] != pk:
+                continue
+            created = dynamodb.get("ApproximateCreationDateTime")
+            if isinstance(created, datetime):
+                # boto3 parses it; Lambda hands it over as epoch seconds.
+                dynamodb["ApproximateCreationDateTime"] = created.timestamp()
+            about.append({"eventID": record["eventID"], "eventName": record["eventName"], "dynamodb": dynamodb})
+        return about
+
 
 @contextmanager
 def service_table(service: str) -> Iterator[ServiceTable]:

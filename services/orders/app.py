@@ -8,7 +8,7 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib import usecases
+from chalicelib import status_changes, usecases
 from chalicelib.api_models import (
     CancelRequest,
     ListOrdersQuery,
@@ -112,6 +112,7 @@ def order_body(order: Order) -> OrderResponse:
         {
             "order_id": order.order_id,
             "status": order.status,
+            "status_version": order.current_status_version,
             "payment_status": order.payment_status,
             "fulfillment_status": order.fulfillment_status,
             "customer_email": order.customer_email,
@@ -407,5 +408,6 @@ refund_on_cancel = runtime.consume(app, "refund_on_cancel", refund_subscriber)
 record_delivery = runtime.consume(app, "record_delivery", delivery_subscriber)
 
 
-# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost).
-relay_outbox, sweep_outbox = runtime.publish_outbox(app)
+# Publishing: the stream relay and the scheduled sweeper (nothing in the outbox is lost). The relay also
+# announces each order's status changes from the same stream (OrderStatusChanged, chalicelib.status_changes).
+relay_outbox, sweep_outbox = runtime.publish_outbox(app, changes=status_changes.order_status_changes)

@@ -8,6 +8,7 @@ OrderCancelled and PaymentRefunded revoke it. Playback signs CloudFront cookies 
 a video's timeline shows the products placed on it with their price and stock now (product-view keeps
 catalog's products). A live show runs on an IVS channel; staff pin products, push-pins sends each pin to
 the show's viewers over the WebSocket API, and the recording becomes a video with the pins as markers.
+The same WebSocket API brings customers their own orders' status changes (push-orders).
 """
 
 from __future__ import annotations
@@ -892,8 +893,21 @@ def _push_pin(event: DomainEvent, subscriber: str) -> None:
     )
 
 
+def _push_order_status(event: DomainEvent, subscriber: str) -> None:
+    result = push.fan_out(event, subscriber, push_store, push_connections(), datetime.now(UTC))
+    runtime.logger.info(
+        "order status pushed",
+        extra={"outcome": result.outcome, "sent": result.sent, "gone": len(result.gone), "event_id": event.event_id},
+    )
+
+
 # Posting to connections is outside any transaction: powertools' idempotency (by event_id) stops a
-# repeat after success, the current pin's sequence a late or repeated change, and the processed-marker
-# is written with the note that the change went out to everyone (push.fan_out).
+# repeat after success, the current pin's sequence (an order's status_version) a late or repeated
+# change, and the processed-marker is written with the note that the change went out to everyone
+# (push.fan_out).
 push_subscriber = runtime.subscriber("push-pins", {"ProductPinned": _push_pin, "ProductUnpinned": _push_pin})
 push_pins = runtime.consume(app, "push_pins", push_subscriber)
+# A customer's own order statuses, to the connections that watch them (watchOrders): a queue of their own,
+# so a burst of orders never delays a live show's pins, nor the other way round.
+push_orders_subscriber = runtime.subscriber("push-orders", {"OrderStatusChanged": _push_order_status})
+push_orders = runtime.consume(app, "push_orders", push_orders_subscriber)

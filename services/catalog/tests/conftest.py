@@ -10,11 +10,9 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-import boto3
 import pytest
 
 
@@ -63,27 +61,4 @@ def put_product(client: Any) -> Callable[..., Any]:
 def stream_records(aws: Any) -> Callable[[str], list[dict[str, Any]]]:
     """Every record of the catalog table's stream about the product `sku`, in the shape Lambda (and the
     dispatcher) hands the relay, oldest first: what the relay's change feed reads."""
-    return lambda sku: _stream_records(aws, sku)
-
-
-def _stream_records(aws: Any, sku: str) -> list[dict[str, Any]]:
-    streams = boto3.client("dynamodbstreams")
-    arn = aws.dynamodb.describe_table(TableName=aws.table)["Table"]["LatestStreamArn"]
-    records: list[dict[str, Any]] = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")
-        position = iterator["ShardIterator"]
-        while position:
-            page = streams.get_records(ShardIterator=position, Limit=1000)
-            records += page["Records"]
-            position = page.get("NextShardIterator") if page["Records"] else None
-    about = []
-    for record in records:
-        dynamodb = dict(record["dynamodb"])
-        if dynamodb["Keys"]["pk"]["S"] != f"PRODUCT#{sku}":
-            continue
-        created = dynamodb.get("ApproximateCreationDateTime")
-        if isinstance(created, datetime):
-            dynamodb["ApproximateCreationDateTime"] = created.timestamp()
-        about.append({"eventID": record["eventID"], "eventName": record["eventName"], "dynamodb": dynamodb})
-    return about
+    return lambda sku: aws.stream_records(f"PRODUCT#{sku}")

@@ -247,6 +247,11 @@ class OrderResponse(BaseModel):
         description="Overall: PENDING, STOCK_RESERVED, PAID, SHIPMENT_REQUESTED, SHIPMENT_PACKED, SHIPMENT_INSTRUCTED, "
         "SHIPPED, DELIVERED, or the ends REJECTED, PAYMENT_FAILED, CANCELLED."
     )
+    status_version: int = Field(
+        ge=0,
+        description="Grows by one with every change of `status`; the push channel's order-status messages carry it too, "
+        "so a client keeps, per order, whichever it saw with the highest (0: not changed since status versions exist).",
+    )
     payment_status: Literal["pending", "captured", "partially_refunded", "refunded", "failed", "voided"]
     fulfillment_status: Literal["not_fulfilled", "instructed", "shipped", "delivered", "cancelled"] = Field(
         description="The parcel's progress; delivered once the parcel and every digital line's access are. A digital-only "

@@ -231,6 +231,10 @@ class Order:
     # What vod told us about each digital line's access, by sku (entitlement_id, granted_at, expires_at,
     # revoked_at, revoke_reason): facts merged from EntitlementGranted and EntitlementRevoked in any order.
     deliveries: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The status as last saved (None: never saved) and how many times a save changed it. The storefront's
+    # live status (OrderStatusChanged, from the table's stream) is ordered by status_version.
+    saved_status: str | None = None
+    status_version: int = 0
 
     @property
     def total(self) -> int:
@@ -255,6 +259,21 @@ class Order:
         if self.fulfillment_status == "delivered":
             return "DELIVERED"
         return "SHIPPED" if found == "DELIVERED" else found
+
+    @property
+    def current_status_version(self) -> int:
+        """The status_version of the status as derived now, which the next save writes: the saved one, or
+        one more when the status differs from the one saved (a new order's first save counts: PENDING is
+        its first status). Saves are conditional on the version read, so no two saves write the same
+        status_version for different statuses."""
+        return self.status_version + (1 if self.status != self.saved_status else 0)
+
+    def mark_saved(self) -> None:
+        """The order is as a save just wrote it: the next save is conditional on the new version, and
+        counts status changes from the status written (else it would write a status_version twice)."""
+        self.status_version = self.current_status_version
+        self.saved_status = self.status
+        self.version += 1
 
     @property
     def payment_status(self) -> PaymentStatus:

@@ -21,6 +21,10 @@ class ProductViewNotNewer(WriteConflict):
     """The view already holds this product revision or a newer one (deliveries come out of order)."""
 
 
+ORDER_ITEM_TYPE = "order"
+STATUS_VERSION = "status_version"
+
+
 def order_key(order_id: str) -> dict[str, str]:
     return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
 
@@ -36,7 +40,7 @@ def request_key(idempotency_key: str) -> dict[str, str]:
 def order_item(order: Order) -> dict[str, Any]:
     return {
         **order_key(order.order_id),
-        ITEM_TYPE: "order",
+        ITEM_TYPE: ORDER_ITEM_TYPE,
         "order_id": order.order_id,
         "customer_email": order.customer_email,
         "lines": [asdict(line) for line in order.lines],
@@ -50,6 +54,9 @@ def order_item(order: Order) -> dict[str, Any]:
         "payment_id": order.payment_id,
         # Stored for queries; always recomputed from the timeline.
         "status": order.status,
+        # Written in the same conditional put as the status it counts (the whole item, at the version
+        # read): the change feed (chalicelib/status_changes.py) announces each value once.
+        STATUS_VERSION: order.current_status_version,
         "payment_status": order.payment_status,
         "fulfillment_status": order.fulfillment_status,
         "locale": order.locale,
@@ -92,6 +99,9 @@ def order_from_item(item: dict[str, Any]) -> Order:
         refunds=[Refund(**refund) for refund in item.get("refunds", [])],
         shipment=dict(item.get("shipment") or {}),
         deliveries={sku: dict(facts) for sku, facts in (item.get("deliveries") or {}).items()},
+        saved_status=item.get("status"),
+        # Orders saved before status_version existed count from 0: their next status change is 1.
+        status_version=int(item.get(STATUS_VERSION, 0)),
     )
 
 

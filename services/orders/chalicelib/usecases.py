@@ -187,7 +187,7 @@ def place(
         if existing:
             return existing, True
         raise
-    order.version += 1
+    order.mark_saved()
     return order, False
 
 
@@ -507,7 +507,7 @@ def cancel(
             uow.commit()
         except OrderChangedSinceRead:
             continue  # decide again on what changed (a shipment handed over, a charge started)
-        order.version += 1
+        order.mark_saved()
         return order, False
     raise OrderChanged(f"order {order_id} kept changing")
 
@@ -668,7 +668,7 @@ def _refund(
             uow.commit()
         except OrderChangedSinceRead:
             continue
-        order.version += 1
+        order.mark_saved()
         return order, done, False
     raise OrderChanged(f"order {order_id} kept changing")
 
@@ -702,7 +702,7 @@ def _claim_refund(
             continue
         except OrderChangedSinceRead:
             continue
-        order.version += 1
+        order.mark_saved()
         return order, refund
     raise OrderChanged(f"order {order_id} kept changing")
 
@@ -755,7 +755,7 @@ def _save(order: Order, new_uow: NewUnitOfWork) -> bool:
         uow.commit()
     except OrderChangedSinceRead:
         return False
-    order.version += 1
+    order.mark_saved()
     return True
 
 

@@ -17,12 +17,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import usecases
+from chalicelib import status_changes, usecases
 from shop_contracts.consumer_contracts import check, committed_schema, schema_errors, the_event
 from shop_contracts.events import Money, PaymentCapturedV1, ProductPublishedV1, StockLine, StockReservedV1, VideoAccess
 from shop_devstack.contract_testing import Producer, ProducerContractTests, declarations_produced_by
 from shop_devstack.testing import deliver_to_subscription, eventbridge_body, raw_eventbridge_body
 from shop_eventing.envelope import new_event
+from shop_eventing.relay import stream_change
 
 SERVICE = "orders"
 DECLARATIONS = declarations_produced_by(SERVICE)
@@ -149,6 +150,16 @@ def a_live_ticket_order_is_paid(producer: OrdersProducer) -> list[dict[str, Any]
     return producer.events_about(order_id)
 
 
+def a_signed_in_customers_order_is_paid(producer: OrdersProducer) -> list[dict[str, Any]]:
+    """What the relay's change feed announces from the table's stream about a paid order (no outbox
+    item: the stream itself is OrderStatusChanged's source); the POST was signed in as ada."""
+    order_id = producer.reserve_and_charge("tok_visa")
+    changes = [stream_change(record) for record in producer.aws.stream_records(f"ORDER#{order_id}")]
+    statuses = [event.to_detail() for change in changes for event in status_changes.order_status_changes(change)]
+    assert [status["data"]["status"] for status in statuses] == ["PENDING", "STOCK_RESERVED", "PAID"]
+    return statuses[-1:]
+
+
 PAID = "a physical order whose stock was reserved and whose payment was captured"
 
 
@@ -171,6 +182,7 @@ class TestOrdersAsProducer(ProducerContractTests):
         ),
         "a customer cancelled a paid order and its payment was refunded in full": a_cancelled_paid_order_is_refunded,
         "a customer paid for a live show's ticket": a_live_ticket_order_is_paid,
+        "a signed-in customer's order was placed, reserved and paid": a_signed_in_customers_order_is_paid,
     }
 
 
@@ -183,6 +195,7 @@ def test_orders_has_consumers_to_satisfy() -> None:
         ("PaymentFailed", 1),
         ("OrderCancelled", 1),
         ("PaymentRefunded", 1),
+        ("OrderStatusChanged", 1),
     }
 
 

@@ -122,6 +122,50 @@ def test_status_does_not_depend_on_the_timestamps():
     assert order.status == "PAID"
 
 
+def saved(order: Order) -> Order:
+    order.mark_saved()
+    return order
+
+
+def test_a_new_order_s_first_save_is_status_version_1():
+    order = new_order(("OrderPlaced",))
+
+    assert (order.saved_status, order.status_version) == (None, 0)
+    assert (order.status, order.current_status_version) == ("PENDING", 1)
+
+
+def test_status_version_grows_by_one_with_each_change_of_status_and_never_otherwise():
+    order = saved(new_order(("OrderPlaced",)))
+    versions = []
+    for index, event_type in enumerate(("StockReserved", "StockReserved", "PaymentCaptured", "ShipmentRequested"), start=1):
+        order.record(f"later-{index}", event_type, NOW + timedelta(minutes=index), event_type)
+        versions.append((order.status, saved(order).status_version))
+    order.note_shipment(shipment_id="shp-1")  # a save that changes no status
+
+    assert versions == [("STOCK_RESERVED", 2), ("STOCK_RESERVED", 2), ("PAID", 3), ("SHIPMENT_REQUESTED", 4)]
+    assert order.current_status_version == 4
+    assert order.version == 5  # every save counts, status change or not
+
+
+def test_an_order_saved_twice_in_one_use_case_counts_its_status_changes_from_the_first_save():
+    order = new_order(("OrderPlaced",))
+    order.version, order.saved_status, order.status_version = 1, "PENDING", 1
+    order.record("evt-reserved", "StockReserved", NOW, "stock reserved")
+    order.mark_saved()  # the charge step's first save (charge_started)
+    order.record("evt-paid", "PaymentCaptured", NOW, "paid")
+
+    assert (order.version, order.status, order.current_status_version) == (2, "PAID", 3)
+
+
+def test_an_order_saved_before_status_versions_counts_from_its_next_change():
+    legacy = new_order(("OrderPlaced", "StockReserved"))
+    legacy.saved_status = "STOCK_RESERVED"  # read back from an item without status_version
+
+    assert legacy.current_status_version == 0
+    legacy.record("evt-paid", "PaymentCaptured", NOW + timedelta(minutes=5), "paid")
+    assert legacy.current_status_version == 1
+
+
 def test_awaiting_payment_only_while_stock_is_reserved():
     assert new_order(("OrderPlaced",)).awaiting_payment is False
     assert new_order(("OrderPlaced", "StockReserved")).awaiting_payment is True

@@ -53,7 +53,7 @@ class InMemoryOrdersWork(InMemoryUnitOfWork[InMemoryOrders]):
 
     def save_order(self, order: Order) -> None:
         saved = copy.deepcopy(order)
-        saved.version = order.version + 1  # as the adapter stores it
+        saved.mark_saved()  # as the adapter stores it
 
         def unchanged_since_read() -> bool:
             stored = self._table.orders.get(order.order_id)

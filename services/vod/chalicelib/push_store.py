@@ -3,6 +3,8 @@
 PUSH#CONN#<connection_id> / CONNECTION         who holds the connection (sub, staff), the topics it watches, a version
 PUSH#TOPIC#<topic> / WATCHER#<connection_id>   one per connection watching the topic: the fan-out's one query
 PUSH#TOPIC#<topic> / CURRENT                   the topic's latest change (highest sequence): the late joiner's answer
+PUSH#TOPIC#<topic> / CURRENT#<subject>         the latest change about one subject of the topic (highest sequence):
+                                               an order's on its customer's orders topic (its status_version)
 
 Every item has `expires_at` (the table's TTL): a connection's lives as long as API Gateway lets a
 connection live, so one whose $disconnect never came goes by itself.
@@ -19,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.push import Connection, ConnectionGone, ConnectionMoved, CurrentPin, NotConnected
+from chalicelib.push import Connection, ConnectionGone, ConnectionMoved, CurrentChange, NotConnected
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.outbox import (
     ITEM_TYPE,
@@ -48,8 +50,8 @@ def watcher_key(topic: str, connection_id: str) -> dict[str, str]:
     return {"pk": f"PUSH#TOPIC#{topic}", "sk": f"WATCHER#{connection_id}"}
 
 
-def current_key(topic: str) -> dict[str, str]:
-    return {"pk": f"PUSH#TOPIC#{topic}", "sk": "CURRENT"}
+def current_key(topic: str, subject: str | None = None) -> dict[str, str]:
+    return {"pk": f"PUSH#TOPIC#{topic}", "sk": "CURRENT" if subject is None else f"CURRENT#{subject}"}
 
 
 def _epoch(moment: datetime) -> int:
@@ -145,25 +147,27 @@ class DynamoPushStore:
     def forget_watcher(self, topic: str, connection_id: str) -> None:
         self._client.delete_item(TableName=self._table, Key=to_dynamodb(watcher_key(topic, connection_id)))
 
-    def current(self, topic: str) -> CurrentPin | None:
-        found = self._client.get_item(TableName=self._table, Key=to_dynamodb(current_key(topic)), ConsistentRead=True)
+    def current(self, topic: str, subject: str | None = None) -> CurrentChange | None:
+        key = current_key(topic, subject)
+        found = self._client.get_item(TableName=self._table, Key=to_dynamodb(key), ConsistentRead=True)
         if "Item" not in found:
             return None
         item = from_dynamodb(found["Item"])
         message = json.loads(item["message"]) if item.get("message") else None
-        return CurrentPin(
+        return CurrentChange(
             sequence=int(item["sequence"]), event_id=str(item["event_id"]), message=message, fanned_out=bool(item["fanned_out"])
         )
 
-    def advance(self, topic: str, change: CurrentPin, *, expires_at: datetime) -> bool:
+    def advance(self, topic: str, change: CurrentChange, *, expires_at: datetime, subject: str | None = None) -> bool:
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item=to_dynamodb(
                     {
-                        **current_key(topic),
+                        **current_key(topic, subject),
                         ITEM_TYPE: "push_current",
                         "topic": topic,
+                        "subject": subject,
                         "sequence": change.sequence,
                         "event_id": change.event_id,
                         # As JSON text: the message goes out exactly as it came in (no number conversions).
@@ -182,10 +186,10 @@ class DynamoPushStore:
             raise
         return True
 
-    def mark_fanned_out(self, topic: str, event: DomainEvent, subscriber: str) -> None:
+    def mark_fanned_out(self, topic: str, event: DomainEvent, subscriber: str, subject: str | None = None) -> None:
         uow = UnitOfWork(self._client, self._table, self._source)
         uow.update(
-            current_key(topic),
+            current_key(topic, subject),
             "SET fanned_out = :true",
             condition="event_id = :event",
             conflict=_NewerChange,

@@ -144,6 +144,18 @@ def current_pin_recorded(aws: Any, detail: dict[str, Any]) -> None:
         assert current.get("message") is None  # unpinned: a late joiner gets no pin
 
 
+def order_status_recorded(aws: Any, detail: dict[str, Any]) -> None:
+    data = detail["data"]
+    current = aws.item(f"PUSH#TOPIC#orders:{data['customer_id']}", f"CURRENT#{data['order_id']}")
+    assert current is not None
+    assert (current["sequence"], current["event_id"], current["fanned_out"]) == (
+        data["status_version"],
+        detail["metadata"]["event_id"],
+        True,
+    )
+    assert json.loads(current["message"])["status"] == data["status"]
+
+
 @pytest.fixture
 def consumer(vod_app: ModuleType, aws: Any) -> Consumer[Any]:
     return Consumer(aws, vod_app, markers_in=aws)
@@ -164,4 +176,7 @@ class TestVodAsConsumer(ConsumerContractTests):
         },
         "vod.push-pins:ProductPinned.v1": Scenario(about_a_new_show, current_pin_recorded),
         "vod.push-pins:ProductUnpinned.v1": Scenario(about_a_new_show, current_pin_recorded),
+        "vod.push-orders:OrderStatusChanged.v1": Scenario(
+            lambda aws, example: as_new_event_about_a_new_order(example), order_status_recorded
+        ),
     }

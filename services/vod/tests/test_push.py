@@ -1,6 +1,7 @@
 """The push channel's rules with in-memory fakes (no AWS): who may watch a show, what a late joiner is
 told, and the fan-out of pins — the highest sequence wins, a closed connection is forgotten, a repeated
-or late event changes nothing, and a fan-out cut short is finished by the event's redelivery."""
+or late event changes nothing, and a fan-out cut short is finished by the event's redelivery; and a
+customer's own orders: watched by nobody else, each order's highest status_version wins."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ from typing import Any
 import pytest
 
 from chalicelib import push
-from chalicelib.push import Connection, ConnectionGone, ConnectionMoved, CurrentPin, NotConnected
-from shop_contracts.events import Money, PinnedProduct, ProductPinnedV1, ProductUnpinnedV1
+from chalicelib.push import Connection, ConnectionGone, ConnectionMoved, CurrentChange, NotConnected
+from shop_contracts.events import Money, OrderStatusChangedV1, PinnedProduct, ProductPinnedV1, ProductUnpinnedV1
 from shop_eventing.envelope import DomainEvent, new_event
 
 NOW = datetime(2026, 6, 12, 19, 0, tzinfo=UTC)
@@ -29,7 +30,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.connections: dict[str, Connection] = {}
         self.watching: dict[str, set[str]] = {}
-        self.pins: dict[str, CurrentPin] = {}
+        self.pins: dict[tuple[str, str | None], CurrentChange] = {}
         self.processed: set[tuple[str, str]] = set()
 
     def add_connection(self, connection: Connection, *, connected_at: datetime, expires_at: datetime) -> None:
@@ -63,19 +64,20 @@ class MemoryStore:
     def forget_watcher(self, topic: str, connection_id: str) -> None:
         self.watching.get(topic, set()).discard(connection_id)
 
-    def current(self, topic: str) -> CurrentPin | None:
-        return self.pins.get(topic)
+    def current(self, topic: str, subject: str | None = None) -> CurrentChange | None:
+        return self.pins.get((topic, subject))
 
-    def advance(self, topic: str, change: CurrentPin, *, expires_at: datetime) -> bool:
-        recorded = self.pins.get(topic)
+    def advance(self, topic: str, change: CurrentChange, *, expires_at: datetime, subject: str | None = None) -> bool:
+        recorded = self.pins.get((topic, subject))
         if recorded is not None and recorded.sequence >= change.sequence:
             return False
-        self.pins[topic] = change
+        self.pins[(topic, subject)] = change
         return True
 
-    def mark_fanned_out(self, topic: str, event: DomainEvent, subscriber: str) -> None:
-        if self.pins[topic].event_id == event.event_id:
-            self.pins[topic] = replace(self.pins[topic], fanned_out=True)
+    def mark_fanned_out(self, topic: str, event: DomainEvent, subscriber: str, subject: str | None = None) -> None:
+        key = (topic, subject)
+        if self.pins[key].event_id == event.event_id:
+            self.pins[key] = replace(self.pins[key], fanned_out=True)
         self.mark_processed(event, subscriber)
 
     def mark_processed(self, event: DomainEvent, subscriber: str) -> None:
@@ -369,3 +371,156 @@ def test_a_fan_out_cut_short_is_finished_when_the_event_comes_again(store):
     assert {viewer: len(outbox.of(viewer, "pin")) >= 1 for viewer in ("c-ada", "c-grace")} == {"c-ada": True, "c-grace": True}
     assert store.current(f"live-show:{SHOW}").fanned_out is True  # type: ignore[union-attr]
     assert push.fan_out(event, SUBSCRIBER, store, outbox, NOW).outcome == "stale"
+
+
+# -- a customer's orders ----------------------------------------------------------------------------------
+
+ORDERS_SUBSCRIBER = "vod.push-orders"
+
+
+def status_changed(version: int, status: str, *, order_id: str = "ord-1", customer: str = "ada") -> DomainEvent:
+    data = OrderStatusChangedV1(
+        order_id=order_id,
+        customer_id=customer,
+        status=status,
+        previous_status=None if version == 1 else "EARLIER",
+        status_version=version,
+        changed_at=NOW.isoformat(),
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order_id, now=NOW)
+
+
+def watch_orders(store: MemoryStore, connection_id: str, outbox: Outbox, **extra: Any) -> None:
+    push.on_message(connection_id, json.dumps({"action": "watchOrders", **extra}), store, Tickets(), outbox, NOW)
+
+
+def test_a_customer_watches_their_own_orders_topic_whoever_they_are(store):
+    outbox = Outbox()
+    connected(store, "c-ada", "ada")
+    connected(store, "c-sam", "sam", groups=["staff"])
+
+    watch_orders(store, "c-ada", outbox)
+    watch_orders(store, "c-ada", outbox)  # again: still one topic
+    watch_orders(store, "c-sam", outbox)
+
+    assert outbox.of("c-ada") == [{"type": "watching", "topic": "orders:ada"}] * 2
+    assert outbox.of("c-sam") == [{"type": "watching", "topic": "orders:sam"}]  # staff too: their own orders alone
+    assert store.connection("c-ada").topics == ("orders:ada",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("extra", [{"customer_id": "grace"}, {"topic": "orders:grace"}, {"sub": "grace"}])
+def test_watch_orders_names_no_customer_so_nobody_watches_another_s(store, extra):
+    outbox = Outbox()
+    connected(store, "c-ada", "ada")
+
+    watch_orders(store, "c-ada", outbox, **extra)
+
+    [refused] = outbox.of("c-ada")
+    assert (refused["type"], refused["code"]) == ("error", "invalid_message")
+    assert store.watchers("orders:grace") == store.watchers("orders:ada") == []
+
+
+def test_an_order_s_status_reaches_its_customer_s_connections_and_no_one_else(store):
+    outbox = Outbox()
+    for connection_id, sub in (("c-ada", "ada"), ("c-ada-phone", "ada"), ("c-grace", "grace")):
+        connected(store, connection_id, sub)
+        watch_orders(store, connection_id, outbox)
+
+    result = push.fan_out(status_changed(3, "PAID"), ORDERS_SUBSCRIBER, store, outbox, NOW)
+
+    assert (result.outcome, result.sent) == ("sent", 2)
+    for connection_id in ("c-ada", "c-ada-phone"):
+        assert outbox.of(connection_id, "order-status") == [
+            {
+                "type": "order-status",
+                "topic": "orders:ada",
+                "order_id": "ord-1",
+                "status": "PAID",
+                "previous_status": "EARLIER",
+                "status_version": 3,
+                "changed_at": NOW.isoformat(),
+            }
+        ]
+    assert outbox.of("c-grace", "order-status") == []
+
+
+def test_per_order_the_highest_status_version_wins_and_a_late_or_repeated_change_is_not_sent(store):
+    outbox = Outbox()
+    connected(store, "c-ada", "ada")
+    watch_orders(store, "c-ada", outbox)
+    shipped, paid = status_changed(5, "SHIPPED"), status_changed(3, "PAID")
+
+    assert push.fan_out(shipped, ORDERS_SUBSCRIBER, store, outbox, NOW).outcome == "sent"
+    assert push.fan_out(paid, ORDERS_SUBSCRIBER, store, outbox, NOW).outcome == "stale"  # late
+    assert push.fan_out(shipped, ORDERS_SUBSCRIBER, store, outbox, NOW).outcome == "stale"  # repeated
+    # Another order of the same customer has its own versions.
+    assert push.fan_out(status_changed(1, "PENDING", order_id="ord-2"), ORDERS_SUBSCRIBER, store, outbox, NOW).outcome == "sent"
+
+    assert [(m["order_id"], m["status_version"]) for m in outbox.of("c-ada", "order-status")] == [("ord-1", 5), ("ord-2", 1)]
+    assert (ORDERS_SUBSCRIBER, paid.event_id) in store.processed
+    assert store.current("orders:ada", "ord-1").sequence == 5  # type: ignore[union-attr]
+
+
+def test_unwatch_orders_stops_them_and_leaves_a_show_watched(store):
+    outbox = Outbox()
+    connected(store, "c-ada", "ada")
+    watch(store, "c-ada", Tickets(ada=[ticket()]), outbox)
+    watch_orders(store, "c-ada", outbox)
+
+    push.on_message("c-ada", json.dumps({"action": "unwatchOrders"}), store, Tickets(), outbox, NOW)
+    push.fan_out(status_changed(1, "PENDING"), ORDERS_SUBSCRIBER, store, outbox, NOW)
+
+    assert outbox.of("c-ada", "unwatched") == [{"type": "unwatched", "topics": ["orders:ada"]}]
+    assert outbox.of("c-ada", "order-status") == []
+    assert store.connection("c-ada").topics == (f"live-show:{SHOW}",)  # type: ignore[union-attr]
+
+
+def test_a_closed_connection_of_the_customer_is_forgotten(store):
+    outbox = Outbox()
+    for connection_id in ("c-ada", "c-ada-old-tab"):
+        connected(store, connection_id, "ada")
+        watch_orders(store, connection_id, outbox)
+    outbox.closed.add("c-ada-old-tab")
+
+    result = push.fan_out(status_changed(1, "PENDING"), ORDERS_SUBSCRIBER, store, outbox, NOW)
+
+    assert (result.sent, result.gone) == (1, ["c-ada-old-tab"])
+    assert store.watchers("orders:ada") == ["c-ada"]
+
+
+class MovingStore(MemoryStore):
+    """The connection changes under the first `moves` writes (another message, its $disconnect racing)."""
+
+    def __init__(self, moves: int) -> None:
+        super().__init__()
+        self.moves = moves
+
+    def set_topics(self, connection: Connection, topics: Sequence[str], *, expires_at: datetime) -> None:
+        if self.moves:
+            self.moves -= 1
+            raise ConnectionMoved(connection.connection_id)
+        super().set_topics(connection, topics, expires_at=expires_at)
+
+
+@pytest.mark.parametrize("action", ["watchOrders", "unwatchOrders"])
+def test_a_connection_that_moved_is_read_again_and_busy_only_after_every_attempt(action):
+    answers = {}
+    for moves in (push.CONNECTION_ATTEMPTS - 1, push.CONNECTION_ATTEMPTS):
+        store, outbox = MovingStore(moves=0), Outbox()
+        connected(store, "c-ada", "ada")
+        if action == "unwatchOrders":
+            watch_orders(store, "c-ada", outbox)  # something to drop
+        store.moves = moves
+        push.on_message("c-ada", json.dumps({"action": action}), store, Tickets(), outbox, NOW)
+        answers[moves] = outbox.of("c-ada")[-1]
+
+    assert answers[push.CONNECTION_ATTEMPTS - 1]["type"] == ("watching" if action == "watchOrders" else "unwatched")
+    assert (answers[push.CONNECTION_ATTEMPTS]["type"], answers[push.CONNECTION_ATTEMPTS]["code"]) == ("error", "busy")
+
+
+def test_watching_orders_on_a_connection_that_is_gone_is_refused(store):
+    outbox = Outbox()
+
+    watch_orders(store, "c-never-connected", outbox)
+
+    assert [(m["type"], m["code"]) for m in outbox.of("c-never-connected")] == [("error", "not_connected")]

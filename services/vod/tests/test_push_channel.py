@@ -22,6 +22,7 @@ from websockets.sync.client import ClientConnection, connect
 from shop_contracts.events import (
     Money,
     OrderLine,
+    OrderStatusChangedV1,
     PaymentCapturedV1,
     PinnedProduct,
     ProductPinnedV1,
@@ -203,6 +204,60 @@ def test_a_connection_the_gateway_no_longer_has_is_dropped_by_the_fan_out(gatewa
 
     assert vod_app.push_store.watchers(topic) == []
     current = aws.item(f"PUSH#TOPIC#{topic}", "CURRENT")
+    assert (current["sequence"], current["fanned_out"]) == (1, True)
+
+
+def status_changed(user: str, order_id: str, version: int, status: str) -> DomainEvent:
+    data = OrderStatusChangedV1(
+        order_id=order_id,
+        customer_id=DEMO_USERS[user].sub,
+        status=status,
+        previous_status=None,
+        status_version=version,
+        changed_at=NOW.isoformat(),
+    )
+    return new_event(data, producer="shop.orders", correlation_id=order_id, now=NOW)
+
+
+def push_orders(vod_app: ModuleType, event: DomainEvent) -> None:
+    assert deliver_to_subscription(vod_app, "vod", "push-orders", eventbridge_body(event)) == {"batchItemFailures": []}
+
+
+def test_a_customer_gets_their_own_orders_statuses_and_nobody_else_does(gateway, vod_app, issuer):
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    with viewer(gateway, issuer, "ada") as ada, viewer(gateway, issuer, "grace") as grace:
+        for client, user in ((ada, "ada"), (grace, "grace")):
+            client.send(json.dumps({"action": "watchOrders"}))
+            assert receive(client) == {"type": "watching", "topic": f"orders:{DEMO_USERS[user].sub}"}
+
+        push_orders(vod_app, status_changed("ada", order_id, 2, "STOCK_RESERVED"))
+        push_orders(vod_app, status_changed("ada", order_id, 1, "PENDING"))  # late: not sent
+
+        pushed = receive(ada)
+        assert (pushed["type"], pushed["order_id"], pushed["status"], pushed["status_version"]) == (
+            "order-status",
+            order_id,
+            "STOCK_RESERVED",
+            2,
+        )
+        for client in (ada, grace):  # nothing else came before the answer to this
+            client.send(json.dumps({"action": "unwatch", "live_show_id": "no-such-show"}))
+            assert receive(client) == {"type": "unwatched", "topics": []}
+
+
+def test_an_order_s_status_to_a_connection_the_gateway_no_longer_has_forgets_it(gateway, vod_app, aws):
+    from chalicelib import push
+
+    topic = f"orders:{DEMO_USERS['ada'].sub}"
+    order_id = f"ord-{uuid.uuid4().hex[:12]}"
+    push.connect("gone-orders=", DEMO_USERS["ada"].sub, [], vod_app.push_store, NOW)
+    connection = vod_app.push_store.connection("gone-orders=")
+    vod_app.push_store.set_topics(connection, [topic], expires_at=NOW)
+
+    push_orders(vod_app, status_changed("ada", order_id, 1, "PENDING"))
+
+    assert "gone-orders=" not in vod_app.push_store.watchers(topic)
+    current = aws.item(f"PUSH#TOPIC#{topic}", f"CURRENT#{order_id}")
     assert (current["sequence"], current["fanned_out"]) == (1, True)
 
 
