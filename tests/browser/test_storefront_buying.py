@@ -56,6 +56,8 @@ def test_ada_buys_a_parcel_and_a_rental_and_sees_the_parcel_shipped_without_a_re
 
     order_id = order_id_from(page)
     mark_the_page(page)
+    # vod's push channel carries the order's statuses (watchOrders): the page listens, it does not poll.
+    expect(page.get_by_test_id("order-status-line")).to_have_attribute("data-updates", "push")
     status = page.get_by_test_id("order-status")
     expect(status).to_have_attribute("data-status", "SHIPMENT_REQUESTED", timeout=60_000)
     assert status.evaluate("(el) => el.closest('[aria-live]') !== null"), "status changes are announced"
