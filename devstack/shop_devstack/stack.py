@@ -36,8 +36,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shop_contracts import TOPOLOGY
 from shop_devstack import crm_kintone
+from shop_devstack.faults import FAULTS_ENV, Fault, FaultBoard
 from shop_devstack.oidc_issuer import AUDIENCE
-from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
+from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY, SQS_POLLERS_ENV
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides, media_bucket_name
@@ -97,6 +98,10 @@ class StackOptions:
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
     duplicate_deliveries: bool = False
+    # The fault drills' hooks in every service process (shop_devstack.faults; EmbeddedShop.fault).
+    faults: bool = False
+    # Each queue's concurrent pollers (SHOP_SQS_POLLERS); None: the service host's default.
+    sqs_pollers: int | None = None
     overrides: LocalOverrides = EMBEDDED_OVERRIDES
     websocket_port: int = 0  # the push channel's WebSocket API (shop_devstack.websocket_gateway)
 
@@ -123,6 +128,7 @@ class EmbeddedShop:
         self._pumps: list[threading.Thread] = []
         self._control_dir = Path(tempfile.mkdtemp(prefix="shop-control-"))
         self._drill_flag = self._control_dir / "duplicate-deliveries"
+        self.faults = FaultBoard(self._control_dir / "faults") if options.faults else None
         # Each service's command and environment, to start it again after a crash.
         self._service_commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.restarts: dict[str, int] = {}
@@ -234,6 +240,10 @@ class EmbeddedShop:
                 *self._push_arguments(service),
             ]
             env[DUPLICATE_DRILL_FLAG_ENV] = str(self._drill_flag)
+            if self.faults is not None:
+                env[FAULTS_ENV] = str(self.faults.directory)
+            if o.sqs_pollers is not None:
+                env[SQS_POLLERS_ENV] = str(o.sqs_pollers)
             self._service_commands[service] = (command, env)
             ready = self._spawn(service, command, env)
             self.service_urls[service] = f"http://{o.host}:{port}"
@@ -363,15 +373,44 @@ class EmbeddedShop:
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
     @contextmanager
-    def duplicate_deliveries(self) -> Iterator[None]:
+    def duplicate_deliveries(self, copies: int = 1) -> Iterator[None]:
         """The at-least-once drill, for the duration of the block: every SQS message a service handles is
-        delivered once more. The pollers check the switch after each batch, so messages received from
-        the moment it is on are duplicated; the shop need not restart."""
-        self._drill_flag.touch()
+        delivered `copies` more times. The pollers check the switch after each batch, so messages
+        received from the moment it is on are duplicated; the shop need not restart."""
+        if copies < 1:
+            raise ValueError("a duplicate-delivery drill sends at least one more copy")
+        self._drill_flag.write_text(str(copies))
         try:
             yield
         finally:
             self._drill_flag.unlink(missing_ok=True)
+
+    @contextmanager
+    def fault(self, *faults: Fault) -> Iterator[FaultBoard]:
+        """The fault drills (shop_devstack.faults), for the duration of the block: each rule fires in the
+        service processes' AWS calls until it is used up or the block ends. Needs `faults=True`."""
+        if self.faults is None:
+            raise RuntimeError("this stack was started without its fault hooks (StackOptions(faults=True))")
+        for fault in faults:
+            self.faults.add(fault)
+        try:
+            yield self.faults
+        finally:
+            for fault in faults:
+                self.faults.remove(fault.name)
+
+    @contextmanager
+    def subscriber_down(self, service: str, subscription: str) -> Iterator[None]:
+        """The subscription's event source disabled for the block: its queue fills and nothing is handled
+        (what a receive brings back meanwhile is made visible again at once). Needs `faults=True`."""
+        if self.faults is None:
+            raise RuntimeError("this stack was started without its fault hooks (StackOptions(faults=True))")
+        queue = self.naming.queue(service, subscription)
+        self.faults.pause(queue)
+        try:
+            yield
+        finally:
+            self.faults.resume(queue)
 
     @contextmanager
     def clock_ahead(self, delta: timedelta) -> Iterator[None]:
