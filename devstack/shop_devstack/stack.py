@@ -12,6 +12,7 @@ doubles with each restart, and gives up (the process then counts as dead) after 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
@@ -31,6 +33,7 @@ from typing import IO, Any
 
 import boto3
 import imageio_ffmpeg
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -449,13 +452,24 @@ class EmbeddedShop:
         if len(recent) >= MAX_RESTARTS:
             self._given_up.add(name)
             window = f"{RESTART_WINDOW_SECONDS:g}s"
-            self._say(name, f"{name} exited (code {crashed.returncode}) {len(recent)} times within {window}: not restarting it")
+            self._say(
+                name,
+                f"{name} exited (code {crashed.returncode}) {len(recent)} times within {window}: not restarting it",
+                level=logging.ERROR,
+                exit_code=crashed.returncode,
+                restarts=len(recent),
+            )
             return
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** len(recent))
         recent.append(now)
         self.restarts[name] = self.restarts.get(name, 0) + 1
         self._say(
-            name, f"{name} exited (code {crashed.returncode}); starting it again in {backoff:g}s (restart {self.restarts[name]})"
+            name,
+            f"{name} exited (code {crashed.returncode}); starting it again in {backoff:g}s (restart {self.restarts[name]})",
+            level=logging.WARNING,
+            exit_code=crashed.returncode,
+            restart=self.restarts[name],
+            backoff_seconds=backoff,
         )
         if self._stopping.wait(backoff):
             return
@@ -463,16 +477,18 @@ class EmbeddedShop:
         command, env = self._service_commands[name]
         ready = self._spawn(name, command, env)
         if ready.wait(timeout=60):
-            self._say(name, f"{name} is back (pid {self.pid(name)})")
+            self._say(name, f"{name} is back (pid {self.pid(name)})", pid=self.pid(name), restart=self.restarts[name])
 
-    def _say(self, name: str, line: str) -> None:
-        """A supervisor's line, in the service's log (or on this terminal, prefixed like the rest)."""
+    def _say(self, name: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+        """A supervisor's line in the service's log (or on this terminal, prefixed like the rest): JSON in
+        the shape of the service's own lines (supervisor_line)."""
+        line = supervisor_line(name, message, level=level, **fields)
         path = self.log_path(name)
         if path:
             with path.open("a", encoding="utf-8") as log:
-                log.write(f"[supervisor] {line}\n")
+                log.write(f"{line}\n")
         else:
-            sys.stdout.write(f"[supervisor] {line}\n")
+            sys.stdout.write(f"[{name}] {line}\n")
             sys.stdout.flush()
 
     # -- inspection helpers for tests and ops --------------------------------------------------
@@ -490,8 +506,16 @@ class EmbeddedShop:
 
     def sent_emails(self) -> list[dict[str, Any]]:
         """Every e-mail SES accepted, as moto recorded it."""
-        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
-            data = json.load(response)
+        # moto's data.json can fail (500) when another service's model changes while it is serialized
+        # (the embedded server holds only DynamoDB still for it): such a read is simply made again.
+        for attempt in range(1, 6):
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
+                    data = json.load(response)
+                break
+            except urllib.error.HTTPError as error:
+                if error.code != 500 or attempt == 5:
+                    raise
         return list(data.get("ses", {}).get("Message", []))
 
     def log_path(self, name: str) -> Path | None:
@@ -519,6 +543,19 @@ class EmbeddedShop:
         pump.start()
         self._pumps.append(pump)
         return ready
+
+
+SUPERVISOR_LOGGER = "shop.supervisor"
+
+
+def supervisor_line(name: str, message: str, *, level: int = logging.INFO, **fields: Any) -> str:
+    """One supervisor line as JSON in powertools' shape, like the service host's own lines (level,
+    location, message, timestamp, service) with `logger` "shop.supervisor" and the process's `fields`
+    (exit code, restart, pid)."""
+    record = logging.LogRecord(SUPERVISOR_LOGGER, level, __file__, 0, message, None, None, func="supervisor")
+    for key, value in {"logger": SUPERVISOR_LOGGER, "process_name": name, **fields}.items():
+        setattr(record, key, value)
+    return LambdaPowertoolsFormatter(service=f"shop.{name}").format(record)
 
 
 def _pump(name: str, process: subprocess.Popen[str], ready: threading.Event, log_file: IO[str] | None) -> None:
