@@ -195,7 +195,7 @@ class SqsEventSource(_EventSource):
             for _ in range(copies):
                 self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
                 self.stats.duplicates_sent += 1
-            log.info("duplicate delivery drill: re-sent %s to %s (%d more)", message["MessageId"], self._function_name, copies)
+            log.info("duplicate delivery drill: re-sent %s (%d more) to %s", message["MessageId"], copies, self._function_name)
 
 
 def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:
