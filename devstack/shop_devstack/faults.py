@@ -33,7 +33,7 @@ import logging
 import os
 import signal
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,6 @@ class Fault:
     code: str = "InternalFailure"
     status: int = 500
     message: str = "injected by the fault drill"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
