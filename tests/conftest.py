@@ -174,3 +174,19 @@ def shop() -> Iterator[Shop]:
         assert not stack.dead_processes(), f"processes died during the tests: {stack.dead_processes()}"
     finally:
         stack.stop()
+
+
+# The fault drills' own shop (tests/test_faults.py): started with the botocore fault hooks in every
+# service process and four pollers on every queue, so that its kills, restarts and injected errors
+# never reach the other tests' shop. It lives as long as the module that asks for it.
+FAULT_DRILL_POLLERS = 4
+
+
+@pytest.fixture(scope="module")
+def faults_shop() -> Iterator[Shop]:
+    stack = _start("faults", faults=True, sqs_pollers=FAULT_DRILL_POLLERS)
+    try:
+        yield Shop(stack)
+        assert not stack.dead_processes(), f"processes died during the drills: {stack.dead_processes()}"
+    finally:
+        stack.stop()

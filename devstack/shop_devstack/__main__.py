@@ -97,7 +97,7 @@ def _banner(shop: EmbeddedShop, film: str | None = None) -> None:
         f"  logistics 3PL (fake)  {shop.logistics_url}   (admin: /admin/faults, /admin/shipments/<id>/advance)",
         f"  media edge            {shop.media_url}   (CloudFront's stand-in: signed cookies from POST /videos/<id>/playback)",
         f"  live channels (IVS)   {shop.live_channel_url}   (go live: POST /admin/channels/<id>/broadcast; stop: DELETE)",
-        f"  push (WebSocket API)  {shop.websocket_url}?token=<access token>   (vod's live pins and order statuses; API Gateway's stand-in)",
+        f"  push (WebSocket API)  {shop.websocket_url}?token=<access token>   (pins, order statuses; API Gateway's stand-in)",
     ]
     lines += [f"  {name:<21} {url}" for name, url in shop.service_urls.items()]
     if shop.options.duplicate_deliveries:

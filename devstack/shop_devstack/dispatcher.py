@@ -108,21 +108,36 @@ class SqsEventSource(_EventSource):
         function_name: str,
         batch_size: int,
         timeout_seconds: float = 30,
-        duplicate_every_message: bool | Callable[[], bool] = False,
+        duplicate_every_message: bool | int | Callable[[], int] = False,
+        paused: Callable[[str], bool] = lambda queue_name: False,
         stop: threading.Event,
     ) -> None:
-        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"])["Attributes"]
         self._queue_arn = attributes["QueueArn"]
         super().__init__("sqs", handler=handler, function_name=function_name, region=self._queue_arn.split(":")[3], stop=stop)
         self._sqs = sqs
         self._queue_url = queue_url
+        self._queue_name = queue_url.rsplit("/", 1)[-1]
+        # The drills' switch for a subscriber that is down (its event source disabled): nothing is handled.
+        self._paused = paused
         self._batch_size = batch_size
-        self._timeout = timeout_seconds
+        # As on AWS (deploy/templates.py), the function's timeout is capped at its queue's visibility
+        # timeout: a crashed invocation's powertools in-progress record (which expires with the function's
+        # remaining time) must have expired by the time SQS delivers the message again, or every
+        # redelivery finds the record "in progress" until the message is in the DLQ.
+        self._timeout = min(timeout_seconds, float(attributes.get("VisibilityTimeout", timeout_seconds)))
         # A switch rather than a flag: one running shop can turn the drill on for a test and off after.
-        self._duplicate = duplicate_every_message if callable(duplicate_every_message) else lambda: duplicate_every_message
+        # Its value is how many more copies of each handled message to send (True: one).
+        if callable(duplicate_every_message):
+            self._copies: Callable[[], int] = duplicate_every_message
+        else:
+            self._copies = lambda: int(duplicate_every_message)
 
     def run(self) -> None:
         while not self._stop_event.is_set():
+            if self._paused(self._queue_name):
+                self._stop_event.wait(0.1)
+                continue
             try:
                 self.poll_once(wait_seconds=1)
             except Exception as error:  # keep polling: the next receive may work
@@ -140,6 +155,15 @@ class SqsEventSource(_EventSource):
         ).get("Messages", [])
         if not messages:
             return 0
+        if self._paused(self._queue_name):
+            # Paused while this receive waited: the messages go back untouched (as if never received).
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self._queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)
+                ],
+            )
+            return 0
         event = {"Records": [sqs_lambda_record(m, self._queue_arn, self._region) for m in messages]}
         self.stats.invocations += 1
         self.stats.records += len(messages)
@@ -156,20 +180,22 @@ class SqsEventSource(_EventSource):
                 QueueUrl=self._queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        if self._duplicate():
-            self._send_duplicates(done)
+        copies = self._copies()
+        if copies:
+            self._send_duplicates(done, copies)
         return len(messages)
 
-    def _send_duplicates(self, delivered: list[dict[str, Any]]) -> None:
-        """The at-least-once drill: every message that was handled is delivered once more."""
+    def _send_duplicates(self, delivered: list[dict[str, Any]], copies: int) -> None:
+        """The at-least-once drill: every message that was handled is delivered `copies` more times."""
         for message in delivered:
             if DUPLICATE_ATTRIBUTE in message.get("MessageAttributes", {}):
                 continue
             attributes = dict(message.get("MessageAttributes", {}))
             attributes[DUPLICATE_ATTRIBUTE] = {"DataType": "String", "StringValue": message["MessageId"]}
-            self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
-            self.stats.duplicates_sent += 1
-            log.info("duplicate delivery drill: re-sent %s to %s", message["MessageId"], self._function_name)
+            for _ in range(copies):
+                self._sqs.send_message(QueueUrl=self._queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
+                self.stats.duplicates_sent += 1
+            log.info("duplicate delivery drill: re-sent %s (%d more) to %s", message["MessageId"], copies, self._function_name)
 
 
 def _batch_item_failures(response: Any, message_ids: set[str]) -> set[str]:

@@ -48,11 +48,17 @@ from werkzeug.serving import BaseWSGIServer, make_server
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+MODEL_DATA_PATH = "/moto-api/data.json"
+
+
 def serialize_dynamodb(app: WsgiApp) -> WsgiApp:
     lock = threading.Lock()
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
+        # moto's data.json checks each attribute serializes, then serializes them all again: a stream
+        # record a concurrent write appended in between made it fail with a 500 (StreamRecord is not JSON
+        # serializable), so it reads the models with DynamoDB held still.
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB") or environ.get("PATH_INFO") == MODEL_DATA_PATH:
             with lock:
                 return list(app(environ, start_response))  # the whole response, inside the lock
         return app(environ, start_response)

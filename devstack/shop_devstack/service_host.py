@@ -33,7 +33,7 @@ from chalice.app import DynamoDBEventConfig, ScheduledEventConfig, SQSEventConfi
 from chalice.config import Config
 from chalice.local import ChaliceRequestHandler, LocalGatewayException, create_local_server
 
-from shop_devstack import request_counter
+from shop_devstack import faults, request_counter
 from shop_devstack.dispatcher import DynamoDbStreamSource, ScheduledSource, SqsEventSource
 from shop_devstack.lifecycle import die_with_parent
 from shop_eventing.http import MAX_BODY_BYTES, error_body, error_code_for
@@ -56,6 +56,17 @@ SQS_POLLERS_ENV = "SHOP_SQS_POLLERS"
 DEFAULT_SQS_POLLERS = 2
 
 
+def drill_copies(flag: str | None) -> int:
+    """The duplicate-delivery drill's switch: no file, no copies; an empty one (the drill as it began), one."""
+    if not flag:
+        return 0
+    try:
+        text = Path(flag).read_text().strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 1
+
+
 def sqs_pollers_per_queue() -> int:
     value = os.environ.get(SQS_POLLERS_ENV, str(DEFAULT_SQS_POLLERS))
     if not value.isdigit() or int(value) < 1:
@@ -73,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--service", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--duplicate-deliveries", action="store_true", help="deliver every SQS message twice")
+    parser.add_argument(
+        "--duplicate-deliveries", type=int, nargs="?", const=1, default=0, help="deliver every SQS message this many more times"
+    )
     parser.add_argument(
         "--websocket-integration-port", type=int, default=0, help="serve the app's WebSocket functions to the local gateway"
     )
@@ -81,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent()
     # Opt-in (SHOP_COUNT_AWS_REQUESTS, set by `make bench`): before the app makes its first client.
     request_counter.install_from_env(args.service)
+    # Opt-in (SHOP_FAULTS, set by a stack started with faults=True): the fault drills' botocore hooks.
+    fault_hooks = faults.install_from_env(args.service) or faults.NO_FAULTS
     logging.basicConfig(level=logging.INFO, handlers=[json_log_handler(args.service)])
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
@@ -94,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     drill_flag = os.environ.get(DUPLICATE_DRILL_FLAG_ENV)
     if args.duplicate_deliveries:
-        sources = _event_sources(module, chalice_app, stage, stop, lambda: True)
+        sources = _event_sources(module, chalice_app, stage, stop, lambda: args.duplicate_deliveries, fault_hooks.paused)
     else:
         # The supervisor (EmbeddedShop.duplicate_deliveries) turns the drill on and off by creating and
-        # removing this file; each poller checks it after every batch.
-        sources = _event_sources(module, chalice_app, stage, stop, lambda: bool(drill_flag) and Path(str(drill_flag)).exists())
+        # removing this file, which holds how many more copies to send; each poller reads it after every batch.
+        sources = _event_sources(module, chalice_app, stage, stop, lambda: drill_copies(drill_flag), fault_hooks.paused)
     for source in sources:
         source.start()
     if args.websocket_integration_port and chalice_app.websocket_handlers:
@@ -368,7 +383,12 @@ DEFAULT_LOCAL_SCHEDULE_SECONDS = 30
 
 
 def _event_sources(
-    module: Any, chalice_app: Any, stage: str, stop: threading.Event, duplicate: Callable[[], bool]
+    module: Any,
+    chalice_app: Any,
+    stage: str,
+    stop: threading.Event,
+    duplicate: Callable[[], int],
+    paused: Callable[[str], bool] = lambda queue_name: False,
 ) -> list[threading.Thread]:
     session = boto3.Session()
     sqs = session.client("sqs")
@@ -391,6 +411,7 @@ def _event_sources(
                     function_name=function_name,
                     batch_size=config.batch_size,
                     duplicate_every_message=duplicate,
+                    paused=paused,
                     stop=stop,
                 )
                 if pollers > 1:

@@ -12,6 +12,7 @@ doubles with each restart, and gives up (the process then counts as dead) after 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import deque
 from collections.abc import Iterator
@@ -31,13 +33,15 @@ from typing import IO, Any
 
 import boto3
 import imageio_ffmpeg
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shop_contracts import TOPOLOGY
 from shop_devstack import crm_kintone
+from shop_devstack.faults import FAULTS_ENV, Fault, FaultBoard
 from shop_devstack.oidc_issuer import AUDIENCE, CLIENT_ID, SCOPES
-from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY
+from shop_devstack.service_host import DUPLICATE_DRILL_FLAG_ENV, READY, SQS_POLLERS_ENV
 from shop_eventing.topology import Naming
 from shop_infra.provision import Provisioned, provision
 from shop_infra.resources import LocalOverrides, media_bucket_name
@@ -99,6 +103,10 @@ class StackOptions:
     stage: str = "local"
     log_dir: Path | None = None  # None: children's output goes to this terminal, prefixed
     duplicate_deliveries: bool = False
+    # The fault drills' hooks in every service process (shop_devstack.faults; EmbeddedShop.fault).
+    faults: bool = False
+    # Each queue's concurrent pollers (SHOP_SQS_POLLERS); None: the service host's default.
+    sqs_pollers: int | None = None
     overrides: LocalOverrides = EMBEDDED_OVERRIDES
     websocket_port: int = 0  # the push channel's WebSocket API (shop_devstack.websocket_gateway)
     web_port: int = 0  # the storefront's edge (shop_devstack.web_edge)
@@ -129,6 +137,7 @@ class EmbeddedShop:
         self._pumps: list[threading.Thread] = []
         self._control_dir = Path(tempfile.mkdtemp(prefix="shop-control-"))
         self._drill_flag = self._control_dir / "duplicate-deliveries"
+        self.faults = FaultBoard(self._control_dir / "faults") if options.faults else None
         # Each service's command and environment, to start it again after a crash.
         self._service_commands: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.restarts: dict[str, int] = {}
@@ -249,6 +258,10 @@ class EmbeddedShop:
                 *self._push_arguments(service),
             ]
             env[DUPLICATE_DRILL_FLAG_ENV] = str(self._drill_flag)
+            if self.faults is not None:
+                env[FAULTS_ENV] = str(self.faults.directory)
+            if o.sqs_pollers is not None:
+                env[SQS_POLLERS_ENV] = str(o.sqs_pollers)
             self._service_commands[service] = (command, env)
             ready = self._spawn(service, command, env)
             self.service_urls[service] = f"http://{o.host}:{port}"
@@ -426,15 +439,44 @@ class EmbeddedShop:
         shutil.rmtree(self._control_dir, ignore_errors=True)
 
     @contextmanager
-    def duplicate_deliveries(self) -> Iterator[None]:
+    def duplicate_deliveries(self, copies: int = 1) -> Iterator[None]:
         """The at-least-once drill, for the duration of the block: every SQS message a service handles is
-        delivered once more. The pollers check the switch after each batch, so messages received from
-        the moment it is on are duplicated; the shop need not restart."""
-        self._drill_flag.touch()
+        delivered `copies` more times. The pollers check the switch after each batch, so messages
+        received from the moment it is on are duplicated; the shop need not restart."""
+        if copies < 1:
+            raise ValueError("a duplicate-delivery drill sends at least one more copy")
+        self._drill_flag.write_text(str(copies))
         try:
             yield
         finally:
             self._drill_flag.unlink(missing_ok=True)
+
+    @contextmanager
+    def fault(self, *faults: Fault) -> Iterator[FaultBoard]:
+        """The fault drills (shop_devstack.faults), for the duration of the block: each rule fires in the
+        service processes' AWS calls until it is used up or the block ends. Needs `faults=True`."""
+        if self.faults is None:
+            raise RuntimeError("this stack was started without its fault hooks (StackOptions(faults=True))")
+        for fault in faults:
+            self.faults.add(fault)
+        try:
+            yield self.faults
+        finally:
+            for fault in faults:
+                self.faults.remove(fault.name)
+
+    @contextmanager
+    def subscriber_down(self, service: str, subscription: str) -> Iterator[None]:
+        """The subscription's event source disabled for the block: its queue fills and nothing is handled
+        (what a receive brings back meanwhile is made visible again at once). Needs `faults=True`."""
+        if self.faults is None:
+            raise RuntimeError("this stack was started without its fault hooks (StackOptions(faults=True))")
+        queue = self.naming.queue(service, subscription)
+        self.faults.pause(queue)
+        try:
+            yield
+        finally:
+            self.faults.resume(queue)
 
     @contextmanager
     def clock_ahead(self, delta: timedelta) -> Iterator[None]:
@@ -473,13 +515,24 @@ class EmbeddedShop:
         if len(recent) >= MAX_RESTARTS:
             self._given_up.add(name)
             window = f"{RESTART_WINDOW_SECONDS:g}s"
-            self._say(name, f"{name} exited (code {crashed.returncode}) {len(recent)} times within {window}: not restarting it")
+            self._say(
+                name,
+                f"{name} exited (code {crashed.returncode}) {len(recent)} times within {window}: not restarting it",
+                level=logging.ERROR,
+                exit_code=crashed.returncode,
+                restarts=len(recent),
+            )
             return
         backoff = min(MAX_BACKOFF_SECONDS, FIRST_BACKOFF_SECONDS * 2 ** len(recent))
         recent.append(now)
         self.restarts[name] = self.restarts.get(name, 0) + 1
         self._say(
-            name, f"{name} exited (code {crashed.returncode}); starting it again in {backoff:g}s (restart {self.restarts[name]})"
+            name,
+            f"{name} exited (code {crashed.returncode}); starting it again in {backoff:g}s (restart {self.restarts[name]})",
+            level=logging.WARNING,
+            exit_code=crashed.returncode,
+            restart=self.restarts[name],
+            backoff_seconds=backoff,
         )
         if self._stopping.wait(backoff):
             return
@@ -487,16 +540,18 @@ class EmbeddedShop:
         command, env = self._service_commands[name]
         ready = self._spawn(name, command, env)
         if ready.wait(timeout=60):
-            self._say(name, f"{name} is back (pid {self.pid(name)})")
+            self._say(name, f"{name} is back (pid {self.pid(name)})", pid=self.pid(name), restart=self.restarts[name])
 
-    def _say(self, name: str, line: str) -> None:
-        """A supervisor's line, in the service's log (or on this terminal, prefixed like the rest)."""
+    def _say(self, name: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
+        """A supervisor's line in the service's log (or on this terminal, prefixed like the rest): JSON in
+        the shape of the service's own lines (supervisor_line)."""
+        line = supervisor_line(name, message, level=level, **fields)
         path = self.log_path(name)
         if path:
             with path.open("a", encoding="utf-8") as log:
-                log.write(f"[supervisor] {line}\n")
+                log.write(f"{line}\n")
         else:
-            sys.stdout.write(f"[supervisor] {line}\n")
+            sys.stdout.write(f"[{name}] {line}\n")
             sys.stdout.flush()
 
     # -- inspection helpers for tests and ops --------------------------------------------------
@@ -514,8 +569,16 @@ class EmbeddedShop:
 
     def sent_emails(self) -> list[dict[str, Any]]:
         """Every e-mail SES accepted, as moto recorded it."""
-        with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
-            data = json.load(response)
+        # moto's data.json can fail (500) when another service's model changes while it is serialized
+        # (the embedded server holds only DynamoDB still for it): such a read is simply made again.
+        for attempt in range(1, 6):
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=10) as response:
+                    data = json.load(response)
+                break
+            except urllib.error.HTTPError as error:
+                if error.code != 500 or attempt == 5:
+                    raise
         return list(data.get("ses", {}).get("Message", []))
 
     def log_path(self, name: str) -> Path | None:
@@ -543,6 +606,19 @@ class EmbeddedShop:
         pump.start()
         self._pumps.append(pump)
         return ready
+
+
+SUPERVISOR_LOGGER = "shop.supervisor"
+
+
+def supervisor_line(name: str, message: str, *, level: int = logging.INFO, **fields: Any) -> str:
+    """One supervisor line as JSON in powertools' shape, like the service host's own lines (level,
+    location, message, timestamp, service) with `logger` "shop.supervisor" and the process's `fields`
+    (exit code, restart, pid)."""
+    record = logging.LogRecord(SUPERVISOR_LOGGER, level, __file__, 0, message, None, None, func="supervisor")
+    for key, value in {"logger": SUPERVISOR_LOGGER, "process_name": name, **fields}.items():
+        setattr(record, key, value)
+    return LambdaPowertoolsFormatter(service=f"shop.{name}").format(record)
 
 
 def _pump(name: str, process: subprocess.Popen[str], ready: threading.Event, log_file: IO[str] | None) -> None:

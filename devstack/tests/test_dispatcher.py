@@ -254,6 +254,49 @@ def test_the_duplicate_delivery_drill_sends_every_handled_message_once_more(ping
     assert source.stats.duplicates_sent == 3
 
 
+def test_the_function_timeout_is_capped_at_the_queues_visibility_timeout_as_on_aws(ping_stack: PingStack) -> None:
+    remaining: list[int] = []
+    source = source_for(ping_stack, lambda event, context: remaining.append(context.get_remaining_time_in_millis()))
+    send(ping_stack, eventbridge_body(ping(1)))
+    assert source.poll_once(wait_seconds=1) == 1
+    # The ping queue's visibility timeout is 1 s; the source's own default (30 s) would outlive it.
+    assert 0 < remaining[0] <= 1000
+
+
+def test_the_drill_sends_as_many_copies_as_it_is_told_and_never_copies_a_copy(ping_stack: PingStack) -> None:
+    body = eventbridge_body(ping(1))
+    [original] = send(ping_stack, body).values()
+    deliveries: list[dict[str, Any]] = []
+    source = source_for(ping_stack, lambda event, context: deliveries.extend(event["Records"]), duplicate_every_message=lambda: 2)
+    for _ in range(15):
+        if len(deliveries) >= 3 and ping_stack.depth() == (0, 0):
+            break
+        source.poll_once(wait_seconds=1)
+    else:
+        raise AssertionError(f"the queue never drained: {len(deliveries)} deliveries")
+    assert [r["body"] for r in deliveries] == [body] * 3, "the message, then two copies"
+    assert [r["messageAttributes"].get(DUPLICATE_ATTRIBUTE, {}).get("stringValue") for r in deliveries[1:]] == [original] * 2
+    assert source.stats.duplicates_sent == 2
+
+
+def test_a_paused_source_hands_nothing_to_its_function_and_leaves_the_messages_visible(ping_stack: PingStack) -> None:
+    paused = {"on": True}
+    deliveries: list[dict[str, Any]] = []
+    source = source_for(
+        ping_stack,
+        lambda event, context: deliveries.extend(event["Records"]),
+        paused=lambda queue_name: paused["on"] and queue_name == ping_stack.queue_url.rsplit("/", 1)[1],
+    )
+    send(ping_stack, *(eventbridge_body(ping(n)) for n in range(3)))
+    # Received while paused (a receive that was waiting when the pause began): put back at once.
+    assert source.poll_once(wait_seconds=1) == 0
+    assert deliveries == []
+    assert ping_stack.depth() == (3, 0)
+    paused["on"] = False
+    assert source.poll_once(wait_seconds=1) == 3
+    assert len(deliveries) == 3
+
+
 def test_the_drill_through_a_real_subscriber_applies_each_event_once(ping_stack: PingStack) -> None:
     """EventBridge rule -> queue -> dispatcher -> Subscriber, with every message delivered twice."""
     applied: list[tuple[str, int]] = []

@@ -4,9 +4,11 @@ stand-in processes that announce themselves ready as a service host does, then c
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,12 @@ def supervised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Embe
     shop = EmbeddedShop(StackOptions(log_dir=tmp_path / "logs"))
     yield shop
     shop.stop()
+
+
+def supervisor_lines(log: Path) -> list[dict[str, Any]]:
+    """The supervisor's own lines of a service's log: JSON like the service host's, by its logger."""
+    records = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [r for r in records if r.get("logger") == stack.SUPERVISOR_LOGGER]
 
 
 def run_service(shop: EmbeddedShop, name: str, code: str, tmp_path: Path) -> None:
@@ -48,8 +56,11 @@ def test_a_service_that_crashed_once_is_started_again_with_a_log_line_and_is_not
 
     log = supervised.log_path("orders")
     assert log is not None
-    eventually(lambda: "[supervisor] orders is back" in log.read_text(), what="the restart")
-    assert "[supervisor] orders exited (code 3); starting it again" in log.read_text()
+    eventually(lambda: any(r["message"].startswith("orders is back") for r in supervisor_lines(log)), what="the restart")
+    [exited, back] = supervisor_lines(log)
+    assert exited["message"].startswith("orders exited (code 3); starting it again")
+    assert (exited["level"], exited["service"], exited["exit_code"], exited["restart"]) == ("WARNING", "shop.orders", 3, 1)
+    assert (back["level"], back["restart"]) == ("INFO", 1) and isinstance(back["pid"], int)
     assert supervised.restarts == {"orders": 1}
     assert supervised.dead_processes() == []
 
@@ -61,4 +72,6 @@ def test_a_service_that_keeps_crashing_is_given_up_on_and_counts_as_dead(supervi
     log = supervised.log_path("notify")
     assert log is not None
     assert supervised.restarts == {"notify": stack.MAX_RESTARTS}
-    assert f"notify exited (code 4) {stack.MAX_RESTARTS} times within 60s: not restarting it" in log.read_text()
+    given_up = supervisor_lines(log)[-1]
+    assert given_up["message"] == f"notify exited (code 4) {stack.MAX_RESTARTS} times within 60s: not restarting it"
+    assert (given_up["level"], given_up["exit_code"]) == ("ERROR", 4)

@@ -70,6 +70,22 @@ FAILURE_ITEM_TYPE = "failure"
 # As long as SQS may keep the message it explains (the longest retention a queue can have).
 FAILURE_RETENTION = timedelta(days=14)
 MAX_REASON_CHARS = 1000
+
+# The Lambda context of the invocation a handler runs in, per thread (locally several subscribers share
+# a process): a handler that guards an effect with a lease of its own bounds it by the time its
+# invocation has left (`time_left_ms`).
+_invocation = threading.local()
+
+
+def time_left_ms() -> int | None:
+    """The remaining time of the invocation whose handler is running on this thread, in milliseconds;
+    None outside a subscriber's handler or without a Lambda context (a test calling it directly)."""
+    context = getattr(_invocation, "context", None)
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return int(context.get_remaining_time_in_millis())
+
+
 HANDLED, DUPLICATES, FAILED, DEAD_LETTERED = "EventsHandled", "DuplicatesSkipped", "EventsFailed", "EventsDeadLettered"
 
 
@@ -189,11 +205,13 @@ class Subscriber:
         processor = BatchProcessor(event_type=EventType.SQS)
         self._local.tally = tally = Tally(self.service.source, subscriber=self.id)
         tally.zero(HANDLED, DUPLICATES, FAILED, DEAD_LETTERED)
+        _invocation.context = context
         try:
             return dict(
                 process_partial_response(event=sqs_event, record_handler=self._record, processor=processor, context=context)
             )
         finally:
+            _invocation.context = None
             tally.flush()
 
     def _count(self, name: str) -> None:

@@ -45,6 +45,7 @@ from shop_contracts.events import (
     VideoFailedV1,
     VideoReadyV1,
 )
+from shop_eventing.consumer import time_left_ms
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import use_one_error_shape
 from shop_eventing.openapi import Health, operation, serve_openapi
@@ -69,12 +70,16 @@ clock: Callable[[], int] = now_ms
 
 
 def lease_ms(subscription: str) -> int:
-    """A claim on an e-mail lasts as long as any attempt can: the function's timeout is capped at its
-    subscription's visibility timeout."""
-    return TOPOLOGY.service("notify").subscription(subscription).visibility_timeout_seconds * 1000
+    """A claim on an e-mail lasts as long as this attempt can: the invocation's remaining time (the
+    function's timeout is capped at its queue's visibility timeout, so the claim is over before SQS
+    delivers the message again). Outside an invocation, the subscription's visibility timeout.
 
-
-EMAIL_LEASE_MS = lease_ms("order-emails")
+    Not the topology's value alone: a queue may have a shorter visibility timeout than the topology
+    says (the embedded stack's 3 s), and a claim outliving the redeliveries would send the message to
+    the DLQ as "in progress" on every receive."""
+    configured = TOPOLOGY.service("notify").subscription(subscription).visibility_timeout_seconds * 1000
+    left = time_left_ms()
+    return configured if left is None else min(configured, left)
 
 
 @cache
@@ -102,7 +107,7 @@ def health() -> dict[str, str]:
 
 def _send(event: DomainEvent, subscriber: str) -> None:
     email = email_for(event.data)
-    _mail(email, SendKey(event.event_id, email.to), event.event_type, subscriber, EMAIL_LEASE_MS)
+    _mail(email, SendKey(event.event_id, email.to), event.event_type, subscriber, lease_ms("order-emails"))
 
 
 def _mail(email: Email, key: SendKey, event_type: str, subscriber: str, lease: int) -> None:

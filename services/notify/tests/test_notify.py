@@ -186,13 +186,42 @@ def test_the_crash_window_between_ses_and_its_record_leaves_one_email_and_an_unc
     assert notify_app.send_records.record(key)["status"] == "sending"
 
     # SQS redelivers after the visibility timeout; the lease (that timeout) is over by then.
-    monkeypatch.setattr(notify_app, "clock", lambda: now + notify_app.EMAIL_LEASE_MS + 1)
+    monkeypatch.setattr(notify_app, "clock", lambda: now + notify_app.lease_ms("order-emails") + 1)
     assert deliver(body) == {"batchItemFailures": []}
     assert deliver(eventbridge_body(event, envelope_id="redriven")) == {"batchItemFailures": []}
 
     record = notify_app.send_records.record(key)
     assert record["status"] == "unconfirmed"
     assert "died" in record["reason"]
+    assert len(aws.sent_emails(to)) == 1
+
+
+def test_a_claim_lasts_no_longer_than_the_invocation_that_made_it(deliver, aws, notify_app, monkeypatch):
+    """A queue whose visibility timeout (and so its function's timeout) is shorter than the topology's
+    (the embedded stack's 3 s): the claim of an attempt that died ends with that attempt's time, so the
+    redelivery settles it instead of finding it in progress until the message is dead-lettered."""
+    to = recipient()
+    event = captured(new_order_id(), to)
+    body = eventbridge_body(event)
+    now = 1_900_000_000_000
+    monkeypatch.setattr(notify_app, "clock", lambda: now)
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("process died between SES and the record")
+
+    monkeypatch.setattr(notify_app.send_records, "mark_sent", crash)
+    short = LambdaContext("shop-local-notify-order-emails", timeout_seconds=3)
+    with pytest.raises(BatchProcessingError):
+        notify_app.email_subscriber.handle(
+            lambda_sqs_event(body, queue_arn=subscription_queue_arn("notify", "order-emails")), short
+        )
+    monkeypatch.undo()
+    key = SendKey(event.event_id, to)
+    assert now < int(notify_app.send_records.record(key)["lease_until_ms"]) <= now + 3000
+
+    monkeypatch.setattr(notify_app, "clock", lambda: now + 3001)
+    assert deliver(body) == {"batchItemFailures": []}
+    assert notify_app.send_records.record(key)["status"] == "unconfirmed"
     assert len(aws.sent_emails(to)) == 1
 
 
