@@ -314,7 +314,8 @@ def put_captions(video_id: str, language: str) -> Any:
 @json_api
 @sign_in.required(app)
 def my_videos() -> Any:
-    entitlements = usecases.my_entitlements(current_caller().sub, repository, datetime.now(UTC))
+    # Playback's clock, drill included: the list must never call active what playback refuses.
+    entitlements = usecases.my_entitlements(current_caller().sub, repository, playback_now())
     return json_response(EntitlementList(entitlements=[EntitlementResponse.model_validate(e) for e in entitlements]))
 
 
