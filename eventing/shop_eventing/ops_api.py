@@ -93,6 +93,8 @@ def serve_ops_status(
     app: Chalice, runtime: ServiceRuntime, sign_in: SignIn, *, groups: Collection[str], clock: Clock = utcnow
 ) -> None:
     """Add `GET /ops/status` to `app`, for callers in `groups` (the staff)."""
+    # Built on first use (an API's clients are made lazily) and kept: its queue URLs are resolved once per process.
+    reader: list[Queues] = []
 
     @app.route(OPS_STATUS_PATH, methods=["GET"])
     @operation(
@@ -104,7 +106,9 @@ def serve_ops_status(
     @json_api
     @sign_in.required(app, groups=groups)
     def ops_status() -> Any:
-        queues = Queues(runtime.sqs, cloudwatch=runtime.cloudwatch)
+        if not reader:
+            reader.append(Queues(runtime.sqs, cloudwatch=runtime.cloudwatch))
+        queues = reader[0]
         status = service_status(runtime.service, runtime.naming, queues, runtime.dynamodb, clock=clock)
         source: AgeSource = "cloudwatch" if queues.ages_from_metrics else "dlq_peek"
         return json_response(ops_status_body(status, stage=runtime.naming.stage, age_source=source))
