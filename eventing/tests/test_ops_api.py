@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from unittest import mock
 
@@ -20,7 +21,8 @@ from shop_eventing.auth import SignIn
 from shop_eventing.envelope import EventData, EventRegistry
 from shop_eventing.http import use_one_error_shape
 from shop_eventing.openapi import openapi_document
-from shop_eventing.ops_api import OPS_STATUS_PATH, serve_ops_status
+from shop_eventing.ops_api import OPS_STATUS_PATH, ops_status_body, serve_ops_status
+from shop_eventing.queue_status import Depth, OutboxBacklog, ServiceStatus, SubscriptionStatus
 from shop_eventing.runtime import ServiceRuntime
 from shop_eventing.topology import EventRef, Naming, ServiceSpec, Subscription, Topology
 from shop_infra.provision import Provisioned, provision
@@ -115,3 +117,19 @@ def test_the_route_is_documented_as_staff_only() -> None:
     assert "staff" in operation["description"]
     schema = document["components"]["schemas"]["OpsStatus"]
     assert {"service", "age_source", "subscriptions", "outbox"} <= set(schema["properties"])
+
+
+def test_ages_are_seconds_and_a_dlqs_depth_counts_what_is_in_flight_too() -> None:
+    measured = ServiceStatus(
+        "worker",
+        [SubscriptionStatus("worker.ticks", "q", Depth(4, 1), timedelta(minutes=2), "q-dlq", Depth(2, 1), timedelta(hours=1))],
+        OutboxBacklog(3, timedelta(milliseconds=1500)),
+    )
+
+    body = ops_status_body(measured, stage="dev", age_source="cloudwatch").model_dump()
+
+    [ticks] = body["subscriptions"]
+    assert (ticks["queue_depth"], ticks["in_flight"], ticks["oldest_age_seconds"]) == (4, 1, 120.0)
+    assert (ticks["dlq_depth"], ticks["dlq_oldest_age_seconds"]) == (3, 3600.0)
+    assert body["outbox"] == {"pending": 3, "oldest_age_seconds": 1.5}
+    assert (body["stage"], body["age_source"]) == ("dev", "cloudwatch")
