@@ -17,9 +17,12 @@ Granted, and nothing else:
   provider's key; fulfillment: the 3PL's token and the tracking webhook's secret; vod: the key it signs
   playback cookies with); fulfillment: writing
   its carrier lists' objects.
-- X-Ray's trace writes (every function traces actively).
+- X-Ray's trace writes (every function traces actively);
+- reading its own queues' and DLQs' attributes and SQS's metrics in CloudWatch, for the staff's
+  GET /ops/status (shop_eventing.ops_api).
 The unavoidable `"Resource": "*"`: `dynamodb:ListStreams` (read-only listing of stream ARNs; Lambda's
-DynamoDB event source needs it), X-Ray's writes and vod's `mediaconvert:Probe` have no resource type in IAM.
+DynamoDB event source needs it), X-Ray's writes, `cloudwatch:GetMetricStatistics` (the oldest message's
+age) and vod's `mediaconvert:Probe` have no resource type in IAM.
 """
 
 from __future__ import annotations
@@ -61,10 +64,15 @@ ADAPTER_STATEMENTS: dict[str, list[dict[str, Any]]] = {
 # Statements allowed to use "Resource": "*" (IAM offers no narrower resource for these actions).
 # X-Ray's (AWSXRayDaemonWriteAccess's writes): every function traces (Tracing: Active); no resource type.
 TRACE_ACTIONS = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+# The staff's GET /ops/status (shop_eventing.ops_api): each queue's depth from SQS, its oldest message's
+# age from CloudWatch, whose metric reads have no resource type in IAM (nor a condition key to scope them).
+QUEUE_STATUS_ACTIONS = ["sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+QUEUE_AGE_ACTIONS = ["cloudwatch:GetMetricStatistics"]
 UNSCOPED_ALLOWED = {
     "ListTableStreams": ["dynamodb:ListStreams"],
     "ProbeSources": ["mediaconvert:Probe"],
     "WriteTraces": TRACE_ACTIONS,
+    "ReadQueueAgeMetrics": QUEUE_AGE_ACTIONS,
 }
 
 
@@ -208,6 +216,8 @@ def policy(service_name: str, stage: str) -> dict[str, Any]:
         statements += [
             {"Sid": "ConsumeOwnQueues", "Effect": "Allow", "Action": QUEUE_ACTIONS, "Resource": queues + dlqs},
             {"Sid": "ParkInvalidEvents", "Effect": "Allow", "Action": DLQ_SEND_ACTIONS, "Resource": dlqs},
+            {"Sid": "ReadOwnQueueStatus", "Effect": "Allow", "Action": QUEUE_STATUS_ACTIONS, "Resource": queues + dlqs},
+            {"Sid": "ReadQueueAgeMetrics", "Effect": "Allow", "Action": QUEUE_AGE_ACTIONS, "Resource": "*"},
         ]
     statements += ADAPTER_STATEMENTS.get(service_name, [])
     if service_name in STAGE_ADAPTER_STATEMENTS:

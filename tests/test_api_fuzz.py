@@ -109,11 +109,17 @@ def test_api_from_its_document(shop, service):
     assert operations
     for operation in operations:
         takes_input = any((operation.path_parameters, operation.headers, operation.query, operation.body))
+        # The bearer token is a header the document declares, but the auth provider sets it on every valid
+        # request: a protected route with no other input has one valid request to make, and sending it
+        # fifty times adds only time (GET /ops/status reads every queue of its service each time). Its
+        # invalid requests (malformed tokens) are still generated in full.
+        other_headers = [header for header in operation.headers or [] if header.name.lower() != "authorization"]
+        varies = any((operation.path_parameters, other_headers, operation.query, operation.body))
         # Without parameters or body there is nothing to make invalid.
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE) if takes_input else (GenerationMode.POSITIVE,):
 
             @hypothesis.settings(
-                max_examples=MAX_EXAMPLES,
+                max_examples=MAX_EXAMPLES if varies or mode is GenerationMode.NEGATIVE else 1,
                 deadline=None,
                 derandomize=True,
                 database=None,

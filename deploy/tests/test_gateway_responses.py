@@ -42,7 +42,9 @@ def test_the_defaults_keep_api_gateways_status():
 
 
 def test_the_merge_template_adds_them_to_chalices_rest_api():
-    chalice_sam = {"Resources": {"RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": {}}}}}
+    # notify's one route behind the authorizer, as Chalice lists it.
+    body = {"paths": {"/ops/status": {"get": {}}}}
+    chalice_sam = {"Resources": {"RestAPI": {"Type": "AWS::Serverless::Api", "Properties": {"DefinitionBody": body}}}}
     # Chalice's template has a function per subscription; notify's are the queue handlers below.
     for subscription in TOPOLOGY.service("notify").subscriptions:
         chalice_sam["Resources"][f"Handle{subscription.name.title().replace('-', '')}"] = {

@@ -131,7 +131,8 @@ def test_only_notify_sends_email(service: str) -> None:
     services_used = {a.split(":")[0] for a in actions}
     # Every function writes its traces (Tracing: Active).
     expected = {"logs", "dynamodb", "xray"} | ({"events"} if TOPOLOGY.service(service).publishes else set())
-    expected |= {"sqs"} if TOPOLOGY.service(service).subscriptions else set()
+    # Its queues, and their oldest messages' ages from CloudWatch (the staff's GET /ops/status).
+    expected |= {"sqs", "cloudwatch"} if TOPOLOGY.service(service).subscriptions else set()
     expected |= {"ses", "s3", "ssm"} if service == "notify" else set()
     # vod: its media, MediaConvert and its role; IVS channels; its signing keys (its own parameters).
     expected |= {"s3", "mediaconvert", "iam", "ivs", "ssm"} if service == "vod" else set()
@@ -139,6 +140,25 @@ def test_only_notify_sends_email(service: str) -> None:
     # fulfillment's carrier lists (its own bucket) and the 3PL's secrets (its own parameters).
     expected |= {"s3", "ssm"} if service == "fulfillment" else set()
     assert services_used == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_ops_status_route_may_read_exactly_its_own_queues_and_dlqs(service: str) -> None:
+    """GET /ops/status reads each subscription's queue and DLQ (URL, depths) and nothing else of SQS's
+    beyond what consuming needs; the ages come from CloudWatch's metric reads alone."""
+    naming = Naming(STAGE)
+    spec = TOPOLOGY.service(service)
+    readable = {
+        resource
+        for s in statements(service)
+        if {"sqs:GetQueueUrl", "sqs:GetQueueAttributes"} <= set(as_list(s["Action"]))
+        for resource in as_list(s["Resource"])
+    }
+    assert readable == {f"arn:aws:sqs:*:*:{naming.queue(service, s.name)}" for s in spec.subscriptions} | {
+        f"arn:aws:sqs:*:*:{naming.dlq(service, s.name)}" for s in spec.subscriptions
+    }
+    [metrics] = [s for s in statements(service) if "cloudwatch:GetMetricStatistics" in as_list(s["Action"])]
+    assert as_list(metrics["Action"]) == ["cloudwatch:GetMetricStatistics"]
 
 
 def test_a_broader_policy_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,7 +76,7 @@ def test_a_service_with_signed_in_routes_ships_the_token_verifier(service: str) 
     if "shop_eventing.auth" in app:
         assert {"pyjwt", "cryptography"} <= set(locked), service
     else:
-        assert "cryptography" not in locked, f"{service} verifies no token: requirements/lambda-base.txt will do"
+        assert "cryptography" not in locked, f"{service} verifies no token: a lock of requirements/lambda-base.in will do"
 
 
 @pytest.mark.parametrize("lock", [lock for lock in LOCKS if lock != "dev"])

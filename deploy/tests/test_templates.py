@@ -98,12 +98,13 @@ def with_rest_api(sam: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_protected_routes_get_the_cognito_authorizer_and_the_api_its_issuer() -> None:
     paths = {"/products/{sku}": {"get": {}, "put": {}}, "/health": {"get": {}}, "/openapi.json": {"get": {}}}
-    # The staff's routes (/staff/products...), as Chalice lists them.
+    # The staff's routes (/staff/products..., /ops/status), as Chalice lists them.
     staff = {
         path: {method: {} for method in methods}
         for path, methods in protected_operations("catalog").items()
-        if path.startswith("/staff/")
+        if path.startswith(("/staff/", "/ops/"))
     }
+    assert "/ops/status" in staff
     merged = merge_template("catalog", "dev", with_rest_api(catalog_sam(), paths | staff))["Resources"]
 
     body = merged["RestAPI"]["Properties"]["DefinitionBody"]

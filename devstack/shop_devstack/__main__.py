@@ -1,6 +1,9 @@
 """`make run`: the whole shop on an embedded AWS, until Ctrl-C.
 
 python -m shop_devstack [--no-seed] [--duplicate-deliveries]
+
+The seed (shop_devstack.seed) puts two physical products on sale and a real demo film (uploaded,
+transcoded, with a rental, a purchase and a product on its timeline) before the banner is printed.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import threading
 
 from shop_devstack.oidc_issuer import AUDIENCE, DEMO_USERS
-from shop_devstack.seed import DEMO_PRODUCTS, seed
+from shop_devstack.seed import DEMO_PRODUCTS, RENTAL_SKU, Seeded, SeedError, seed
 from shop_devstack.signin import DEFAULT_ISSUER_URL
 from shop_devstack.stack import SERVICES, EmbeddedShop, StackOptions
 
@@ -36,7 +39,7 @@ DEFAULT_PORTS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--no-seed", action="store_true", help="start with an empty catalog")
+    parser.add_argument("--no-seed", action="store_true", help="start with an empty catalog and no demo film")
     parser.add_argument("--duplicate-deliveries", action="store_true", help="deliver every SQS message twice (drill)")
     args = parser.parse_args(argv)
     base = int(os.environ.get("SHOP_PORT_OFFSET", "0"))
@@ -62,10 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     print("starting the embedded shop (moto, payment gateway, OIDC issuer, 5 services)...", flush=True)
     shop.start()
     try:
-        film = None
+        seeded: Seeded | None = None
         if not args.no_seed:
-            film = seed(shop.service_urls["catalog"], shop.issuer_url, shop.service_urls["vod"])
-        _banner(shop, film)
+            print("seeding: demo products, and a demo film (made with ffmpeg, uploaded, transcoded)...", flush=True)
+            try:
+                seeded = seed(shop.service_urls, shop.issuer_url)
+            except SeedError as error:
+                # The shop itself is up: say what is missing rather than stop it.
+                print(f"seed: {error}; the film and its products are missing", flush=True)
+        _banner(shop, seeded)
         while not stop.wait(1):
             dead = shop.dead_processes()
             if dead:
@@ -78,17 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _banner(shop: EmbeddedShop, film: str | None = None) -> None:
+def _banner(shop: EmbeddedShop, seeded: Seeded | None) -> None:
     lines = [
         "",
         "The shop is up. Everything listens on 127.0.0.1; press Ctrl-C to stop.",
         "",
         f"  Open the storefront:  {shop.web_url}/   (sign in as ada / ada-secret-1815)",
         f"  Staff console:        {shop.web_url}/console/   (sign in as sam / sam-secret-staff)",
-    ]
-    if film:
-        lines.append(f"  Demo film:            rent it in the storefront, then watch {shop.web_url}/videos/{film}")
-    lines += [
         "",
         f"  embedded AWS (moto)   {shop.endpoint}   (AWS_ENDPOINT_URL)",
         f"  payment gateway       {shop.gateway_url}   (fake Stripe: tok_visa, tok_chargeDeclined, tok_flaky, tok_timeoutOnce)",
@@ -108,6 +112,14 @@ def _banner(shop: EmbeddedShop, film: str | None = None) -> None:
     issuer_flag = "" if shop.issuer_url == DEFAULT_ISSUER_URL else f" --issuer {shop.issuer_url}"
     lines += ["", f"Demo users (password), sign in with: TOKEN=$(.venv/bin/python -m shop_devstack.signin <user>{issuer_flag})"]
     lines += [f"  {user.username:<6} {user.password:<22} {', '.join(user.groups) or 'customer'}" for user in DEMO_USERS.values()]
+    if seeded is not None:
+        vod = shop.service_urls["vod"]
+        lines += [
+            "",
+            f"Demo film: {shop.web_url}/videos/{seeded.video_id}   (ada rents it in the storefront, then presses Watch)",
+            f"  or with the API: an order of {RENTAL_SKU} (as below), then:",
+            f'  curl -s -X POST {vod}/videos/{seeded.video_id}/playback -H "Authorization: Bearer $TOKEN"',
+        ]
     lines += [
         "",
         "Sign in as ada and place an order:",
@@ -118,8 +130,8 @@ def _banner(shop: EmbeddedShop, film: str | None = None) -> None:
         f'"shipping_address": "1 Main St, Springfield", "lines": [{{"sku": "{sku}", "quantity": 1}}]}}\'',
         "Watch it:",
         f'  curl -s {orders}/orders/<order_id> -H "Authorization: Bearer $TOKEN"',
-        "",
     ]
+    lines.append("")
     print("\n".join(lines), flush=True)
 
 

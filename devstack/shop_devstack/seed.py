@@ -1,7 +1,15 @@
-"""Demo products, created through the catalog's own API (so they flow to orders as events), and a demo
-film behind the rental: a short test picture and tone made with the stack's ffmpeg, uploaded through
-vod's API as staff and transcoded like any upload, with the two physical products on its timeline, so a
-newcomer can rent it in the storefront, watch it and buy from it."""
+"""`make run`'s demo shop, made through the services' own APIs as staff (sam) would, so everything flows
+as events: two physical products, and a real film a customer can rent or buy and watch.
+
+The film is a few seconds of 360p made by the stack's own ffmpeg (imageio-ffmpeg's binary), uploaded to
+vod like any staff upload and transcoded by the stack's transcoder; once it is READY, the rental and the
+purchase are put on sale for its video id and the T-shirt is placed on its timeline. So a newcomer signs
+in as ada, rents `RENT-NIGHTFALL-48H` and plays it.
+
+Seeding again against a running stack changes nothing that is already there: the products are PUT
+(created or revised to the same values), a READY film of the same title is reused rather than uploaded
+again, and the marker is placed only when the timeline lacks it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +19,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import imageio_ffmpeg  # the dev requirement the embedded stack's transcoder uses as well
 
 from shop_devstack.signin import sign_in
 
@@ -27,98 +35,153 @@ DEMO_PRODUCTS: list[dict[str, Any]] = [
         "stock": 25,
     },
     {"sku": "POSTER-A2", "name": "Film poster A2", "kind": "physical", "price": {"amount": 1500, "currency": "USD"}, "stock": 3},
-    {
-        "sku": "RENT-NIGHTFALL-48H",
-        "name": "Rent 'Nightfall' for 48 hours",
-        "kind": "digital",
-        "price": {"amount": 399, "currency": "USD"},
-        "product_type": "video_rental",
-        "access": {"video_id": "nightfall", "rental_hours": 48},
-    },
 ]
+FILM_TITLE = "Nightfall"
+RENTAL_SKU = "RENT-NIGHTFALL-48H"
+PURCHASE_SKU = "BUY-NIGHTFALL"
+# The product on the film's timeline, and when (seconds): within the clip, whatever the transcode rounds.
+MARKED_SKU, MARK_START_S, MARK_END_S = "TSHIRT-BLUE-M", 1.0, 3.0
+DEMO_SKUS = (*(p["sku"] for p in DEMO_PRODUCTS), RENTAL_SKU, PURCHASE_SKU)
+CLIP_SECONDS = 4
+# The transcode runs behind an event and a queue; on a loaded 2-core machine it takes seconds, not minutes.
+READY_TIMEOUT_SECONDS = 180.0
 
 
-def put_product(catalog_url: str, product: dict[str, Any], token: str) -> dict[str, Any]:
-    body = {k: v for k, v in product.items() if k != "sku"}
-    request = urllib.request.Request(
-        f"{catalog_url}/products/{product['sku']}",
-        data=json.dumps(body).encode(),
-        method="PUT",
-        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
+class SeedError(RuntimeError):
+    """The demo film could not be made ready; the products already put stay."""
 
 
-DEMO_FILM_VIDEO_ID = "nightfall"  # the rental's placeholder, replaced by the uploaded film's id
-DEMO_FILM_SECONDS = 12
-# The physical demo products on the film's timeline: (sku, from second, to second).
-DEMO_MARKERS = (("TSHIRT-BLUE-M", 1.0, 5.5), ("POSTER-A2", 6.5, 11.5))
-# The transcode takes seconds; seed waits for it, so the film plays once the banner shows and no
-# transcode is still running should the shop be stopped at once.
-DEMO_FILM_READY_SECONDS = 120
+@dataclass(frozen=True)
+class Seeded:
+    video_id: str
+    uploaded: bool  # False: a READY film of a previous seed was reused
 
 
-def _call(url: str, token: str, body: Any = None, method: str = "POST", headers: dict[str, str] | None = None) -> Any:
+def film_products(video_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "sku": RENTAL_SKU,
+            "name": f"Rent '{FILM_TITLE}' for 48 hours",
+            "kind": "digital",
+            "price": {"amount": 399, "currency": "USD"},
+            "product_type": "video_rental",
+            "access": {"video_id": video_id, "rental_hours": 48},
+        },
+        {
+            "sku": PURCHASE_SKU,
+            "name": f"Buy '{FILM_TITLE}'",
+            "kind": "digital",
+            "price": {"amount": 1299, "currency": "USD"},
+            "product_type": "video_purchase",
+            "access": {"video_id": video_id},
+        },
+    ]
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+def call(method: str, url: str, token: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Answer:
     request = urllib.request.Request(
         url,
-        data=json.dumps(body if body is not None else {}).encode(),
+        data=None if body is None else json.dumps(body).encode(),
         method=method,
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}", **(headers or {})},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return Answer(response.status, dict(response.headers), json.load(response))
+    except urllib.error.HTTPError as error:
+        raise SeedError(f"{method} {url}: {error.code} {error.read().decode(errors='replace')[:500]}") from None
 
 
-def upload_demo_film(vod_url: str, token: str) -> str:
-    """Make the clip, upload it and start its transcode; returns the video id (READY a little later)."""
-    seconds = DEMO_FILM_SECONDS
-    with tempfile.TemporaryDirectory() as workdir:
-        clip = Path(workdir) / "nightfall.mp4"
-        command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-        command += ["-f", "lavfi", "-i", f"testsrc=size=640x360:rate=25:duration={seconds}"]
-        command += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
-        command += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip)]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
-        created = _call(f"{vod_url}/videos", token, {"title": "Nightfall (demo)"})
+def put_product(catalog_url: str, product: Mapping[str, Any], token: str) -> dict[str, Any]:
+    body = {k: v for k, v in product.items() if k != "sku"}
+    return dict(call("PUT", f"{catalog_url}/products/{product['sku']}", token, body).body)
+
+
+# -- the film -------------------------------------------------------------------------------------------
+
+
+def make_clip(path: Path, seconds: int = CLIP_SECONDS) -> Path:
+    """A real H.264/AAC MP4 (a test pattern and a tone), 640x360: what a phone or an editor would upload."""
+    import imageio_ffmpeg  # noqa: PLC0415 - the dev-only wheel, loaded only when a film is made
+
+    # fmt: off
+    command = [
+        imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path),
+    ]
+    # fmt: on
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    return path
+
+
+def ready_film(vod_url: str, token: str) -> str | None:
+    """A READY video of the demo film's title, newest first: what an earlier seed left."""
+    videos = call("GET", f"{vod_url}/videos?limit=100", token).body["videos"]
+    return next((v["video_id"] for v in videos if v["title"] == FILM_TITLE and v["state"] == "READY"), None)
+
+
+def upload_film(vod_url: str, token: str) -> str:
+    created = call("POST", f"{vod_url}/videos", token, {"title": FILM_TITLE, "content_type": "video/mp4"}).body
+    with tempfile.TemporaryDirectory(prefix="shop-seed-") as work:
+        clip = make_clip(Path(work) / "nightfall.mp4")
         upload = urllib.request.Request(
             created["upload_url"], data=clip.read_bytes(), method="PUT", headers={"Content-Type": "video/mp4"}
         )
-        with urllib.request.urlopen(upload, timeout=60):
+        with urllib.request.urlopen(upload, timeout=30):
             pass
-    video_id = str(created["video_id"])
-    _call(f"{vod_url}/videos/{video_id}/upload/complete", token)
-    markers = [{"sku": sku, "start_s": start, "end_s": end} for sku, start, end in DEMO_MARKERS]
-    _call(f"{vod_url}/videos/{video_id}/markers", token, {"markers": markers}, "PUT", {"If-Match": '"0"'})
-    deadline = time.monotonic() + DEMO_FILM_READY_SECONDS
-    while (state := _get(f"{vod_url}/videos/{video_id}", token)["state"]) not in ("READY", "FAILED"):
+    call("POST", f"{vod_url}/videos/{created['video_id']}/upload/complete", token, {})
+    return str(created["video_id"])
+
+
+def wait_until_ready(vod_url: str, video_id: str, token: str, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        video = call("GET", f"{vod_url}/videos/{video_id}", token).body
+        if video["state"] == "READY":
+            return
+        if video["state"] == "FAILED":
+            raise SeedError(f"the demo film {video_id} failed to transcode: {video.get('error')}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the demo film is still {state} after {DEMO_FILM_READY_SECONDS} s")
+            raise SeedError(f"the demo film {video_id} is still {video['state']} after {timeout:.0f} s")
         time.sleep(0.5)
-    if state == "FAILED":
-        raise ValueError("the demo film's transcode failed (vod's log says why)")
-    return video_id
 
 
-def _get(url: str, token: str) -> Any:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+def place_marker(vod_url: str, video_id: str, token: str) -> None:
+    current = call("GET", f"{vod_url}/videos/{video_id}/markers", token)
+    staff = [m for m in current.body["markers"] if m["source"] == "staff"]
+    if any(m["sku"] == MARKED_SKU for m in staff):
+        return
+    wanted = [{k: m[k] for k in ("sku", "start_s", "end_s")} for m in staff]
+    wanted.append({"sku": MARKED_SKU, "start_s": MARK_START_S, "end_s": MARK_END_S})
+    etag = current.headers.get("ETag") or current.headers.get("etag") or '"0"'
+    call("PUT", f"{vod_url}/videos/{video_id}/markers", token, {"markers": wanted}, {"If-Match": etag})
 
 
-def seed(catalog_url: str, issuer_url: str, vod_url: str | None = None) -> str | None:
-    """As staff (sam), signed in at the local issuer like anybody else. With `vod_url`, the demo film
-    too (its id is returned); a film that cannot be made leaves the rental pointing at nothing, and says so."""
+def seed(service_urls: Mapping[str, str], issuer_url: str, *, ready_timeout: float = READY_TIMEOUT_SECONDS) -> Seeded:
+    """As staff (sam), signed in at the local issuer like anybody else: the physical products first (the
+    storefront has them while the film transcodes), then the film, its two products and its marker."""
     token = sign_in("sam", issuer_url=issuer_url)["access_token"]
-    video_id: str | None = None
-    if vod_url:
-        try:
-            video_id = upload_demo_film(vod_url, token)
-        except (OSError, subprocess.SubprocessError, urllib.error.URLError, KeyError, ValueError) as error:
-            print(f"the demo film could not be made ({error}); the rental has nothing to play", flush=True)
-    for demo in DEMO_PRODUCTS:
-        access = demo.get("access")
-        if video_id and access and access.get("video_id") == DEMO_FILM_VIDEO_ID:
-            demo = {**demo, "access": {**access, "video_id": video_id}}  # noqa: PLW2901 - the film's real id
-        put_product(catalog_url, demo, token)
-    return video_id
+    catalog, vod = service_urls["catalog"], service_urls["vod"]
+    for product in DEMO_PRODUCTS:
+        put_product(catalog, product, token)
+    video_id = ready_film(vod, token)
+    uploaded = video_id is None
+    if video_id is None:
+        video_id = upload_film(vod, token)
+        wait_until_ready(vod, video_id, token, ready_timeout)
+    for product in film_products(video_id):
+        put_product(catalog, product, token)
+    place_marker(vod, video_id, token)
+    return Seeded(video_id, uploaded)

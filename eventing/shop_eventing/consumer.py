@@ -54,7 +54,7 @@ from aws_lambda_powertools import Logger
 from shop_eventing.envelope import DomainEvent, EventRegistry, InvalidEvent
 from shop_eventing.metrics import Tally
 from shop_eventing.outbox import ITEM_TYPE, PROCESSED_ITEM_TYPE, AlreadyProcessed, processed_marker_key, to_dynamodb
-from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
+from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology, subscriber_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -125,7 +125,7 @@ class Subscriber:
         handler returned. It is a record for operators, not a lock: the handlers' records are."""
         self.service = service
         self.subscription: Subscription = service.subscription(subscription)
-        self.id = f"{service.name}.{subscription}"
+        self.id = subscriber_id(service, self.subscription)
         self.naming = naming
         self._registry = registry
         declared = {ref.event_type for ref in self.subscription.events}

@@ -75,6 +75,18 @@ class ServiceRuntime:
     def dynamodb(self) -> Any:
         return self.session.client("dynamodb")
 
+    @cached_property
+    def sqs(self) -> Any:
+        return self.session.client("sqs")
+
+    @cached_property
+    def cloudwatch(self) -> Any | None:
+        """Where SQS publishes its queues' metrics (the oldest message's age); None on the embedded AWS
+        (AWS_ENDPOINT_URL set), whose moto publishes none (shop_eventing.queue_status)."""
+        if os.environ.get("AWS_ENDPOINT_URL"):
+            return None
+        return self.session.client("cloudwatch")
+
     def subscriber(
         self,
         subscription: str,

@@ -67,6 +67,12 @@ class ServiceSpec:
         raise KeyError(f"service {self.name} has no subscription {name!r}")
 
 
+def subscriber_id(service: ServiceSpec, subscription: Subscription) -> str:
+    """A subscriber's name everywhere: its processed-markers, failure records, metrics and the operator's
+    commands (`service.subscription`, e.g. notify.order-emails)."""
+    return f"{service.name}.{subscription.name}"
+
+
 @dataclass(frozen=True)
 class Topology:
     services: tuple[ServiceSpec, ...]

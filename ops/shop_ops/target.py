@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 
 from shop_contracts import TOPOLOGY
-from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology
+from shop_eventing.topology import Naming, ServiceSpec, Subscription, Topology, subscriber_id
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:5100"
 LOCAL_STAGE = "local"
@@ -59,13 +59,11 @@ class Target:
             raise UnknownSubscriber(f"no subscriber {name!r}; the topology has: {known}") from None
 
 
+__all__ = ["Target", "UnknownSubscriber", "aws", "embedded", "resolve", "subscriber_id"]
+
+
 class UnknownSubscriber(ValueError):
     pass
-
-
-def subscriber_id(service: ServiceSpec, subscription: Subscription) -> str:
-    """The name consumers mark events processed under (shop_eventing.consumer.Subscriber.id)."""
-    return f"{service.name}.{subscription.name}"
 
 
 def embedded(endpoint_url: str = DEFAULT_ENDPOINT, stage: str = LOCAL_STAGE) -> Target:

@@ -51,6 +51,7 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, Link, operation, serve_openapi
+from shop_eventing.ops_api import serve_ops_status
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-catalog")
@@ -66,6 +67,8 @@ runtime.trace(app)
 repository = CatalogRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 STAFF = "staff"  # only staff keep the catalog
+# The staff console's operations view: this service's queues, DLQs and outbox, measured as `shop status` does.
+serve_ops_status(app, runtime, sign_in, groups={STAFF})
 
 
 def unit_of_work() -> CatalogUnitOfWork:

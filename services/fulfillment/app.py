@@ -39,6 +39,7 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, operation, serve_openapi
+from shop_eventing.ops_api import serve_ops_status
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-fulfillment")
@@ -55,6 +56,8 @@ repository = FulfillmentRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 # Who packs and ships, and staff who answer customers about it.
 SHIPMENT_READERS = frozenset({"warehouse", "staff"})
+# The staff console's operations view: this service's queues, DLQs and outbox, measured as `shop status` does.
+serve_ops_status(app, runtime, sign_in, groups={"staff"})
 CARRIER_LISTS_BUCKET = runtime.naming.bucket("fulfillment", "carrier-lists")
 
 

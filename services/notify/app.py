@@ -45,17 +45,27 @@ from shop_contracts.events import (
     VideoFailedV1,
     VideoReadyV1,
 )
+from shop_eventing.auth import SignIn
 from shop_eventing.consumer import time_left_ms
 from shop_eventing.envelope import DomainEvent
 from shop_eventing.http import use_one_error_shape
 from shop_eventing.openapi import Health, operation, serve_openapi
+from shop_eventing.ops_api import serve_ops_status
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-notify")
 use_one_error_shape(app)
-serve_openapi(app, title="shop notify API", version="1", description="E-mails to customers (no API beyond its health).")
+serve_openapi(
+    app,
+    title="shop notify API",
+    version="1",
+    description="E-mails to customers; its API is its health and the staff's operations view.",
+)
 runtime = ServiceRuntime(TOPOLOGY, "notify", REGISTRY)
 runtime.trace(app)
+# The staff console's operations view: this service's queues, DLQs and outbox, measured as `shop status` does.
+sign_in = SignIn.from_environment()
+serve_ops_status(app, runtime, sign_in, groups={"staff"})
 # botocore must not resend on its own: a resend after a lost answer could send an e-mail twice.
 ses = runtime.session.client("ses", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 mailer = SesMailer(ses, os.environ.get("SHOP_MAIL_SENDER", "shop@example.com"))

@@ -48,6 +48,7 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, Link, operation, serve_openapi
+from shop_eventing.ops_api import serve_ops_status
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-orders")
@@ -74,6 +75,8 @@ gateway = StripePaymentGateway(stripe_secret_key, api_base=os.environ.get("PAYME
 # The refunds go through the same gateway; a name of their own lets tests give them a script.
 refunds: PaymentGateway = gateway
 STAFF = {"staff"}
+# The staff console's operations view: this service's queues, DLQs and outbox, measured as `shop status` does.
+serve_ops_status(app, runtime, sign_in, groups=STAFF)
 
 
 def unit_of_work() -> OrdersUnitOfWork:

@@ -90,6 +90,7 @@ from shop_eventing.http import (
     use_one_error_shape,
 )
 from shop_eventing.openapi import Health, operation, serve_openapi
+from shop_eventing.ops_api import serve_ops_status
 from shop_eventing.runtime import ServiceRuntime
 
 app = Chalice(app_name="shop-vod")
@@ -105,6 +106,8 @@ runtime.trace(app)
 repository = VodRepository(runtime.dynamodb, runtime.table_name)
 sign_in = SignIn.from_environment()
 STAFF = frozenset({"staff"})
+# The staff console's operations view: this service's queues, DLQs and outbox, measured as `shop status` does.
+serve_ops_status(app, runtime, sign_in, groups=STAFF)
 # The media bucket: sources, outputs and captions (shop_infra.resources.vod_resources names it alike).
 MEDIA_BUCKET = os.environ.get("VOD_MEDIA_BUCKET") or f"{runtime.naming.prefix}-{runtime.naming.stage}-vod-media"
 # Where the transcoder's job state changes arrive (MediaConvert's events, via a rule on the default bus).
@@ -312,7 +315,8 @@ def put_captions(video_id: str, language: str) -> Any:
 @json_api
 @sign_in.required(app)
 def my_videos() -> Any:
-    entitlements = usecases.my_entitlements(current_caller().sub, repository, datetime.now(UTC))
+    # Playback's clock, drill included: the list must never call active what playback refuses.
+    entitlements = usecases.my_entitlements(current_caller().sub, repository, playback_now())
     return json_response(EntitlementList(entitlements=[EntitlementResponse.model_validate(e) for e in entitlements]))
 
 

@@ -99,6 +99,9 @@ class VideoResponse(BaseModel):
     outputs: VideoOutputs | None = Field(default=None, description="S3 keys of what the transcode made (state READY).")
     captions: dict[str, str] = Field(default_factory=dict, description="Language → S3 key of its WebVTT file.")
     notify_email: str | None = Field(default=None, description="Who is told the transcode's outcome by e-mail.")
+    live_show_id: str | None = Field(
+        default=None, description="The live show this video is the recording of; null for an uploaded video."
+    )
     created_at: str
     updated_at: str
 

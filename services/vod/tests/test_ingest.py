@@ -250,6 +250,7 @@ def test_completing_before_the_source_is_there_is_a_422(client):
     assert response.status_code == 422
     assert json.loads(response.body)["error"]["code"] == "upload_incomplete"
     assert get_video(client, created["video_id"])["state"] == "CREATED"
+    assert get_video(client, created["video_id"])["live_show_id"] is None, "an upload is no show's recording"
 
 
 def test_a_multipart_upload_is_completed_with_its_parts(client, aws, landscape):

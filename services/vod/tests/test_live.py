@@ -344,7 +344,9 @@ def test_the_recording_becomes_a_ready_video_whose_markers_are_the_pins(client, 
     recorded = show_as(client, show_id)
     assert recorded["state"] == "RECORDED"
     video = json.loads(client.http.get(f"/videos/{recorded['video_id']}").body)
-    assert (video["state"], video["title"]) == ("READY", "Spring sale live")
+    assert (video["state"], video["title"], video["live_show_id"]) == ("READY", "Spring sale live", show_id)
+    listed = json.loads(client.http.get("/videos?limit=100").body)["videos"]
+    assert [v["live_show_id"] for v in listed if v["video_id"] == recorded["video_id"]] == [show_id]
     assert video["outputs"]["master_playlist_key"] == f"{prefix}/media/hls/master.m3u8"
     assert video["outputs"]["renditions"] == [
         {"name": "360p", "width": 640, "height": 360, "playlist_key": f"{prefix}/media/hls/360p30/playlist.m3u8"}

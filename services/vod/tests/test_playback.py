@@ -308,6 +308,27 @@ def error_code(response: Any) -> tuple[int, str]:
     return response.status_code, json.loads(response.body)["error"]["code"]
 
 
+def test_my_videos_keeps_playbacks_clock_so_it_never_calls_active_what_playback_refuses(
+    client, issuer, vod_app, aws, media, tmp_path, monkeypatch
+):
+    """The embedded stack's clock drill (VOD_CLOCK_OFFSET_FILE) moves playback's clock; GET /me/videos
+    reads the same clock, so a rental it lists as active always plays, and one playback refuses is not."""
+    video_id = ready_video(vod_app)
+    order_id = grant(vod_app, "grace", rent(video_id, hours=1)).data.order_id  # type: ignore[union-attr]
+
+    def listed_active() -> bool:
+        response = client.http.get("/me/videos", headers=bearer(issuer, "grace"))
+        [mine] = [e for e in json.loads(response.body)["entitlements"] if e["order_id"] == order_id]
+        return bool(mine["active"])
+
+    assert (listed_active(), play(client, issuer, video_id).status_code) == (True, 200)
+    drill = tmp_path / "clock-offset"
+    drill.write_text(str(2 * 3600))  # two hours on: the one-hour rental is over
+    monkeypatch.setenv("VOD_CLOCK_OFFSET_FILE", str(drill))
+
+    assert (listed_active(), error_code(play(client, issuer, video_id))) == (False, (403, "rental_expired"))
+
+
 def test_an_entitled_customer_gets_signed_cookies_for_the_videos_outputs(client, issuer, vod_app, aws, media, key):
     video_id = ready_video(vod_app)
     event = grant(vod_app, "grace", rent(video_id))
