@@ -5,14 +5,13 @@ on the fake IVS, and waits for the events that carry a product to the services t
 from __future__ import annotations
 
 import subprocess
-import uuid
 from pathlib import Path
 from typing import Any
 
-import urllib3
-
 from shop_devstack.testing import eventually
 from shop_eventing.outbox import from_dynamodb, to_dynamodb
+from tests.test_vod_live import broadcast as broadcast_on_channel
+from tests.test_vod_live import sell_ticket
 
 STAFF = "sam"
 
@@ -56,23 +55,6 @@ def paid_physical_order(shop: Any, *, user: str = "ada") -> tuple[str, str]:
     return order_id, sku
 
 
-def sell_ticket(shop: Any, live_show_id: str) -> str:
-    sku = f"LIVE-{uuid.uuid4().hex[:10].upper()}"
-    product = {
-        "sku": sku,
-        "name": "Console live ticket",
-        "product_type": "live_ticket",
-        "price": {"amount": 1500, "currency": "USD"},
-        "access": {"live_show_id": live_show_id},
-        "stock": 50,
-    }
-    assert shop.call("catalog", "POST", "/staff/products", product, user=STAFF).status == 201
-    published = shop.call("catalog", "POST", f"/staff/products/{sku}/publish", headers={"If-Match": '"1"'}, user=STAFF)
-    assert published.status == 200, published.body
-    eventually(lambda: shop.storefront_has(sku), what=f"{sku} in the storefront")
-    return sku
-
-
 def buy_ticket(shop: Any, live_show_id: str, *, user: str = "ada") -> None:
     """`user` buys a ticket to the show through the order flow; vod grants it."""
     sku = sell_ticket(shop, live_show_id)
@@ -90,8 +72,6 @@ def buy_ticket(shop: Any, live_show_id: str, *, user: str = "ada") -> None:
 
 
 def broadcast(shop: Any, live_show_id: str, method: str) -> None:
-    """What OBS pushing RTMPS to the ingest endpoint does on AWS: go live (POST) or stop (DELETE)."""
+    """The show's channel goes live (POST) or stops (DELETE), as its encoder would make it."""
     show = shop.call("vod", "GET", f"/live-shows/{live_show_id}", user=STAFF).body
-    channel_id = show["channel"]["arn"].rsplit("/", 1)[1]
-    answer = urllib3.request(method, f"{shop.stack.live_channel_url}/admin/channels/{channel_id}/broadcast")
-    assert answer.status == 202, answer.data
+    broadcast_on_channel(shop, show["channel"]["arn"], method)
