@@ -137,8 +137,9 @@ contract-tests: $(STAMP)
 		if [ -n "$$tests" ]; then echo "== services/$$s"; (cd services/$$s && ../../$(PY) -m pytest -q $$tests) || exit 1; fi; \
 	done
 
-# Shared packages and the embedded stack's parts, against an in-process moto server.
-unit: $(STAMP)
+# Shared packages and the embedded stack's parts, against an in-process moto server (web: the run
+# command's test opens the storefront it serves).
+unit: $(STAMP) web
 	$(PY) -m pytest -q contracts/tests eventing/tests infra/tests devstack/tests deploy/tests bench/tests ops/tests -m "not packaging"
 
 # Each service in its own pytest process: every Chalice app has a top-level `app` and `chalicelib`.
