@@ -12,11 +12,14 @@ its own `subscriber` dimension. Dimensions are few and fixed (service, subscribe
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import threading
 from collections import Counter
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 NAMESPACE_VARIABLE = "POWERTOOLS_METRICS_NAMESPACE"
 # powertools starts a new EMF line past 100 values of one metric; a Lambda batch is far below it.
@@ -65,4 +68,9 @@ class Tally:
         for name, seconds in sorted(values.items()):
             for value in seconds:
                 metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
-        metrics.flush_metrics()
+        if is_metrics_disabled():
+            return
+        # One write of the whole line: powertools' flush_metrics prints the JSON and its newline in two
+        # writes, and a log line another thread wrote in between (the embedded stack runs every
+        # subscriber of a service in one process) made both lines unreadable as JSON.
+        sys.stdout.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
